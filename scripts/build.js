@@ -1,0 +1,30 @@
+// Bundle the CLI into dist/ so it runs on a bare Node.js with no node_modules.
+// Each role is its own lazily imported chunk: `fetch` never loads the webhook's code.
+import { build } from 'esbuild';
+import { rm } from 'node:fs/promises';
+
+const outdir = new URL('../dist/', import.meta.url).pathname;
+
+await rm(outdir, { recursive: true, force: true });
+const result = await build({
+  entryPoints: { cli: 'src/cli.ts' },
+  outdir,
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  minify: true,
+  sourcemap: 'linked',
+  legalComments: 'linked',
+  chunkNames: 'chunks/[name]-[hash]',
+  metafile: true,
+  logLevel: 'warning',
+  // CommonJS dependencies call require() for Node built-ins; give the ESM bundle one.
+  banner: { js: "import { createRequire as __akvCreateRequire } from 'node:module'; const require = __akvCreateRequire(import.meta.url);" },
+});
+
+if (process.argv.includes('--analyze')) {
+  const { analyzeMetafile } = await import('esbuild');
+  console.log(await analyzeMetafile(result.metafile));
+}
