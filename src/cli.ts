@@ -1,0 +1,72 @@
+#!/usr/bin/env node
+// akv-injector's command line: parse the role and its flags, then load only that role's code.
+import { parseArgs } from 'node:util';
+
+const USAGE = `Usage: akv-injector <command> [flags]
+
+Commands:
+  fetch      Fetch Key Vault objects into AKV_INJECTOR_OUTPUT_DIR (the init container's role).
+             Flags: --timeout DURATION (default 2m; env AKV_INJECTOR_TIMEOUT)
+                    --concurrency N   (default 32; env AKV_INJECTOR_CONCURRENCY)
+             Environment: AZURE_CLIENT_ID, AZURE_TENANT_ID, AZURE_FEDERATED_TOKEN_FILE,
+                    AZURE_AUTHORITY_HOST, AKV_INJECTOR_VAULT_URL, AKV_INJECTOR_OBJECTS,
+                    AKV_INJECTOR_OUTPUT_DIR
+  help       Show this help.
+  version    Print the version.
+`;
+
+const VERSION = '0.1.0';
+
+/** Run the CLI and return the process exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'fetch':
+      return fetchCommand(rest);
+    case 'version':
+    case '--version':
+      process.stdout.write(`${VERSION}\n`);
+      return 0;
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(USAGE);
+      return command === undefined ? 2 : 0;
+    default:
+      process.stderr.write(`akv-injector: unknown command "${command}"\n\n${USAGE}`);
+      return 2;
+  }
+}
+
+async function fetchCommand(args: string[]): Promise<number> {
+  let values: { timeout?: string; concurrency?: string };
+  try {
+    ({ values } = parseArgs({ args, options: { timeout: { type: 'string' }, concurrency: { type: 'string' } }, strict: true }));
+  } catch (error) {
+    process.stderr.write(`akv-injector fetch: ${(error as Error).message}\n`);
+    return 2;
+  }
+  const { readJob } = await import('./fetch/job.js');
+  const { job, problems } = readJob(process.env, values);
+  if (job === undefined) {
+    const message = `akv-injector fetch: invalid configuration:\n${problems.map((p) => `- ${p}`).join('\n')}\n`;
+    process.stderr.write(message);
+    const { writeTerminationLog } = await import('./termination-log.js');
+    await writeTerminationLog(message);
+    return 2;
+  }
+  const [{ runFetch }, { createLogger }] = await Promise.all([import('./fetch/run.js'), import('./log.js')]);
+  const outcome = await runFetch(job, { logger: createLogger('fetch') });
+  return outcome.exitCode;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(`akv-injector: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exitCode = 70;
+  },
+);

@@ -1,0 +1,91 @@
+// What each object writes: Key Vault content → the bytes of its file (DESIGN.md "What each object writes").
+import type { ObjectSpec } from '../object-spec.js';
+import { derToPem } from '../pem.js';
+import { jwkToPublicKeyPem } from '../public-key.js';
+import type { PublicJwk, SecretContent } from './vault-reader.js';
+
+const PKCS12 = 'application/x-pkcs12';
+const PEM_FILE = 'application/x-pem-file';
+
+/** A problem with the content itself, not the request: no retry will help. */
+export class ContentError extends Error {
+  constructor(message: string, readonly hint: string) {
+    super(message);
+    this.name = 'ContentError';
+  }
+}
+
+/** The bytes to write for a secret. */
+export async function renderSecret(object: ObjectSpec, content: SecretContent): Promise<Buffer> {
+  const contentType = content.contentType?.trim().toLowerCase();
+  if (contentType === PKCS12) {
+    if (object.objectFormat === 'pfx') {
+      // The secret value of a PKCS#12 certificate is the PFX in base64.
+      return object.objectEncoding === 'base64' ? decodeBase64(content.value, object) : Buffer.from(content.value, 'utf8');
+    }
+    const { pkcs12ToPem } = await import('../pkcs12.js');
+    try {
+      return Buffer.from(pkcs12ToPem(decodeBase64(content.value, object)), 'utf8');
+    } catch (error) {
+      throw new ContentError(
+        `cannot convert the PKCS#12 certificate to PEM: ${(error as Error).message}`,
+        'the secret is marked application/x-pkcs12 but does not hold a valid password-less PFX; re-import the certificate in Key Vault',
+      );
+    }
+  }
+  if (object.objectFormat === 'pfx') {
+    throw new ContentError(
+      `objectFormat pfx needs a secret that backs a PKCS#12 certificate, but its content type is ${contentType ? `"${contentType}"` : 'not set'}`,
+      contentType === PEM_FILE
+        ? 'this certificate is stored as PEM: remove objectFormat (PEM is written as stored)'
+        : 'remove objectFormat pfx, or point objectName at a certificate created with content type application/x-pkcs12',
+    );
+  }
+  if (contentType === PEM_FILE) return Buffer.from(content.value, 'utf8');
+  return decodeValue(content.value, object);
+}
+
+/** The public key of a Key Vault key, as PKIX PEM. */
+export function renderKey(jwk: PublicJwk): Buffer {
+  try {
+    return Buffer.from(jwkToPublicKeyPem(jwk), 'utf8');
+  } catch (error) {
+    throw new ContentError((error as Error).message, 'only RSA and EC keys have a public key to write');
+  }
+}
+
+/** A certificate (leaf) as one PEM CERTIFICATE block. */
+export function renderCertificate(cer: Uint8Array): Buffer {
+  if (cer.length === 0) {
+    throw new ContentError('the certificate has no content (it may still be pending issuance)', 'wait for the certificate to be issued in Key Vault, or fetch its secret instead');
+  }
+  return Buffer.from(derToPem(cer, 'CERTIFICATE'), 'utf8');
+}
+
+function decodeValue(value: string, object: ObjectSpec): Buffer {
+  switch (object.objectEncoding) {
+    case 'utf-8':
+      return Buffer.from(value, 'utf8');
+    case 'base64':
+      return decodeBase64(value, object);
+    case 'hex': {
+      const text = value.trim();
+      if (!/^([0-9a-fA-F]{2})*$/.test(text)) {
+        throw new ContentError('objectEncoding is hex but the value is not hexadecimal', 'store the value as hex digits, or change objectEncoding');
+      }
+      return Buffer.from(text, 'hex');
+    }
+  }
+}
+
+function decodeBase64(value: string, object: ObjectSpec): Buffer {
+  const text = value.replace(/\s+/g, '');
+  // Node's decoder skips invalid characters silently; a wrong file is worse than a clear error.
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text) || text.length % 4 === 1) {
+    throw new ContentError(
+      `${object.objectFormat === 'pfx' ? 'the PFX' : 'the value'} is not valid base64`,
+      object.objectEncoding === 'base64' ? 'store the value base64-encoded, or change objectEncoding' : 'the stored value is corrupt; re-import it',
+    );
+  }
+  return Buffer.from(text, 'base64');
+}

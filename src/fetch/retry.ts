@@ -1,0 +1,85 @@
+// Retry transient failures with full-jitter exponential backoff, within an overall deadline.
+
+export interface RetryDecision {
+  retry: boolean;
+  /** Server-requested wait (Retry-After), in milliseconds. */
+  retryAfterMs?: number;
+}
+
+export interface RetryOptions {
+  /** Aborts when the overall deadline passes. */
+  signal: AbortSignal;
+  /** Milliseconds left before the deadline. */
+  remainingMs: () => number;
+  classify: (error: unknown) => RetryDecision;
+  sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+  random?: () => number;
+  baseDelayMs?: number;
+  maxDelayMs?: number;
+  onRetry?: (attempt: number, delayMs: number, error: unknown) => void;
+}
+
+/** Thrown when the deadline passes; `lastError` is what failed last, if anything did. */
+export class DeadlineError extends Error {
+  constructor(readonly lastError: unknown) {
+    super('deadline exceeded');
+    this.name = 'DeadlineError';
+  }
+}
+
+/** Run `attempt` until it succeeds, fails permanently, or the deadline passes. */
+export async function withRetry<T>(attempt: (signal: AbortSignal) => Promise<T>, options: RetryOptions): Promise<T> {
+  const sleep = options.sleep ?? abortableSleep;
+  const random = options.random ?? Math.random;
+  const base = options.baseDelayMs ?? 200;
+  const max = options.maxDelayMs ?? 10_000;
+  let lastError: unknown;
+  for (let n = 0; ; n++) {
+    if (options.signal.aborted) throw new DeadlineError(lastError);
+    try {
+      return await attempt(options.signal);
+    } catch (error) {
+      if (options.signal.aborted) throw new DeadlineError(lastError ?? error);
+      const decision = options.classify(error);
+      if (!decision.retry) throw error;
+      lastError = error;
+      const backoff = Math.round(random() * Math.min(max, base * 2 ** n));
+      const delay = Math.max(backoff, decision.retryAfterMs ?? 0);
+      // Waiting past the deadline cannot succeed: report the real cause now.
+      if (delay >= options.remainingMs()) throw new DeadlineError(error);
+      options.onRetry?.(n + 1, delay, error);
+      try {
+        await sleep(delay, options.signal);
+      } catch {
+        throw new DeadlineError(error);
+      }
+    }
+  }
+}
+
+/** Parse a Retry-After header (seconds or an HTTP date) into milliseconds. */
+export function parseRetryAfter(value: string | undefined | null, now: number = Date.now()): number | undefined {
+  if (value === undefined || value === null || value.trim() === '') return undefined;
+  const trimmed = value.trim();
+  if (/^\d+(\.\d+)?$/.test(trimmed)) return Math.round(Number(trimmed) * 1000);
+  const date = Date.parse(trimmed);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) {
+      reject(signal.reason);
+      return;
+    }
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}

@@ -1,0 +1,216 @@
+// Parse and validate the list of objects to fetch, reporting every problem at once.
+import type { ObjectEncoding, ObjectFormat, ObjectSpec, ObjectType } from './object-spec.js';
+
+const FIELDS = [
+  'objectName',
+  'objectType',
+  'objectVersion',
+  'objectAlias',
+  'objectFormat',
+  'objectEncoding',
+  'filePermission',
+  'objectVersionHistory',
+  'optional',
+] as const;
+
+const OBJECT_NAME = /^[0-9A-Za-z-]{1,127}$/;
+const OBJECT_VERSION = /^[0-9A-Za-z]{1,64}$/;
+const FILE_PERMISSION = /^0?[0-7]{3}$/;
+const TYPES: readonly ObjectType[] = ['secret', 'key', 'cert'];
+const FORMATS: readonly ObjectFormat[] = ['pem', 'pfx'];
+const ENCODINGS: readonly ObjectEncoding[] = ['utf-8', 'base64', 'hex'];
+const DEFAULT_PERMISSION = 0o644;
+
+export interface ParsedObjects {
+  objects: ObjectSpec[];
+  /** One line per problem, each naming the object, the field, the value and what is allowed. */
+  problems: string[];
+}
+
+/** Go's strconv.ParseBool, which the Azure provider uses; undefined when not a boolean. */
+export function parseGoBool(value: string): boolean | undefined {
+  if (['1', 't', 'T', 'true', 'TRUE', 'True'].includes(value)) return true;
+  if (['0', 'f', 'F', 'false', 'FALSE', 'False'].includes(value)) return false;
+  return undefined;
+}
+
+/** Format a mode as the octal string users write, e.g. 0o440 → "0440". */
+export function formatMode(mode: number): string {
+  return `0${mode.toString(8).padStart(3, '0')}`;
+}
+
+/**
+ * Validate a decoded list of objects (from JSON or YAML). Field values are read as strings, as
+ * the Azure provider reads them, and trimmed.
+ */
+export function parseObjects(raw: unknown): ParsedObjects {
+  if (!Array.isArray(raw)) {
+    return { objects: [], problems: ['the object list must be a list (JSON or YAML array) of objects'] };
+  }
+  if (raw.length === 0) {
+    return { objects: [], problems: ['the object list is empty; list at least one object with objectName and objectType'] };
+  }
+  const objects: ObjectSpec[] = [];
+  const problems: string[] = [];
+  raw.forEach((item, index) => {
+    const result = parseObject(item, index);
+    problems.push(...result.problems);
+    if (result.object !== undefined) objects.push(result.object);
+  });
+  if (problems.length === 0) problems.push(...outputClashes(objects));
+  return { objects, problems };
+}
+
+/** The paths an object writes, relative to the output directory. */
+export function outputPaths(object: ObjectSpec): string[] {
+  if (object.objectVersionHistory === 1) return [object.objectAlias];
+  return Array.from({ length: object.objectVersionHistory }, (_, i) => `${object.objectAlias}/${i}`);
+}
+
+function parseObject(item: unknown, index: number): { object?: ObjectSpec; problems: string[] } {
+  if (item === null || typeof item !== 'object' || Array.isArray(item)) {
+    return { problems: [`object ${index}: must be a map of fields (objectName, objectType, ...), got ${describe(item)}`] };
+  }
+  const record = item as Record<string, unknown>;
+  const name = fieldString(record, 'objectName');
+  const where = `object ${index}${name ? ` "${name}"` : ''}`;
+  const problems: string[] = [];
+  const problem = (field: string, value: string, allowed: string): void => {
+    problems.push(`${where}: ${field} ${JSON.stringify(value)} ${allowed}`);
+  };
+
+  for (const key of Object.keys(record)) {
+    if ((FIELDS as readonly string[]).includes(key)) continue;
+    const close = FIELDS.find((f) => f.toLowerCase() === key.toLowerCase());
+    problems.push(`${where}: unknown field "${key}"${close ? `; did you mean "${close}"?` : `; allowed fields: ${FIELDS.join(', ')}`}`);
+  }
+  for (const key of FIELDS) {
+    const value = record[key];
+    if (value !== undefined && value !== null && typeof value === 'object') {
+      problems.push(`${where}: ${key} must be a single value, got ${describe(value)}`);
+    }
+  }
+  if (problems.length > 0) return { problems };
+
+  if (name === '') problems.push(`${where}: objectName is required (the name of the secret, key or certificate in Key Vault)`);
+  else if (!OBJECT_NAME.test(name)) problem('objectName', name, 'must be 1-127 letters, digits and hyphens (a Key Vault object name)');
+
+  const typeValue = fieldString(record, 'objectType').toLowerCase();
+  const objectType = TYPES.find((t) => t === typeValue);
+  if (typeValue === '') problems.push(`${where}: objectType is required: one of ${TYPES.join(', ')}`);
+  else if (objectType === undefined) problem('objectType', typeValue, `is not one of ${TYPES.join(', ')}`);
+
+  const objectVersion = fieldString(record, 'objectVersion');
+  if (objectVersion !== '' && !OBJECT_VERSION.test(objectVersion)) {
+    problem('objectVersion', objectVersion, 'must be a Key Vault version id (letters and digits), or empty for the latest');
+  }
+
+  const objectAlias = fieldString(record, 'objectAlias') || name;
+  const aliasProblem = objectAlias === '' ? undefined : checkAlias(objectAlias);
+  if (aliasProblem !== undefined) problem('objectAlias', objectAlias, aliasProblem);
+
+  const formatValue = fieldString(record, 'objectFormat').toLowerCase() || 'pem';
+  const objectFormat = FORMATS.find((f) => f === formatValue);
+  if (objectFormat === undefined) problem('objectFormat', formatValue, `is not one of ${FORMATS.join(', ')}`);
+  else if (objectFormat === 'pfx' && objectType !== undefined && objectType !== 'secret') {
+    problem('objectFormat', formatValue, `is only allowed with objectType secret (the secret that backs a certificate), not ${objectType}`);
+  }
+
+  const encodingValue = fieldString(record, 'objectEncoding').toLowerCase() || 'utf-8';
+  const objectEncoding = ENCODINGS.find((e) => e === encodingValue);
+  if (objectEncoding === undefined) problem('objectEncoding', encodingValue, `is not one of ${ENCODINGS.join(', ')}`);
+  else if (objectEncoding !== 'utf-8' && objectType !== undefined && objectType !== 'secret') {
+    problem('objectEncoding', encodingValue, `is only allowed with objectType secret, not ${objectType}`);
+  } else if (objectEncoding === 'hex' && objectFormat === 'pfx') {
+    problem('objectEncoding', encodingValue, 'cannot be combined with objectFormat pfx; use base64 (binary PFX) or utf-8 (base64 text)');
+  }
+
+  const permissionValue = fieldString(record, 'filePermission');
+  const filePermission = permissionValue === '' ? DEFAULT_PERMISSION : parsePermission(permissionValue);
+  if (filePermission === undefined) {
+    problem('filePermission', permissionValue, 'must be an octal file mode such as "0440" or "0644" (no setuid, setgid or sticky bits)');
+  }
+
+  const historyValue = fieldString(record, 'objectVersionHistory');
+  const objectVersionHistory = historyValue === '' ? 1 : Number(historyValue);
+  if (!/^[0-9]+$/.test(historyValue || '1') || !Number.isSafeInteger(objectVersionHistory) || objectVersionHistory < 1) {
+    problem('objectVersionHistory', historyValue, 'must be a whole number of versions, 1 or more');
+  }
+
+  const optionalValue = fieldString(record, 'optional');
+  const optional = optionalValue === '' ? false : parseGoBool(optionalValue);
+  if (optional === undefined) problem('optional', optionalValue, 'must be true or false');
+
+  if (problems.length > 0 || objectType === undefined || objectFormat === undefined || objectEncoding === undefined) {
+    return { problems };
+  }
+  return {
+    problems,
+    object: {
+      objectName: name,
+      objectType,
+      objectVersion,
+      objectAlias: normalizeAlias(objectAlias),
+      objectFormat,
+      objectEncoding,
+      filePermission: filePermission ?? DEFAULT_PERMISSION,
+      objectVersionHistory,
+      optional: optional ?? false,
+    },
+  };
+}
+
+function fieldString(record: Record<string, unknown>, key: string): string {
+  const value = record[key];
+  if (value === undefined || value === null) return '';
+  return String(value).trim();
+}
+
+function parsePermission(value: string): number | undefined {
+  return FILE_PERMISSION.test(value) ? parseInt(value, 8) : undefined;
+}
+
+function checkAlias(alias: string): string | undefined {
+  if (alias.startsWith('/')) return 'must be a path relative to the mount path, not absolute';
+  if (alias.includes('\\')) return 'must use "/" to separate folders';
+  if (alias.includes('\0')) return 'must not contain NUL';
+  const segments = alias.replace(/\/+$/, '').split('/');
+  if (segments.some((s) => s === '..')) return 'must not contain ".." (files stay inside the mount path)';
+  if (segments.some((s) => s === '' || s === '.')) return 'must not contain empty or "." path segments';
+  if (segments[0]?.startsWith('..')) return 'must not start with ".." (reserved for the atomic-update layout)';
+  if (alias.length > 253) return 'is too long (at most 253 characters)';
+  return undefined;
+}
+
+function normalizeAlias(alias: string): string {
+  return alias.replace(/\/+$/, '');
+}
+
+// Two objects must not write the same file, nor a file where another needs a folder.
+function outputClashes(objects: ObjectSpec[]): string[] {
+  const owner = new Map<string, string>();
+  const problems: string[] = [];
+  for (const object of objects) {
+    for (const path of outputPaths(object)) {
+      const previous = owner.get(path);
+      if (previous !== undefined) {
+        problems.push(`objects "${previous}" and "${object.objectName}" both write "${path}"; give one of them a different objectAlias`);
+      }
+      owner.set(path, object.objectName);
+    }
+  }
+  const paths = [...owner.keys()];
+  for (const path of paths) {
+    const nested = paths.find((other) => other.startsWith(`${path}/`));
+    if (nested !== undefined) {
+      problems.push(`object "${owner.get(path)}" writes the file "${path}" but object "${owner.get(nested)}" needs it as a folder for "${nested}"; change one objectAlias`);
+    }
+  }
+  return problems;
+}
+
+function describe(value: unknown): string {
+  if (Array.isArray(value)) return 'a list';
+  if (value === null) return 'null';
+  return typeof value === 'object' ? 'a map' : `${typeof value} ${JSON.stringify(value)}`;
+}
