@@ -17,6 +17,11 @@ export default tseslint.config(
     },
   },
   {
+    files: ['**/*.cjs'],
+    languageOptions: { sourceType: 'commonjs', globals: { require: 'readonly', module: 'writable' } },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
+  {
     files: ['src/**/*.ts', 'webhook/**/*.ts'],
     rules: {
       '@typescript-eslint/explicit-module-boundary-types': 'error',

@@ -1,0 +1,84 @@
+// Failure explanations: every reason a user can meet says what is wrong and how to fix it.
+import t from 'tap';
+import { decodeTokenClaims, diagnose } from '../src/fetch/diagnose.js';
+import { summarize } from '../src/fetch/run.js';
+import type { FetchJob } from '../src/fetch/job.js';
+import type { ObjectSpec } from '../src/object-spec.js';
+
+const CLIENT = '11111111-2222-3333-4444-555555555555';
+const target = { type: 'secret' as const, name: 'db-password', vaultUrl: 'https://kv1.vault.azure.net/', clientId: CLIENT };
+
+function keyVaultError(statusCode: number, code: string, message: string, inner?: string): Error {
+  const body = JSON.stringify({ error: { code, message, ...(inner ? { innererror: { code: inner } } : {}) } });
+  return Object.assign(new Error(message), { name: 'RestError', statusCode, code, response: { headers: { get: () => undefined }, bodyAsText: body } });
+}
+
+t.test('Key Vault failures', async (t) => {
+  const cases: Array<{ name: string; error: unknown; type?: 'secret' | 'key' | 'cert'; reason: RegExp; hint: RegExp; notFound?: boolean }> = [
+    { name: 'not found', error: keyVaultError(404, 'SecretNotFound', 'A secret with (name/id) db-password was not found in this key vault.'), reason: /^not found \(404 SecretNotFound\)$/, hint: /vault https:\/\/kv1.vault.azure.net\/ has no secret "db-password".*optional: true/, notFound: true },
+    { name: 'version not found', error: keyVaultError(404, 'SecretNotFound', 'A secret with (name/id) db-password/0123456789abcdef0123456789abcdef was not found'), reason: /404/, hint: /at that version/, notFound: true },
+    { name: 'RBAC', error: keyVaultError(403, 'Forbidden', 'Caller is not authorized', 'ForbiddenByRbac'), reason: /forbidden \(403 ForbiddenByRbac\)/, hint: /assign it "Key Vault Secrets User".*--assignee 11111111/ },
+    { name: 'RBAC for a certificate', type: 'cert', error: keyVaultError(403, 'Forbidden', 'Caller is not authorized', 'ForbiddenByRbac'), reason: /403/, hint: /"Key Vault Certificate User"/ },
+    { name: 'RBAC for a key', type: 'key', error: keyVaultError(403, 'Forbidden', 'Caller is not authorized', 'ForbiddenByRbac'), reason: /403/, hint: /"Key Vault Crypto User"/ },
+    { name: 'access policy', error: keyVaultError(403, 'Forbidden', 'The user, group or application does not have secrets get permission', 'AccessDenied'), reason: /forbidden \(403 AccessDenied\)/, hint: /access policies, grant it "secrets: get, list"/ },
+    { name: 'disabled', error: keyVaultError(403, 'Forbidden', 'Operation get is not allowed on a disabled secret.', 'SecretDisabled'), reason: /disabled \(403 SecretDisabled\)/, hint: /enable it in Key Vault or pin another objectVersion/ },
+    { name: 'tenant mismatch', error: keyVaultError(401, 'Unauthorized', 'AKV10032: Invalid issuer.'), reason: /unauthorized \(401 Unauthorized\)/, hint: /same tenant/ },
+    { name: 'throttled until the end', error: keyVaultError(429, 'Throttled', 'throttled'), reason: /throttled/, hint: /--timeout/ },
+    { name: 'server error', error: keyVaultError(503, 'ServiceUnavailable', 'down'), reason: /Key Vault error \(503\)/, hint: /retry later/ },
+    { name: 'bad request', error: keyVaultError(400, 'BadParameter', 'The request is bad.'), reason: /rejected \(400 BadParameter\)/, hint: /The request is bad/ },
+    { name: 'DNS', error: Object.assign(new Error('getaddrinfo ENOTFOUND'), { code: 'ENOTFOUND' }), reason: /cannot resolve the vault host/, hint: /check the vault name.*privatelink/ },
+    { name: 'network', error: Object.assign(new Error('reset'), { code: 'ECONNRESET' }), reason: /network error \(ECONNRESET\)/, hint: /egress/ },
+    { name: 'other', error: new Error('something odd\nsecond line'), reason: /^something odd$/, hint: /unexpected/ },
+  ];
+  for (const c of cases) {
+    const d = diagnose(c.error, { ...target, type: c.type ?? 'secret' });
+    t.match(d.reason, c.reason, `${c.name}: reason`);
+    t.match(d.hint, c.hint, `${c.name}: hint`);
+    t.equal(d.notFound, c.notFound ?? false, `${c.name}: notFound`);
+    t.equal(d.identity, c.name === 'tenant mismatch', `${c.name}: identity`);
+  }
+});
+
+t.test('Entra ID failures explain the federated credential and show the token claims', async (t) => {
+  const claims = { iss: 'https://oidc.prod-aks.azure.com/tenant/issuer/', sub: 'system:serviceaccount:shop:checkout', aud: 'api://AzureADTokenExchange' };
+  const msal = (code: number, text: string): Error => new Error(`invalid_client: Error(s): ${code} - Timestamp: 2026-11-29 - Description: AADSTS${code}: ${text} - Correlation ID: x`);
+  const cases: Array<[number, RegExp]> = [
+    [70021, /no federated identity credential of application 1111.* matches the token\. Fix: add a federated identity credential with issuer https:\/\/oidc.prod-aks.azure.com\/tenant\/issuer\/, subject system:serviceaccount:shop:checkout/],
+    [700211, /has the token's issuer.*oidcIssuerProfile/],
+    [700016, /application 1111.* was not found in the tenant\. Fix: set akv-injector.io\/client-id/],
+    [90002, /tenant was not found\. Fix: set akv-injector.io\/tenant-id/],
+    [700024, /expired/],
+  ];
+  for (const [code, hint] of cases) {
+    const d = diagnose(msal(code, 'text'), target, claims);
+    t.equal(d.reason, `Entra ID token exchange failed (AADSTS${code})`);
+    t.match(d.hint, hint, `AADSTS${code}`);
+    t.match(d.hint, /The token presented: iss=https:\/\/oidc\.prod-aks\.azure\.com\/tenant\/issuer\/ sub=system:serviceaccount:shop:checkout aud=api:\/\/AzureADTokenExchange\./);
+    t.ok(d.identity);
+  }
+  const unknown = diagnose(Object.assign(new Error('x'), { name: 'AuthenticationError', errorResponse: { error: 'invalid_grant', errorDescription: 'Something new' } }), target);
+  t.match(unknown.hint, /Entra ID refused the token exchange: Something new/);
+  const unavailable = diagnose(Object.assign(new Error('WorkloadIdentityCredential: no token file'), { name: 'CredentialUnavailableError' }), target);
+  t.match(unavailable, { identity: true, reason: /workload identity unavailable/, hint: /AZURE_FEDERATED_TOKEN_FILE/ });
+});
+
+t.test('token claims are decoded, the token never kept', async (t) => {
+  const payload = Buffer.from(JSON.stringify({ iss: 'https://issuer', sub: 'system:serviceaccount:a:b', aud: ['api://AzureADTokenExchange'], exp: 1 })).toString('base64url');
+  t.same(decodeTokenClaims(`eyJhbGciOiJSUzI1NiJ9.${payload}.c2ln`), { iss: 'https://issuer', sub: 'system:serviceaccount:a:b', aud: ['api://AzureADTokenExchange'] });
+  t.equal(decodeTokenClaims('not-a-jwt'), undefined);
+  t.equal(decodeTokenClaims('a.!!!.c'), undefined);
+});
+
+t.test('the summary: one line per object, identity explained once', async (t) => {
+  const object = (name: string): ObjectSpec => ({ objectName: name, objectType: 'secret', objectVersion: '', objectAlias: name, objectFormat: 'pem', objectEncoding: 'utf-8', filePermission: 0o644, objectVersionHistory: 1, optional: false });
+  const job = { clientId: CLIENT, tenantId: 'contoso.onmicrosoft.com', vaultUrl: 'https://kv1.vault.azure.net/', objects: [object('a'), object('b'), object('c')] } as FetchJob;
+  const identity = { reason: 'Entra ID token exchange failed (AADSTS70021)', hint: 'no federated identity credential matches.', identity: true, notFound: false };
+  const text = summarize(job, [{ object: object('a'), diagnosis: identity }, { object: object('b'), diagnosis: identity }], { iss: 'https://i', sub: 'system:serviceaccount:x:y', aud: 'api://AzureADTokenExchange' });
+  t.equal(text, [
+    'akv-injector: 2 of 3 objects could not be fetched from https://kv1.vault.azure.net/; no files were written.',
+    `Authentication as client ${CLIENT} in tenant contoso.onmicrosoft.com failed: Entra ID token exchange failed (AADSTS70021). no federated identity credential matches. The token presented: iss=https://i sub=system:serviceaccount:x:y aud=api://AzureADTokenExchange.`,
+    '- secret "a": Entra ID token exchange failed (AADSTS70021)',
+    '- secret "b": Entra ID token exchange failed (AADSTS70021)',
+    '',
+  ].join('\n'));
+});
