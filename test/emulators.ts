@@ -1,0 +1,553 @@
+// The Entra ID and Key Vault emulators against the real Azure SDK clients: what passes here is what the SDKs accept.
+import { execFile } from 'node:child_process';
+import { createPublicKey, generateKeyPairSync, X509Certificate, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import https from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { WorkloadIdentityCredential, type WorkloadIdentityCredentialOptions } from '@azure/identity';
+import { CertificateClient } from '@azure/keyvault-certificates';
+import { KeyClient } from '@azure/keyvault-keys';
+import { SecretClient } from '@azure/keyvault-secrets';
+import t from 'tap';
+import { startEntraEmulator } from './fixtures/entra-emulator.js';
+import { fakeServiceAccountToken, type ServiceAccountTokenOptions } from './fixtures/jwt.js';
+import { startKeyVaultEmulator } from './fixtures/keyvault-emulator.js';
+import { loopbackAgent, loopbackChildEnv } from './fixtures/loopback.js';
+import { makeTestPki } from './fixtures/tls.js';
+
+const TENANT_ID = '72f988bf-86f1-41af-91ab-2d7cd011db47';
+const OTHER_TENANT_ID = '3f8b2c1d-0e9a-4b7c-8d6e-5f4a3b2c1d0e';
+const CLIENT_ID = '0b4b0a4c-1f3e-4c55-9c8e-6f1f0e6d2a01';
+/** Known to Entra ID, but without a role on the vault. */
+const UNPRIVILEGED_CLIENT_ID = '5d1e6f0a-7b2c-4d3e-8f9a-0b1c2d3e4f50';
+const ISSUER = 'https://oidc.prod-aks.azure.com/cluster-1/';
+const SUBJECT = 'system:serviceaccount:default:app';
+const VAULT = 'kv-emulated';
+const SCOPE = 'https://vault.azure.net/.default';
+
+const entra = await startEntraEmulator({
+  tenantIds: [TENANT_ID, OTHER_TENANT_ID],
+  apps: [
+    { clientId: CLIENT_ID, tenantId: TENANT_ID, federatedCredentials: [{ issuer: ISSUER, subject: SUBJECT }] },
+    { clientId: UNPRIVILEGED_CLIENT_ID, tenantId: TENANT_ID, federatedCredentials: [{ issuer: ISSUER, subject: SUBJECT }] },
+    { clientId: CLIENT_ID, tenantId: OTHER_TENANT_ID, federatedCredentials: [{ issuer: ISSUER, subject: SUBJECT }] },
+  ],
+});
+const vault = await startKeyVaultEmulator({
+  tenantId: TENANT_ID,
+  verifyToken: entra.verifyAccessToken,
+  allowedClientIds: [CLIENT_ID],
+  pageSize: 2,
+});
+const agent = loopbackAgent(entra.caCertPem);
+const tokenDir = await mkdtemp(join(tmpdir(), 'akv-emulators-'));
+// Fast retries: the SDK defaults (800 ms exponential) would make the fault tests slow.
+const retryOptions = { retryDelayInMs: 5, maxRetryDelayInMs: 20 };
+
+t.teardown(async () => {
+  await vault.close();
+  await entra.close();
+  agent.destroy();
+  await rm(tokenDir, { recursive: true, force: true });
+});
+
+let tokenFiles = 0;
+async function credential(
+  options: Partial<WorkloadIdentityCredentialOptions> = {},
+  token: Partial<ServiceAccountTokenOptions> = {},
+): Promise<WorkloadIdentityCredential> {
+  const tokenFilePath = join(tokenDir, `token-${tokenFiles++}`);
+  await writeFile(tokenFilePath, fakeServiceAccountToken({ issuer: ISSUER, subject: SUBJECT, ...token }));
+  return new WorkloadIdentityCredential({
+    tenantId: TENANT_ID,
+    clientId: CLIENT_ID,
+    tokenFilePath,
+    authorityHost: entra.url,
+    disableInstanceDiscovery: true,
+    agent,
+    ...options,
+  });
+}
+
+async function secretClient(clientId = CLIENT_ID): Promise<SecretClient> {
+  return new SecretClient(vault.vaultUrl(VAULT), await credential({ clientId }), { agent, retryOptions });
+}
+
+function clearLogs(): void {
+  entra.requests.length = 0;
+  vault.requests.length = 0;
+}
+
+interface RawResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: unknown;
+}
+
+/** A GET to the vault without the SDK, to pin down the wire protocol. */
+function rawGet(path: string, token?: string, vaultUrl = vault.vaultUrl(VAULT)): Promise<RawResponse> {
+  const url = new URL(path, vaultUrl);
+  const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
+  return new Promise((resolve, reject) => {
+    https
+      .get(url, { agent, headers }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text ? JSON.parse(text) : undefined });
+        });
+      })
+      .on('error', reject);
+  });
+}
+
+t.test('WorkloadIdentityCredential gets a Key Vault token from the Entra emulator', async (t) => {
+  clearLogs();
+  const token = await (await credential()).getToken(SCOPE);
+  const claims = entra.verifyAccessToken(token.token);
+  t.match(claims, { aud: 'https://vault.azure.net', appid: CLIENT_ID, azp: CLIENT_ID, tid: TENANT_ID, idtyp: 'app' });
+  t.ok(claims && claims.exp - claims.iat === 3599, 'expires_in 3599');
+  t.equal(entra.verifyAccessToken('a.b.c'), undefined, 'a token it did not issue is refused');
+  t.same(
+    entra.requests.map((r) => `${r.method} ${r.path} ${r.status}`),
+    [
+      `GET /${TENANT_ID}/v2.0/.well-known/openid-configuration 200`,
+      `POST /${TENANT_ID}/oauth2/v2.0/token 200`,
+    ],
+  );
+  t.match(entra.requests[1], {
+    form: {
+      grant_type: 'client_credentials',
+      client_id: CLIENT_ID,
+      scope: SCOPE,
+      client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+      client_assertion: '[redacted]',
+    },
+    assertion: { iss: ISSUER, sub: SUBJECT, aud: ['api://AzureADTokenExchange'] },
+  });
+});
+
+t.test('a first getSecret is one challenge round trip, and CAE is requested', async (t) => {
+  vault.setSecret('first', 'value');
+  clearLogs();
+  const secret = await (await secretClient()).getSecret('first');
+  t.equal(secret.value, 'value');
+  t.same(
+    vault.requests.map((r) => [r.path, r.status, r.authenticated]),
+    [
+      ['/secrets/first/', 401, false],
+      ['/secrets/first/', 200, true],
+    ],
+  );
+  t.equal(entra.openIdConfigurationRequests, 1);
+  t.equal(entra.tokenRequests, 1);
+  t.match(entra.requests[1]?.form?.claims, /"xms_cc":\{"values":\["cp1"\]\}/);
+});
+
+t.test('parallel first requests each get a 401 but share one token request', async (t) => {
+  vault.setSecret('parallel', 'value');
+  const client = await secretClient();
+  clearLogs();
+  const secrets = await Promise.all([1, 2, 3].map(() => client.getSecret('parallel')));
+  t.same(secrets.map((s) => s.value), ['value', 'value', 'value']);
+  t.equal(vault.challengeCount, 3);
+  t.equal(vault.requests.filter((r) => r.status === 200).length, 3);
+  t.equal(entra.tokenRequests, 1);
+  t.equal(entra.openIdConfigurationRequests, 1);
+});
+
+t.test('one credential: OpenID configuration once per MSAL app (CAE and non-CAE are two)', async (t) => {
+  vault.setSecret('cached', 'value');
+  const cred = await credential();
+  clearLogs();
+  await new SecretClient(vault.vaultUrl(VAULT), cred, { agent }).getSecret('cached');
+  await new KeyClient(vault.vaultUrl(VAULT), cred, { agent }).getKey('cached').catch(() => undefined);
+  t.equal(entra.tokenRequests, 1, 'a second client reuses the cached CAE token');
+  t.equal(vault.requests.filter((r) => r.status === 401).length, 2, 'but makes its own challenge request');
+  await cred.getToken(SCOPE);
+  t.equal(entra.openIdConfigurationRequests, 2, 'a non-CAE getToken builds a second MSAL app');
+  t.equal(entra.tokenRequests, 2);
+});
+
+t.test('wire protocol', async (t) => {
+  const version = vault.setSecret('wire', 'value');
+  const token = (await (await credential()).getToken(SCOPE)).token;
+  const management = await (await credential()).getToken('https://management.azure.com/.default');
+  const otherTenant = await (await credential({ tenantId: OTHER_TENANT_ID })).getToken(SCOPE);
+  const cases: Array<{ name: string; path: string; token?: string; status: number; body?: unknown }> = [
+    {
+      name: 'no token: challenge',
+      path: '/secrets/wire/?api-version=2025-07-01',
+      status: 401,
+      body: { error: { code: 'Unauthorized', message: 'AKV10000: Request is missing a Bearer or PoP token.' } },
+    },
+    {
+      name: 'missing api-version',
+      path: '/secrets/wire/',
+      token,
+      status: 400,
+      body: { error: { code: 'BadParameter', message: "The 'api-version' query parameter is missing." } },
+    },
+    { name: 'latest with a trailing slash', path: '/secrets/wire/?api-version=2025-07-01', token, status: 200 },
+    { name: 'latest without a trailing slash', path: '/secrets/wire?api-version=2025-07-01', token, status: 200 },
+    { name: 'percent-encoded api-version', path: `/secrets/wire/${version}?api%2Dversion=7.6`, token, status: 200 },
+    {
+      name: 'token not issued by the Entra emulator',
+      path: '/secrets/wire?api-version=7.6',
+      token: fakeServiceAccountToken({ issuer: ISSUER, subject: SUBJECT }),
+      status: 401,
+      body: { error: { code: 'Unauthorized', message: 'AKV10046: Unable to resolve the key used for signature validation.' } },
+    },
+    {
+      name: 'token for another resource',
+      path: '/secrets/wire?api-version=7.6',
+      token: management.token,
+      status: 401,
+      body: {
+        error: {
+          code: 'Unauthorized',
+          message: 'AKV10022: Invalid audience. Expected https://vault.azure.net, found: https://management.azure.com.',
+        },
+      },
+    },
+    {
+      name: 'token of another tenant',
+      path: '/secrets/wire?api-version=7.6',
+      token: otherTenant.token,
+      status: 401,
+      body: {
+        error: {
+          code: 'Unauthorized',
+          message: `AKV10032: Invalid issuer. Expected one of https://sts.windows.net/${TENANT_ID}/, found https://sts.windows.net/${OTHER_TENANT_ID}/.`,
+        },
+      },
+    },
+    {
+      name: 'invalid name',
+      path: '/secrets/not_valid?api-version=7.6',
+      token,
+      status: 400,
+      body: { error: { code: 'BadParameter', message: 'The request URI contains an invalid name: not_valid' } },
+    },
+  ];
+  for (const c of cases) {
+    const response = await rawGet(c.path, c.token);
+    t.equal(response.status, c.status, c.name);
+    if (c.body) t.same(response.body, c.body, `${c.name}: body`);
+    if (c.status === 200) {
+      t.match(response.body, { value: 'value', id: `https://${VAULT}.vault.azure.net:${vault.port}/secrets/wire/${version}` });
+    }
+    t.equal(response.headers['content-type'], 'application/json; charset=utf-8', `${c.name}: content-type`);
+    t.equal(response.headers['cache-control'], 'no-cache');
+    t.match(response.headers, {
+      'x-ms-request-id': /^[0-9a-f-]{36}$/,
+      'x-ms-keyvault-service-version': String,
+      'x-ms-keyvault-network-info': /conn_type=Ipv4/,
+    });
+    if (c.status === 401) {
+      t.equal(
+        response.headers['www-authenticate'],
+        `Bearer authorization="https://login.microsoftonline.com/${TENANT_ID}", resource="https://vault.azure.net"`,
+      );
+    }
+  }
+});
+
+t.test('getSecret: latest and by version', async (t) => {
+  const created = new Date('2024-01-02T03:04:05Z');
+  const v1 = vault.setSecret('db-password', 'one', { contentType: 'text/plain', tags: { env: 'test' }, created });
+  const v2 = vault.setSecret('db-password', 'two');
+  const client = await secretClient();
+  const cases = [
+    { name: 'latest', version: undefined, value: 'two', id: v2 },
+    { name: 'by version', version: v1, value: 'one', id: v1 },
+    { name: 'by upper-case version', version: v1.toUpperCase(), value: 'one', id: v1 },
+  ];
+  for (const c of cases) {
+    const secret = await client.getSecret('db-password', { version: c.version });
+    t.equal(secret.value, c.value, c.name);
+    t.equal(secret.properties.version, c.id, `${c.name}: version`);
+    t.equal(secret.properties.id, `https://${VAULT}.vault.azure.net:${vault.port}/secrets/db-password/${c.id}`);
+    t.equal(secret.properties.vaultUrl, `https://${VAULT}.vault.azure.net:${vault.port}`);
+  }
+  const first = await client.getSecret('db-password', { version: v1 });
+  t.equal(first.properties.contentType, 'text/plain');
+  t.same(first.properties.tags, { env: 'test' });
+  t.same(first.properties.createdOn, created);
+  t.equal(first.properties.recoveryLevel, 'Recoverable+Purgeable');
+  t.equal(first.properties.recoverableDays, 90);
+  t.match(v1, /^[0-9a-f]{32}$/);
+});
+
+t.test('listPropertiesOfSecretVersions pages through nextLink', async (t) => {
+  const versions = [1, 2, 3, 4, 5].map((n) => vault.setSecret('rotated', `value-${n}`, { created: 1_700_000_000 + n }));
+  const client = await secretClient();
+  await client.getSecret('rotated');
+  vault.requests.length = 0;
+  const listed: string[] = [];
+  for await (const properties of client.listPropertiesOfSecretVersions('rotated')) listed.push(properties.version ?? '');
+  t.same([...listed].sort(), [...versions].sort(), 'every version');
+  t.same(listed, [...versions].sort(), 'in identifier order, as Key Vault lists them');
+  t.equal(vault.requests.length, 3, 'three pages of two');
+  t.match(vault.requests[1]?.query, /\$skiptoken=/);
+
+  vault.requests.length = 0;
+  const pageSizes: number[] = [];
+  for await (const page of client.listPropertiesOfSecretVersions('rotated').byPage({ maxPageSize: 4 })) pageSizes.push(page.length);
+  t.same(pageSizes, [4, 1], 'maxresults is honoured');
+  t.match(vault.requests[0]?.query, /maxresults=4/);
+
+  const none: string[] = [];
+  for await (const properties of client.listPropertiesOfSecretVersions('never-set')) none.push(properties.name);
+  t.same(none, [], 'versions of a missing secret: an empty list');
+});
+
+t.test('getKey: the JsonWebKey converts back to the same public key', async (t) => {
+  const cases: Array<{ name: string; key: KeyObject; kty: string; curve?: string }> = [
+    { name: 'rsa-2048', key: generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey, kty: 'RSA' },
+    { name: 'ec-p256', key: generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey, kty: 'EC', curve: 'P-256' },
+    { name: 'ec-p384', key: generateKeyPairSync('ec', { namedCurve: 'P-384' }).publicKey, kty: 'EC', curve: 'P-384' },
+    { name: 'ec-p521', key: generateKeyPairSync('ec', { namedCurve: 'P-521' }).publicKey, kty: 'EC', curve: 'P-521' },
+  ];
+  const client = new KeyClient(vault.vaultUrl(VAULT), await credential(), { agent, retryOptions });
+  for (const c of cases) {
+    const version = vault.setKey(c.name, c.key);
+    const key = await client.getKey(c.name);
+    t.equal(key.properties.version, version, c.name);
+    t.equal(key.keyType, c.kty);
+    t.equal(key.key?.crv, c.curve);
+    t.equal(key.id, `https://${VAULT}.vault.azure.net:${vault.port}/keys/${c.name}/${version}`);
+    const roundTrip = createPublicKey({ key: jwkFromSdk(key.key ?? {}), format: 'jwk' });
+    t.ok(roundTrip.equals(c.key), `${c.name}: same public key`);
+  }
+  vault.setKey('hsm', cases[0]?.key ?? generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey, { kty: 'RSA-HSM' });
+  t.equal((await client.getKey('hsm')).keyType, 'RSA-HSM');
+});
+
+t.test('getCertificate: cer bytes round-trip; the backing secret and key come with it', async (t) => {
+  const pki = makeTestPki();
+  const certDer = new X509Certificate(pki.certPem).raw;
+  const secretValue = `${pki.keyPem}${pki.certPem}`;
+  const version = vault.setCertificate('tls', { certDer, secretValue, contentType: 'application/x-pem-file' });
+  const cred = await credential();
+  const certificates = new CertificateClient(vault.vaultUrl(VAULT), cred, { agent, retryOptions });
+
+  const certificate = await certificates.getCertificate('tls');
+  t.ok(Buffer.from(certificate.cer ?? []).equals(certDer), 'cer is the DER');
+  t.equal(certificate.properties.version, version);
+  t.equal(certificate.secretId, `https://${VAULT}.vault.azure.net:${vault.port}/secrets/tls/${version}`);
+  t.equal(certificate.keyId, `https://${VAULT}.vault.azure.net:${vault.port}/keys/tls/${version}`);
+  t.equal(certificate.policy?.contentType, 'application/x-pem-file', 'latest comes with its policy');
+  t.same(certificate.properties.expiresOn, new Date(new X509Certificate(certDer).validTo));
+  const byVersion = await certificates.getCertificateVersion('tls', version);
+  t.ok(Buffer.from(byVersion.cer ?? []).equals(certDer));
+
+  const secret = await new SecretClient(vault.vaultUrl(VAULT), cred, { agent }).getSecret('tls');
+  t.equal(secret.value, secretValue);
+  t.equal(secret.properties.contentType, 'application/x-pem-file');
+  t.equal(secret.properties.managed, true);
+  t.equal(secret.properties.certificateKeyId, certificate.keyId);
+
+  const key = await new KeyClient(vault.vaultUrl(VAULT), cred, { agent }).getKey('tls');
+  t.equal(key.properties.managed, true);
+  t.ok(createPublicKey({ key: jwkFromSdk(key.key ?? {}), format: 'jwk' }).equals(new X509Certificate(certDer).publicKey));
+});
+
+t.test('Key Vault errors surface as RestError with the service code', async (t) => {
+  const disabled = vault.setSecret('switched-off', 'value', { enabled: false });
+  vault.setSecret('rbac-protected', 'value');
+  const client = await secretClient();
+  const unprivileged = await secretClient(UNPRIVILEGED_CLIENT_ID);
+  const keys = new KeyClient(vault.vaultUrl(VAULT), await credential(), { agent });
+  const certificates = new CertificateClient(vault.vaultUrl(VAULT), await credential(), { agent });
+  const notFound = (kind: string, id: string) =>
+    `A ${kind} with (name/id) ${id} was not found in this key vault. If you recently deleted this ${kind} you may be able to recover it using the correct recovery command. For help resolving this issue, please see https://go.microsoft.com/fwlink/?linkid=2125182`;
+  const cases: Array<{ name: string; call: () => Promise<unknown>; status: number; code: string; message: string | RegExp }> = [
+    { name: 'missing secret', call: () => client.getSecret('absent'), status: 404, code: 'SecretNotFound', message: notFound('secret', 'absent') },
+    {
+      name: 'missing version',
+      call: () => client.getSecret('rbac-protected', { version: 'abc' }),
+      status: 404,
+      code: 'SecretNotFound',
+      message: notFound('secret', 'rbac-protected/abc'),
+    },
+    { name: 'missing key', call: () => keys.getKey('absent'), status: 404, code: 'KeyNotFound', message: notFound('key', 'absent') },
+    {
+      name: 'missing certificate',
+      call: () => certificates.getCertificate('absent'),
+      status: 404,
+      code: 'CertificateNotFound',
+      message: notFound('certificate', 'absent'),
+    },
+    {
+      name: 'disabled secret',
+      call: () => client.getSecret('switched-off', { version: disabled }),
+      status: 403,
+      code: 'Forbidden',
+      message: 'Operation get is not allowed on a disabled secret.',
+    },
+    {
+      name: 'disabled current version',
+      call: () => client.getSecret('switched-off'),
+      status: 403,
+      code: 'Forbidden',
+      message: 'Operation get is not allowed on a disabled secret.',
+    },
+    {
+      name: 'caller without a role',
+      call: () => unprivileged.getSecret('rbac-protected'),
+      status: 403,
+      code: 'Forbidden',
+      message: new RegExp(
+        `^Caller is not authorized to perform action on resource\\.\\r\\n.*Caller: appid=${UNPRIVILEGED_CLIENT_ID};oid=.*\\r\\nAction: 'Microsoft\\.KeyVault/vaults/secrets/getSecret/action'\\r\\n.*DecisionReason: 'DeniedWithNoValidRBAC' \\r\\nVault: ${VAULT};location=eastus\\r\\n$`,
+        's',
+      ),
+    },
+  ];
+  for (const c of cases) {
+    await t.rejects(c.call(), { name: 'RestError', statusCode: c.status, code: c.code, message: c.message }, c.name);
+  }
+  t.match(
+    vault.requests.find((r) => r.status === 403 && r.appid === UNPRIVILEGED_CLIENT_ID),
+    { errorCode: 'Forbidden', authenticated: true },
+  );
+
+  vault.deny({ collection: 'secrets', name: 'rbac-protected' });
+  await t.rejects(client.getSecret('rbac-protected'), { name: 'RestError', statusCode: 403, code: 'Forbidden' }, 'per-object deny');
+});
+
+t.test('Entra ID errors surface from the credential with the AADSTS code', async (t) => {
+  const scope = SCOPE;
+  const cases: Array<{ name: string; cred: () => Promise<WorkloadIdentityCredential>; error: string; code: number }> = [
+    {
+      name: 'subject without a federated credential',
+      cred: () => credential({}, { subject: 'system:serviceaccount:other:app' }),
+      error: 'AuthenticationRequiredError',
+      code: 70021,
+    },
+    {
+      name: 'audience without a federated credential',
+      cred: () => credential({}, { audience: 'api://SomethingElse' }),
+      error: 'AuthenticationRequiredError',
+      code: 70021,
+    },
+    {
+      name: 'unknown client id',
+      cred: () => credential({ clientId: 'ffffffff-0000-0000-0000-000000000000' }),
+      error: 'AuthenticationRequiredError',
+      code: 700016,
+    },
+    {
+      name: 'unknown issuer',
+      cred: () => credential({}, { issuer: 'https://oidc.example.test/other' }),
+      error: 'AuthenticationRequiredError',
+      code: 700211,
+    },
+    { name: 'expired assertion', cred: () => credential({}, { lifetimeSeconds: -60 }), error: 'AuthenticationRequiredError', code: 700024 },
+  ];
+  for (const c of cases) {
+    clearLogs();
+    const cred = await c.cred();
+    await t.rejects(cred.getToken(scope), { name: c.error, message: new RegExp(`Error\\(s\\): ${c.code} - .*AADSTS${c.code}: `) }, c.name);
+    t.equal(entra.requests.at(-1)?.errorCode, c.code, `${c.name}: the emulator answered AADSTS${c.code}`);
+  }
+
+  // An unknown tenant fails OpenID discovery; MSAL reports endpoints_resolution_error and drops the AADSTS90002 body.
+  clearLogs();
+  const unknownTenant = await credential({ tenantId: '00000000-1111-2222-3333-444444444444' });
+  await t.rejects(unknownTenant.getToken(scope), { name: 'CredentialUnavailableError', message: /endpoints_resolution_error/ });
+  t.match(entra.requests, [{ path: /openid-configuration$/, status: 400, errorCode: 90002 }]);
+});
+
+t.test('fault injection: Key Vault', async (t) => {
+  vault.setSecret('flaky', 'value');
+  const client = await secretClient();
+  await client.getSecret('flaky');
+  const cases: Array<{ name: string; fault: Parameters<typeof vault.addFault>[0]; statuses: number[]; fails?: number }> = [
+    { name: '503 is retried', fault: { status: 503 }, statuses: [503, 200] },
+    { name: '429 with Retry-After is retried', fault: { status: 429, retryAfter: '0' }, statuses: [429, 200] },
+    { name: '429 without Retry-After is not retried', fault: { status: 429 }, statuses: [429], fails: 429 },
+    { name: 'a reset connection is retried', fault: { resetConnection: true }, statuses: [0, 200] },
+    { name: 'retries run out', fault: { status: 500, times: 4 }, statuses: [500, 500, 500, 500], fails: 500 },
+  ];
+  for (const c of cases) {
+    vault.requests.length = 0;
+    vault.addFault({ match: '/secrets/flaky', ...c.fault });
+    if (c.fails) await t.rejects(client.getSecret('flaky'), { name: 'RestError', statusCode: c.fails }, c.name);
+    else t.equal((await client.getSecret('flaky')).value, 'value', c.name);
+    t.same(vault.requests.map((r) => r.status), c.statuses, `${c.name}: requests`);
+  }
+  vault.requests.length = 0;
+  vault.addFault({ status: 429 });
+  const throttled = await rawGet('/secrets/flaky?api-version=7.6');
+  t.match(throttled.body, { error: { code: 'Throttled', message: /^Request was not allowed because application is throttled/ } });
+  vault.clearFaults();
+});
+
+t.test('fault injection: Entra ID', async (t) => {
+  clearLogs();
+  entra.failNext(1, { status: 503, retryAfter: '0' });
+  await t.resolves((await credential()).getToken(SCOPE), 'a 503 with Retry-After is retried by the identity pipeline');
+  t.same(entra.requests.map((r) => [r.status, r.injected]), [[200, false], [503, true], [200, false]]);
+
+  clearLogs();
+  const cred = await credential({ retryOptions: { maxRetries: 1, ...retryOptions } });
+  entra.failNext(2, { status: 500 });
+  await t.rejects(cred.getToken(SCOPE), { name: 'AuthenticationRequiredError', message: /AADSTS50000/ }, 'retries run out');
+  const before = entra.tokenRequests;
+  await t.rejects(cred.getToken(SCOPE), { message: /AADSTS50000/ }, 'MSAL throttles the same request locally');
+  t.equal(entra.tokenRequests, before, 'without a network request');
+});
+
+t.test('latency', async (t) => {
+  const slow = await startKeyVaultEmulator({ tenantId: TENANT_ID, verifyToken: entra.verifyAccessToken, latencyMs: 50 });
+  t.teardown(() => slow.close());
+  slow.setSecret('slow', 'value');
+  const client = new SecretClient(slow.vaultUrl(VAULT), await credential(), { agent });
+  const started = Date.now();
+  t.equal((await client.getSecret('slow')).value, 'value');
+  t.ok(Date.now() - started >= 100, 'two requests, each delayed');
+});
+
+t.test('a child process reaches the emulators through the preload and NODE_EXTRA_CA_CERTS', async (t) => {
+  const caFile = join(tokenDir, 'ca.crt');
+  await writeFile(caFile, entra.caCertPem);
+  const script = `require('node:https').get(process.argv[1], (res) => {
+    console.log(res.statusCode, res.headers['www-authenticate']);
+    res.resume();
+  }).on('error', (error) => { console.error(error.message); process.exit(1); });`;
+  const url = `${vault.vaultUrl(VAULT)}secrets/child?api-version=7.6`;
+  const { stdout } = await promisify(execFile)(process.execPath, ['-e', script, url], { env: loopbackChildEnv(caFile, { PATH: process.env.PATH }) });
+  t.equal(stdout.trim(), `401 Bearer authorization="https://login.microsoftonline.com/${TENANT_ID}", resource="https://vault.azure.net"`);
+});
+
+t.test('the challenge names the cloud of the vault host', async (t) => {
+  const cases = [
+    { suffix: 'vault.usgovcloudapi.net', authority: 'https://login.microsoftonline.us', resource: 'https://vault.usgovcloudapi.net' },
+    { suffix: 'vault.azure.cn', authority: 'https://login.chinacloudapi.cn', resource: 'https://vault.azure.cn' },
+  ];
+  for (const c of cases) {
+    const response = await rawGet('/secrets/any?api-version=7.6', undefined, vault.vaultUrl(VAULT, c.suffix));
+    t.equal(response.headers['www-authenticate'], `Bearer authorization="${c.authority}/${TENANT_ID}", resource="${c.resource}"`, c.suffix);
+  }
+});
+
+t.test('a sovereign login host serves the same protocol', async (t) => {
+  const cred = await credential({ authorityHost: entra.authorityHostFor('login.microsoftonline.us') });
+  clearLogs();
+  t.ok(entra.verifyAccessToken((await cred.getToken('https://vault.usgovcloudapi.net/.default')).token));
+  t.equal(entra.tokenRequests, 1);
+});
+
+/** The SDK returns the key's members as bytes; a JWK wants them base64url. */
+function jwkFromSdk(key: object): JsonWebKey {
+  const jwk: JsonWebKey = {};
+  for (const [name, value] of Object.entries(key)) {
+    if (value instanceof Uint8Array) jwk[name] = Buffer.from(value).toString('base64url');
+    else if (name === 'kty' || name === 'crv') jwk[name] = String(value).replace(/-HSM$/, '');
+  }
+  return jwk;
+}
