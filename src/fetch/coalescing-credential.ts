@@ -14,7 +14,7 @@ export class CoalescingCredential implements TokenCredential {
   ) {}
 
   getToken(scopes: string | string[], options: GetTokenOptions = {}): Promise<AccessToken | null> {
-    const key = JSON.stringify([scopes, options.tenantId ?? '', options.enableCae ?? false, options.claims ?? '']);
+    const key = JSON.stringify([[scopes].flat(), options.tenantId ?? '', options.enableCae ?? false, options.claims ?? '']);
     const cached = this.cache.get(key);
     if (cached !== undefined && cached.expiresOnTimestamp - REFRESH_MARGIN_MS > this.now()) {
       return Promise.resolve(cached);

@@ -9,6 +9,8 @@ interface ErrorLike {
   code?: string;
   statusCode?: number;
   response?: { headers?: { get(name: string): string | undefined }; bodyAsText?: string | null };
+  /** The Key Vault clients' deserialized error body. */
+  details?: { error?: { code?: string; innerError?: { code?: string }; innererror?: { code?: string } } };
   errorResponse?: { error?: string; errorDescription?: string };
 }
 
@@ -203,11 +205,12 @@ function aadstsCode(e: ErrorLike): string | undefined {
 }
 
 function keyVaultErrorCode(e: ErrorLike): string | undefined {
-  return e.code !== undefined && e.code !== '' ? e.code : parseBody(e)?.error?.code;
+  return e.code !== undefined && e.code !== '' ? e.code : (e.details?.error?.code ?? parseBody(e)?.error?.code);
 }
 
 function innerErrorCode(e: ErrorLike): string | undefined {
-  return parseBody(e)?.error?.innererror?.code;
+  const details = e.details?.error;
+  return details?.innerError?.code ?? details?.innererror?.code ?? parseBody(e)?.error?.innererror?.code;
 }
 
 function parseBody(e: ErrorLike): { error?: { code?: string; innererror?: { code?: string } } } | undefined {

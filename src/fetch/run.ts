@@ -1,4 +1,5 @@
 // The fetch role: one credential, one client per object type, bounded parallel reads, one atomic publish.
+import { setMaxListeners } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import type { Agent } from 'node:https';
 import { publishFiles } from '../atomic-writer.js';
@@ -45,6 +46,8 @@ export async function runFetch(job: FetchJob, deps: FetchDeps): Promise<FetchOut
   const started = now();
   const deadline = started + job.timeoutMs;
   const controller = new AbortController();
+  // Every in-flight request listens for the deadline.
+  setMaxListeners(0, controller.signal);
   const timer = setTimeout(() => controller.abort(new Error('deadline exceeded')), job.timeoutMs);
   timer.unref();
 
