@@ -2,12 +2,17 @@
 // Each role is its own lazily imported chunk: `fetch` never loads the webhook's code.
 import { build } from 'esbuild';
 import { rm } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
 
-const outdir = new URL('../dist/', import.meta.url).pathname;
+const { values } = parseArgs({ options: { outdir: { type: 'string' }, analyze: { type: 'boolean' } } });
+const root = new URL('..', import.meta.url).pathname;
+const outdir = values.outdir ? resolve(values.outdir) : resolve(root, 'dist');
 
 await rm(outdir, { recursive: true, force: true });
 const result = await build({
-  entryPoints: { cli: 'src/cli.ts' },
+  entryPoints: { cli: resolve(root, 'src/cli.ts') },
+  absWorkingDir: root,
   outdir,
   bundle: true,
   splitting: true,
@@ -24,7 +29,7 @@ const result = await build({
   banner: { js: "import { createRequire as __akvCreateRequire } from 'node:module'; const require = __akvCreateRequire(import.meta.url);" },
 });
 
-if (process.argv.includes('--analyze')) {
+if (values.analyze) {
   const { analyzeMetafile } = await import('esbuild');
   console.log(await analyzeMetafile(result.metafile));
 }

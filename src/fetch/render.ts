@@ -23,9 +23,10 @@ export async function renderSecret(object: ObjectSpec, content: SecretContent): 
       // The secret value of a PKCS#12 certificate is the PFX in base64.
       return object.objectEncoding === 'base64' ? decodeBase64(content.value, object) : Buffer.from(content.value, 'utf8');
     }
+    const pfx = decodeBase64(content.value, object);
     const { pkcs12ToPem } = await import('../pkcs12.js');
     try {
-      return Buffer.from(pkcs12ToPem(decodeBase64(content.value, object)), 'utf8');
+      return Buffer.from(pkcs12ToPem(pfx), 'utf8');
     } catch (error) {
       throw new ContentError(
         `cannot convert the PKCS#12 certificate to PEM: ${(error as Error).message}`,
