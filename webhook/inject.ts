@@ -1,0 +1,128 @@
+// Config + pod → the injected pod. Pure, and idempotent: each step adds what is absent and leaves what is there.
+import type { V1Container, V1EnvVar, V1Pod, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
+import type { ObjectSpec } from '../src/object-spec.js';
+import { formatMode } from '../src/objects.js';
+import {
+  ANNOTATIONS,
+  INIT_CONTAINER,
+  SECRETS_VOLUME,
+  STATUS_INJECTED,
+  TOKEN_AUDIENCE,
+  TOKEN_FILE,
+  TOKEN_MOUNT_PATH,
+  TOKEN_VOLUME,
+} from './names.js';
+import type { InjectionConfig } from './resolve.js';
+
+/** Size of the in-memory volume: Key Vault objects are small (a secret is at most 25 KB). */
+export const SECRETS_VOLUME_SIZE = '16Mi';
+
+/** A copy of `pod` with the volumes, the init container, the mounts and the status annotation added. */
+export function injectPod(pod: V1Pod, config: InjectionConfig): V1Pod {
+  const out = structuredClone(pod);
+  out.metadata ??= {};
+  out.metadata.annotations = { ...(out.metadata.annotations ?? {}), [ANNOTATIONS.status]: STATUS_INJECTED };
+  out.spec ??= { containers: [] };
+  const spec = out.spec;
+  spec.volumes = addIfAbsent(spec.volumes ?? [], tokenVolume(config), secretsVolume(config));
+
+  const initContainers = spec.initContainers ?? [];
+  if (!initContainers.some((c) => c.name === INIT_CONTAINER)) {
+    const container = initContainer(config, spec.securityContext?.runAsUser !== undefined);
+    spec.initContainers = config.initFirst ? [container, ...initContainers] : [...initContainers, container];
+  } else {
+    spec.initContainers = initContainers;
+  }
+
+  const mount: V1VolumeMount = { name: SECRETS_VOLUME, mountPath: config.mountPath, readOnly: true };
+  for (const container of selectedContainers(spec.containers, spec.initContainers, config.containers)) {
+    const mounts = container.volumeMounts ?? [];
+    if (!mounts.some((m) => m.name === SECRETS_VOLUME)) container.volumeMounts = [...mounts, mount];
+  }
+  return out;
+}
+
+/** The init container's environment: the whole job, so the fetch role needs no Kubernetes access. */
+export function fetchEnvironment(config: InjectionConfig): V1EnvVar[] {
+  return [
+    { name: 'AZURE_CLIENT_ID', value: config.clientId },
+    { name: 'AZURE_TENANT_ID', value: config.tenantId },
+    { name: 'AZURE_FEDERATED_TOKEN_FILE', value: `${TOKEN_MOUNT_PATH}/${TOKEN_FILE}` },
+    { name: 'AZURE_AUTHORITY_HOST', value: config.cloud.authorityHost },
+    { name: 'AKV_INJECTOR_VAULT_URL', value: config.vaultUrl },
+    { name: 'AKV_INJECTOR_OBJECTS', value: JSON.stringify(config.objects.map(serializeObject)) },
+    { name: 'AKV_INJECTOR_OUTPUT_DIR', value: config.mountPath },
+  ];
+}
+
+function tokenVolume(config: InjectionConfig): V1Volume {
+  return {
+    name: TOKEN_VOLUME,
+    projected: {
+      sources: [{ serviceAccountToken: { audience: TOKEN_AUDIENCE, expirationSeconds: config.tokenExpiration, path: TOKEN_FILE } }],
+    },
+  };
+}
+
+function secretsVolume(config: InjectionConfig): V1Volume {
+  // tmpfs on Linux; Windows has no memory medium, the volume is disk-backed there.
+  return { name: SECRETS_VOLUME, emptyDir: config.windows ? { sizeLimit: SECRETS_VOLUME_SIZE } : { medium: 'Memory', sizeLimit: SECRETS_VOLUME_SIZE } };
+}
+
+// The files belong to the init container's user: the pod's runAsUser when it sets one, so an app
+// running as that user can read even 0400 files; else the image's non-root user.
+function initContainer(config: InjectionConfig, podSetsUser: boolean): V1Container {
+  const container: V1Container = {
+    name: INIT_CONTAINER,
+    image: config.image,
+    imagePullPolicy: 'IfNotPresent',
+    args: ['fetch'],
+    env: fetchEnvironment(config),
+    volumeMounts: [
+      { name: TOKEN_VOLUME, mountPath: TOKEN_MOUNT_PATH, readOnly: true },
+      { name: SECRETS_VOLUME, mountPath: config.mountPath },
+    ],
+    resources: {
+      requests: { cpu: '50m', memory: '64Mi' },
+      limits: { cpu: '1', memory: '128Mi' },
+    },
+    terminationMessagePolicy: 'FallbackToLogsOnError',
+  };
+  if (!config.windows) {
+    // The restricted Pod Security Standard; these fields are Linux-only and rejected on Windows pods.
+    container.securityContext = {
+      runAsNonRoot: true,
+      ...(podSetsUser ? {} : { runAsUser: 65532, runAsGroup: 65532 }),
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { drop: ['ALL'] },
+      seccompProfile: { type: 'RuntimeDefault' },
+    };
+  }
+  return container;
+}
+
+function addIfAbsent(volumes: V1Volume[], ...wanted: V1Volume[]): V1Volume[] {
+  const missing = wanted.filter((w) => !volumes.some((v) => v.name === w.name));
+  return [...volumes, ...missing];
+}
+
+function selectedContainers(containers: V1Container[], initContainers: V1Container[], names: string[] | undefined): V1Container[] {
+  if (names === undefined) return containers;
+  return [...initContainers, ...containers].filter((c) => c.name !== INIT_CONTAINER && names.includes(c.name));
+}
+
+// Every field written out, so the init container's job is explicit in the pod spec.
+function serializeObject(object: ObjectSpec): Record<string, string | number | boolean> {
+  return {
+    objectName: object.objectName,
+    objectType: object.objectType,
+    objectVersion: object.objectVersion,
+    objectAlias: object.objectAlias,
+    objectFormat: object.objectFormat,
+    objectEncoding: object.objectEncoding,
+    filePermission: formatMode(object.filePermission),
+    objectVersionHistory: object.objectVersionHistory,
+    optional: object.optional,
+  };
+}
