@@ -1,21 +1,18 @@
 // The bundled CLI as the init container runs it: dist/ copied to an empty folder, no node_modules, real process.
-import { execFile } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtemp, readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import t from 'tap';
 import { defaultChain, makePfx } from './fixtures/certs.js';
+import { buildDist, runCli, type ProcessResult } from './fixtures/dist.js';
 import { startFetchWorld } from './fixtures/fetch-world.js';
 import { loopbackChildEnv } from './fixtures/loopback.js';
 
-const run = promisify(execFile);
 const world = await startFetchWorld();
 t.teardown(() => world.close());
 
-// Build straight into an empty folder: nothing can be resolved from a node_modules.
-const dist = await mkdtemp(join(world.dir, 'dist-'));
-await run(process.execPath, [join(import.meta.dirname, '..', 'scripts', 'build.js'), '--outdir', dist]);
+// Built straight into an empty folder: nothing can be resolved from a node_modules.
+const cliPath = await buildDist(world.dir);
 const caFile = join(world.dir, 'ca.crt');
 await writeFile(caFile, world.entra.caCertPem);
 
@@ -25,22 +22,9 @@ world.vault.setCertificate('tls', { certDer: chain.leaf.der, secretValue: makePf
 const signing = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
 world.vault.setKey('signing', signing.publicKey);
 
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function cli(args: string[], env: Record<string, string>): Promise<Result> {
+function cli(args: string[], env: Record<string, string>): Promise<ProcessResult> {
   // A clean environment: only what the init container would get, plus the test's DNS preload and CA.
-  const base = { PATH: process.env.PATH ?? '', ...env };
-  try {
-    const { stdout, stderr } = await run(process.execPath, [join(dist, 'cli.js'), ...args], { env: loopbackChildEnv(caFile, base), cwd: world.dir });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
+  return runCli(cliPath, args, loopbackChildEnv(caFile, { PATH: process.env.PATH ?? '', ...env }), world.dir);
 }
 
 async function jobEnv(objects: unknown[]): Promise<{ env: Record<string, string>; outputDir: string }> {
