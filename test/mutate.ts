@@ -290,3 +290,20 @@ t.test('a CREATE without a pod object is an error, not a crash', async (t) => {
   (review.request as { object?: unknown }).object = 'nonsense';
   t.match(await mutator(review.request), { outcome: 'error', response: { allowed: false, status: { code: 400, message: /not a Pod/ } } });
 });
+
+t.test('a very large pod (about 3 MiB) is injected like any other', async (t) => {
+  const { result, before, after } = await admit('deployment-pod', (pod) => {
+    const template = pod.spec!.containers[0]!;
+    pod.spec!.containers = Array.from({ length: 20 }, (_, i) => ({
+      ...structuredClone(template),
+      name: `worker-${i}`,
+      env: Array.from({ length: 400 }, (_, j) => ({ name: `SETTING_${j}`, value: `${'v'.repeat(300)}-${i}-${j}` })),
+    }));
+    pod.metadata!.annotations!['kubectl.kubernetes.io/last-applied-configuration'] = JSON.stringify({ padding: 'x'.repeat(512 * 1024) });
+  });
+  t.ok(JSON.stringify(before).length > 2.5 * 1024 * 1024, 'the pod is large');
+  t.equal(result.outcome, 'injected');
+  t.same(podViolations(after), []);
+  t.equal(after.spec?.containers.filter((c) => c.volumeMounts?.some((m) => m.name === 'akv-injector-secrets')).length, 20, 'every container gets the mount');
+  t.ok(Buffer.from(result.response.patch ?? '', 'base64').length < 16 * 1024, 'the patch holds only the additions');
+});
