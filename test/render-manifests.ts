@@ -1,0 +1,154 @@
+// Offline render: the pod templates of every workload kind injected by the webhook's own code path;
+// everything else passes through byte for byte.
+import type { V1PodTemplateSpec } from '@kubernetes/client-node';
+import t from 'tap';
+import { parseAllDocuments } from 'yaml';
+import { CLOUDS } from '../src/clouds.js';
+import { renderManifests, type RenderOptions } from '../webhook/render.js';
+import { podViolations } from './fixtures/pod-rules.js';
+
+const CLIENT = '0b4b0a4c-1f3e-4c55-9c8e-6f1f0e6d2a01';
+const OPTIONS: RenderOptions = {
+  settings: { image: 'ghcr.io/akv-injector/akv-injector:0.1.0', cloud: CLOUDS.AzurePublicCloud, namespace: 'akv-injector', tenantId: '72f988bf-86f1-41af-91ab-2d7cd011db47' },
+  namespace: 'shop',
+  serviceAccountAnnotations: { 'azure.workload.identity/client-id': CLIENT },
+};
+
+const ANNOTATED = `      annotations:
+        akv-injector.io/inject: "true"
+        akv-injector.io/vault: kv-shop
+        akv-injector.io/objects: |
+          - objectName: db-password
+            objectType: secret
+`;
+const workload = (kind: string, apiVersion: string, templatePrefix: string, indent: string): string => {
+  const pad = (text: string): string => text.split('\n').map((l) => (l === '' ? l : `${indent}${l}`)).join('\n');
+  return `apiVersion: ${apiVersion}
+kind: ${kind}
+metadata:
+  name: ${kind.toLowerCase()}-app
+spec:
+${templatePrefix}${pad(`  template:
+    metadata:
+      labels: { app: demo }
+${ANNOTATED}    spec:
+      containers:
+        - name: app
+          image: contoso.azurecr.io/app:1
+`)}`;
+};
+
+const SERVICE = `# The service keeps its comments and its flow style.
+apiVersion: v1
+kind: Service
+metadata: {name: checkout,   namespace: shop}
+spec:
+  ports: [{port: 80}]
+`;
+
+t.test('every workload kind, multi-document, other documents untouched', async (t) => {
+  const docs = [
+    workload('Deployment', 'apps/v1', '  selector: {matchLabels: {app: demo}}\n', ''),
+    workload('StatefulSet', 'apps/v1', '  serviceName: demo\n  selector: {matchLabels: {app: demo}}\n', ''),
+    workload('DaemonSet', 'apps/v1', '  selector: {matchLabels: {app: demo}}\n', ''),
+    workload('ReplicaSet', 'apps/v1', '  selector: {matchLabels: {app: demo}}\n', ''),
+    workload('Job', 'batch/v1', '', ''),
+    `apiVersion: batch/v1
+kind: CronJob
+metadata:
+  name: nightly
+spec:
+  schedule: "0 3 * * *"
+  jobTemplate:
+    spec:
+      template:
+        metadata:
+          annotations:
+            akv-injector.io/inject: "true"
+            akv-injector.io/vault: kv-shop
+            akv-injector.io/objects: '[{"objectName": "db-password", "objectType": "secret"}]'
+        spec:
+          restartPolicy: Never
+          containers:
+            - name: report
+              image: contoso.azurecr.io/report:1
+`,
+    `apiVersion: v1
+kind: Pod
+metadata:
+  name: bare
+${ANNOTATED.replace(/^ {4}/gm, '')}spec:
+  containers:
+    - name: app
+      image: contoso.azurecr.io/app:1
+`,
+    SERVICE,
+  ];
+  const input = docs.join('---\n');
+  const result = await renderManifests(input, OPTIONS);
+  t.same(result.problems, []);
+  t.same(result.injected, ['Deployment shop/deployment-app', 'StatefulSet shop/statefulset-app', 'DaemonSet shop/daemonset-app', 'ReplicaSet shop/replicaset-app', 'Job shop/job-app', 'CronJob shop/nightly', 'Pod shop/bare']);
+  const out = parseAllDocuments(result.output).map((d) => d.toJS() as Record<string, unknown>);
+  t.equal(out.length, docs.length, 'one output document per input document');
+  const templates: V1PodTemplateSpec[] = [
+    ...out.slice(0, 5).map((d) => (d.spec as { template: V1PodTemplateSpec }).template),
+    ((out[5]?.spec as { jobTemplate: { spec: { template: V1PodTemplateSpec } } }).jobTemplate.spec.template),
+    out[6] as V1PodTemplateSpec,
+  ];
+  for (const [i, template] of templates.entries()) {
+    const init = template.spec?.initContainers?.find((c) => c.name === 'akv-injector');
+    t.ok(init, `document ${i}: init container added`);
+    t.equal(init?.env?.find((e) => e.name === 'AZURE_CLIENT_ID')?.value, CLIENT, `document ${i}: ServiceAccount defaults from the flags`);
+    t.equal(template.metadata?.annotations?.['akv-injector.io/status'], 'injected');
+    t.same(podViolations({ metadata: template.metadata ?? {}, spec: template.spec ?? { containers: [] } }), [], `document ${i}: a valid pod`);
+  }
+  t.ok(result.output.endsWith(SERVICE), 'the Service passes through byte for byte, comment and flow style included');
+  t.match(result.output, /^kind: CronJob\n[\s\S]*schedule: "0 3 \* \* \*"/m, 'fields outside the template are kept');
+});
+
+t.test('a SecretProviderClass in the same stream, namespace defaults from flags', async (t) => {
+  const input = `apiVersion: secrets-store.csi.x-k8s.io/v1
+kind: SecretProviderClass
+metadata: { name: legacy, namespace: team }
+spec:
+  provider: azure
+  parameters:
+    keyvaultName: kv-legacy
+    objects: |
+      array:
+        - |
+          objectName: legacy-password
+          objectType: secret
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: { name: legacy-app, namespace: team }
+spec:
+  selector: { matchLabels: { app: legacy } }
+  template:
+    metadata:
+      labels: { app: legacy }
+      annotations:
+        akv-injector.io/secret-provider-class: legacy
+    spec:
+      containers: [{ name: app, image: app:1 }]
+`;
+  const result = await renderManifests(input, { ...OPTIONS, namespaceLabels: { 'akv-injector.io/inject': 'enabled' }, namespaceAnnotations: { 'akv-injector.io/mount-path': '/etc/legacy' } });
+  t.same(result.problems, []);
+  const deployment = parseAllDocuments(result.output)[1]?.toJS() as { spec: { template: V1PodTemplateSpec } };
+  const init = deployment.spec.template.spec?.initContainers?.[0];
+  t.equal(init?.env?.find((e) => e.name === 'AKV_INJECTOR_VAULT_URL')?.value, 'https://kv-legacy.vault.azure.net/');
+  t.equal(init?.env?.find((e) => e.name === 'AKV_INJECTOR_OUTPUT_DIR')?.value, '/etc/legacy');
+  t.ok(result.output.startsWith('apiVersion: secrets-store.csi.x-k8s.io/v1\n'), 'the SecretProviderClass passes through');
+});
+
+t.test('a denied template is reported and left as it was', async (t) => {
+  const input = workload('Deployment', 'apps/v1', '  selector: {matchLabels: {app: demo}}\n', '').replace('akv-injector.io/vault: kv-shop', 'akv-injector.io/vault: https://example.com/');
+  const result = await renderManifests(input, OPTIONS);
+  t.match(result.problems, [/^Deployment shop\/deployment-app: akv-injector: pod shop\/\* cannot be injected:\n- annotation akv-injector.io\/vault on the pod: "https:\/\/example.com\/" host "example.com" is not a Key Vault host/]);
+  t.equal(result.output, input, 'unchanged');
+});
+
+t.test('invalid YAML is an error, not a crash', async (t) => {
+  await t.rejects(renderManifests('kind: [unclosed', OPTIONS), /not valid YAML/);
+});

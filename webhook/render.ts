@@ -1,0 +1,162 @@
+// Offline injection for review and GitOps: the webhook's own mutate() applied to the pod templates of
+// a multi-document YAML stream. Documents it does not inject pass through byte for byte.
+import type { V1Namespace, V1Pod, V1ServiceAccount } from '@kubernetes/client-node';
+import fastJsonPatch, { type Operation } from 'fast-json-patch';
+import { parseDocument } from 'yaml';
+import type { AdmissionRequest } from './admission.js';
+import type { Lookups, SecretProviderClass } from './lookups.js';
+import { mutate } from './mutate.js';
+import type { WebhookSettings } from './settings.js';
+
+export interface RenderOptions {
+  settings: WebhookSettings;
+  /** Namespace of documents that name none. */
+  namespace: string;
+  /** Labels and annotations the namespaces are assumed to carry (namespace defaults). */
+  namespaceLabels?: Record<string, string>;
+  namespaceAnnotations?: Record<string, string>;
+  /** Annotations the ServiceAccounts are assumed to carry, e.g. azure.workload.identity/client-id. */
+  serviceAccountAnnotations?: Record<string, string>;
+}
+
+export interface RenderResult {
+  output: string;
+  /** One entry per document that was denied: its kind/name and the webhook's message. */
+  problems: string[];
+  warnings: string[];
+  injected: string[];
+}
+
+/** Where each workload kind keeps its pod template. */
+const TEMPLATE_PATHS: Record<string, string[]> = {
+  Deployment: ['spec', 'template'],
+  StatefulSet: ['spec', 'template'],
+  DaemonSet: ['spec', 'template'],
+  ReplicaSet: ['spec', 'template'],
+  Job: ['spec', 'template'],
+  CronJob: ['spec', 'jobTemplate', 'spec', 'template'],
+};
+
+interface Manifest {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: { name?: string; namespace?: string };
+  [key: string]: unknown;
+}
+
+/** Render every document of `text` as the webhook would admit it. */
+export async function renderManifests(text: string, options: RenderOptions): Promise<RenderResult> {
+  const chunks = splitDocuments(text);
+  const parsed = chunks.map((chunk) => ({ chunk, value: parseChunk(chunk) }));
+  const lookups = offlineLookups(parsed.map((p) => p.value).filter((v): v is Manifest => v !== undefined), options);
+  const result: RenderResult = { output: '', problems: [], warnings: [], injected: [] };
+  const out: string[] = [];
+  let n = 0;
+  for (const { chunk, value } of parsed) {
+    const rendered = value === undefined ? undefined : await renderOne(value, options, lookups, `render-${n++}`, result);
+    out.push(rendered ?? chunk);
+  }
+  result.output = out.join('');
+  return result;
+}
+
+async function renderOne(doc: Manifest, options: RenderOptions, lookups: Lookups, uid: string, result: RenderResult): Promise<string | undefined> {
+  const kind = doc.kind ?? '';
+  const path = kind === 'Pod' ? [] : TEMPLATE_PATHS[kind];
+  if (path === undefined) return undefined;
+  const template = getIn(doc, path) as V1Pod | undefined;
+  if (template === undefined || typeof template !== 'object') return undefined;
+  const pod: V1Pod = { apiVersion: 'v1', kind: 'Pod', metadata: template.metadata ?? {}, spec: template.spec ?? { containers: [] } };
+  const namespace = doc.metadata?.namespace ?? options.namespace;
+  const label = `${kind} ${namespace}/${doc.metadata?.name ?? '(unnamed)'}`;
+  const request: AdmissionRequest = {
+    uid,
+    kind: { group: '', version: 'v1', kind: 'Pod' },
+    resource: { group: '', version: 'v1', resource: 'pods' },
+    namespace,
+    operation: 'CREATE',
+    object: pod,
+  };
+  const mutation = await mutate(request, options.settings, lookups);
+  result.warnings.push(...(mutation.response.warnings ?? []).map((w) => `${label}: ${w}`));
+  if (!mutation.response.allowed) {
+    result.problems.push(`${label}: ${mutation.response.status?.message ?? mutation.reason}`);
+    return undefined;
+  }
+  if (mutation.response.patch === undefined) return undefined;
+  const operations = JSON.parse(Buffer.from(mutation.response.patch, 'base64').toString('utf8')) as Operation[];
+  const injected = fastJsonPatch.applyPatch(structuredClone(pod), operations, true, false).newDocument;
+  result.injected.push(label);
+  const document = parseDocument(serializedChunk(doc));
+  const base = kind === 'Pod' ? [] : path;
+  document.setIn([...base, 'metadata'], injected.metadata);
+  document.setIn([...base, 'spec'], injected.spec);
+  return withSeparator(document.toString());
+}
+
+// Cluster reads answered from the flags and from the documents themselves (a SecretProviderClass in the stream).
+function offlineLookups(docs: Manifest[], options: RenderOptions): Lookups {
+  return {
+    async namespace(name): Promise<V1Namespace> {
+      const own = docs.find((d) => d.kind === 'Namespace' && d.metadata?.name === name) as V1Namespace | undefined;
+      return {
+        metadata: {
+          name,
+          labels: { ...(options.namespaceLabels ?? {}), ...(own?.metadata?.labels ?? {}) },
+          annotations: { ...(options.namespaceAnnotations ?? {}), ...(own?.metadata?.annotations ?? {}) },
+        },
+      };
+    },
+    async serviceAccount(namespace, name): Promise<V1ServiceAccount> {
+      const own = docs.find((d) => d.kind === 'ServiceAccount' && d.metadata?.name === name && (d.metadata?.namespace ?? options.namespace) === namespace) as V1ServiceAccount | undefined;
+      return { metadata: { namespace, name, annotations: { ...(options.serviceAccountAnnotations ?? {}), ...(own?.metadata?.annotations ?? {}) } } };
+    },
+    async secretProviderClass(namespace, name): Promise<SecretProviderClass | undefined> {
+      return docs.find((d) => d.kind === 'SecretProviderClass' && d.metadata?.name === name && (d.metadata?.namespace ?? options.namespace) === namespace) as SecretProviderClass | undefined;
+    },
+  };
+}
+
+// A line `---` at column 0 always starts a document in YAML (block scalars end there).
+function splitDocuments(text: string): string[] {
+  const lines = text.split(/(?<=\n)/);
+  const chunks: string[] = [];
+  let current = '';
+  for (const line of lines) {
+    if (/^---(\s|$)/.test(line) && current !== '') {
+      chunks.push(current);
+      current = '';
+    }
+    current += line;
+  }
+  if (current !== '') chunks.push(current);
+  return chunks;
+}
+
+const sources = new WeakMap<object, string>();
+
+function parseChunk(chunk: string): Manifest | undefined {
+  const document = parseDocument(chunk);
+  if (document.errors.length > 0) throw new Error(`not valid YAML: ${document.errors[0]?.message ?? ''}`);
+  const value = document.toJS() as unknown;
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined;
+  sources.set(value, chunk);
+  return value as Manifest;
+}
+
+function serializedChunk(doc: Manifest): string {
+  return (sources.get(doc) ?? '').replace(/^---[^\n]*\n/, '');
+}
+
+function withSeparator(text: string): string {
+  return `---\n${text}`;
+}
+
+function getIn(value: unknown, path: string[]): unknown {
+  let current = value;
+  for (const key of path) {
+    if (current === null || typeof current !== 'object') return undefined;
+    current = (current as Record<string, unknown>)[key];
+  }
+  return current;
+}
