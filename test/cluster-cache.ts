@@ -1,0 +1,463 @@
+// The cluster cache with the real @kubernetes/client-node against a fake API server: sync, watch, misses, CRD on/off, outages, stop.
+import t, { type Test } from 'tap';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { KubeConfig, V1Namespace, V1ServiceAccount } from '@kubernetes/client-node';
+import { createLogger } from '../src/log.js';
+import { ClusterReadError, createClusterCache, type ClusterCache, type ClusterCacheOptions } from '../webhook/cluster-cache.js';
+import { CRD_MISSING, type SecretProviderClass } from '../webhook/lookups.js';
+import { startFakeApiServer, unreachableKubeConfig, type FakeApiServer, type FakeApiServerOptions } from './fixtures/fake-apiserver.js';
+
+const rejections: unknown[] = [];
+process.on('unhandledRejection', (reason) => rejections.push(reason));
+
+const SPC_PATH = '/apis/secrets-store.csi.x-k8s.io/v1';
+const LIST_PATHS = ['/api/v1/namespaces', '/api/v1/serviceaccounts', `${SPC_PATH}/secretproviderclasses`];
+
+/** Fast retries so the tests need no long waits. */
+const QUICK: Omit<ClusterCacheOptions, 'logger'> = { backoffInitialMs: 20, backoffMaxMs: 200, crdRecheckMs: 100, readTimeoutMs: 2_000 };
+
+interface LogLine {
+  level: string;
+  msg: string;
+  resource?: string;
+  error?: string;
+}
+
+interface World {
+  fake: FakeApiServer;
+  cache: ClusterCache;
+  logs: LogLine[];
+  rawLogs: string[];
+}
+
+function capture(): { logs: LogLine[]; rawLogs: string[]; logger: ReturnType<typeof createLogger> } {
+  const logs: LogLine[] = [];
+  const rawLogs: string[] = [];
+  const logger = createLogger(
+    'webhook',
+    {
+      write: (line: string) => {
+        rawLogs.push(line);
+        logs.push(JSON.parse(line) as LogLine);
+      },
+    },
+    'debug',
+  );
+  return { logs, rawLogs, logger };
+}
+
+function seed(fake: FakeApiServer): void {
+  fake.upsert('namespaces', { metadata: { name: 'team-a', labels: { 'akv-injector.io/inject': 'enabled' } } });
+  fake.upsert('namespaces', { metadata: { name: 'team-b' } });
+  fake.upsert('serviceaccounts', { metadata: { name: 'default', namespace: 'team-a', annotations: { 'azure.workload.identity/client-id': 'client-a' } } });
+  fake.upsert('serviceaccounts', { metadata: { name: 'app', namespace: 'team-a' } });
+  fake.upsert('serviceaccounts', { metadata: { name: 'default', namespace: 'team-b' } });
+  fake.upsert('secretproviderclasses', { metadata: { name: 'kv', namespace: 'team-a' }, spec: { provider: 'azure', parameters: { keyvaultName: 'kv-a' } } });
+}
+
+async function world(
+  t: Test,
+  options: { fake?: FakeApiServerOptions; cache?: Omit<ClusterCacheOptions, 'logger'>; kubeConfig?: (fake: FakeApiServer) => KubeConfig; seed?: boolean } = {},
+): Promise<World> {
+  const fake = await startFakeApiServer(options.fake);
+  if (options.seed !== false) seed(fake);
+  const { logs, rawLogs, logger } = capture();
+  const cache = createClusterCache(options.kubeConfig?.(fake) ?? fake.kubeConfig(), { logger, ...QUICK, ...options.cache });
+  t.teardown(async () => {
+    await cache.stop();
+    await fake.close();
+  });
+  return { fake, cache, logs, rawLogs };
+}
+
+/** Poll until `check` holds (or returns a truthy value), failing after `timeoutMs`. */
+async function waitFor<T>(what: string, check: () => T | Promise<T>, timeoutMs = 5_000): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
+async function synced(w: World): Promise<void> {
+  w.cache.start();
+  await waitFor('synced', () => w.cache.synced());
+}
+
+/** Non-watch requests for exactly `path`. */
+function gets(fake: FakeApiServer, path: string): number {
+  return fake.requests.filter((request) => !request.watch && request.path === path).length;
+}
+
+function warnings(w: World): LogLine[] {
+  return w.logs.filter((line) => line.level === 'warn');
+}
+
+async function rejection(promise: Promise<unknown>): Promise<ClusterReadError> {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof ClusterReadError) return error;
+    throw error;
+  }
+  throw new Error('expected a ClusterReadError');
+}
+
+t.test('initial sync fills the caches; lookups are then served without a request', async (t) => {
+  const w = await world(t);
+  t.equal(w.cache.synced(), false, 'not synced before start');
+  t.same(w.cache.sizes(), { namespaces: 0, serviceAccounts: 0, secretProviderClasses: 0 });
+
+  await synced(w);
+  t.same(w.cache.sizes(), { namespaces: 2, serviceAccounts: 3, secretProviderClasses: 1 });
+  for (const path of LIST_PATHS) t.equal(gets(w.fake, path), 1, `listed ${path} once`);
+
+  const before = w.fake.requests.filter((request) => !request.watch).length;
+  const namespace = await w.cache.namespace('team-a');
+  const serviceAccount = await w.cache.serviceAccount('team-a', 'default');
+  const spc = (await w.cache.secretProviderClass('team-a', 'kv')) as SecretProviderClass;
+  t.equal(namespace?.metadata?.labels?.['akv-injector.io/inject'], 'enabled');
+  t.equal(serviceAccount?.metadata?.annotations?.['azure.workload.identity/client-id'], 'client-a');
+  t.equal(spc.spec?.parameters?.keyvaultName, 'kv-a');
+  t.equal(w.fake.requests.filter((request) => !request.watch).length, before, 'no request for a cache hit');
+
+  await waitFor('three watches', () => w.fake.openWatches() === 3);
+  for (const path of LIST_PATHS) {
+    const watch = w.fake.requests.find((request) => request.watch && request.path === path);
+    t.ok(watch?.query.get('resourceVersion'), `${path} watched from the list's resourceVersion`);
+  }
+  t.notOk(w.rawLogs.some((line) => line.includes(w.fake.token)), 'the token never appears in a log');
+});
+
+t.test('watch events reach the cache: add, modify, delete', async (t) => {
+  const w = await world(t);
+  await synced(w);
+  await waitFor('three watches', () => w.fake.openWatches() === 3);
+
+  w.fake.upsert('namespaces', { metadata: { name: 'team-c', labels: { 'akv-injector.io/inject': 'enabled' } } });
+  await waitFor('team-c added', () => w.cache.sizes().namespaces === 3);
+  t.equal((await w.cache.namespace('team-c'))?.metadata?.labels?.['akv-injector.io/inject'], 'enabled');
+  t.equal(gets(w.fake, '/api/v1/namespaces/team-c'), 0, 'served from the watch, not read');
+
+  w.fake.upsert('namespaces', { metadata: { name: 'team-a', labels: { 'akv-injector.io/inject': 'disabled' } } });
+  await waitFor('team-a label modified', async () => (await w.cache.namespace('team-a'))?.metadata?.labels?.['akv-injector.io/inject'] === 'disabled');
+
+  w.fake.upsert('serviceaccounts', { metadata: { name: 'app', namespace: 'team-a', annotations: { 'azure.workload.identity/client-id': 'client-app' } } });
+  await waitFor('annotation added', async () => (await w.cache.serviceAccount('team-a', 'app'))?.metadata?.annotations?.['azure.workload.identity/client-id'] === 'client-app');
+
+  w.fake.upsert('secretproviderclasses', { metadata: { name: 'kv', namespace: 'team-a' }, spec: { provider: 'azure', parameters: { keyvaultName: 'kv-b' } } });
+  await waitFor('SPC modified', async () => ((await w.cache.secretProviderClass('team-a', 'kv')) as SecretProviderClass).spec?.parameters?.keyvaultName === 'kv-b');
+
+  w.fake.remove('namespaces', undefined, 'team-b');
+  w.fake.remove('serviceaccounts', 'team-a', 'app');
+  await waitFor('deletions', () => w.cache.sizes().namespaces === 2 && w.cache.sizes().serviceAccounts === 2);
+  t.equal(await w.cache.namespace('team-b'), undefined, 'a deleted namespace is gone');
+  t.equal(gets(w.fake, '/api/v1/namespaces/team-b'), 1, 'its miss was read directly, answered 404');
+  t.equal(gets(w.fake, '/api/v1/namespaces/team-c') + gets(w.fake, '/api/v1/namespaces/team-a'), 0, 'hits never read');
+});
+
+t.test('a miss reads directly: a ServiceAccount created a moment before its pod', async (t) => {
+  const w = await world(t);
+  await synced(w);
+
+  const created = w.fake.upsert<V1ServiceAccount>('serviceaccounts', { metadata: { name: 'fresh', namespace: 'team-a', annotations: { a: '1' } } }, { silent: true });
+  const found = await w.cache.serviceAccount('team-a', 'fresh');
+  t.equal(found?.metadata?.uid, created.metadata?.uid);
+  t.equal(found?.metadata?.annotations?.a, '1');
+  t.equal(gets(w.fake, '/api/v1/namespaces/team-a/serviceaccounts/fresh'), 1);
+
+  w.fake.upsert('serviceaccounts', { metadata: { name: 'burst', namespace: 'team-a' } }, { silent: true });
+  const burst = await Promise.all([1, 2, 3, 4].map(() => w.cache.serviceAccount('team-a', 'burst')));
+  t.ok(burst.every((sa) => sa?.metadata?.name === 'burst'));
+  t.equal(gets(w.fake, '/api/v1/namespaces/team-a/serviceaccounts/burst'), 1, 'concurrent misses share one read');
+
+  w.fake.upsert('namespaces', { metadata: { name: 'fresh-ns' } }, { silent: true });
+  t.equal((await w.cache.namespace('fresh-ns'))?.metadata?.name, 'fresh-ns');
+  w.fake.upsert('secretproviderclasses', { metadata: { name: 'fresh-spc', namespace: 'team-a' }, spec: { provider: 'azure' } }, { silent: true });
+  t.equal(((await w.cache.secretProviderClass('team-a', 'fresh-spc')) as SecretProviderClass).spec?.provider, 'azure');
+});
+
+t.test('404 is undefined and caches nothing; impossible names cost no request', async (t) => {
+  const w = await world(t);
+  await synced(w);
+
+  t.equal(await w.cache.serviceAccount('team-a', 'ghost'), undefined);
+  t.equal(await w.cache.serviceAccount('team-a', 'ghost'), undefined);
+  t.equal(gets(w.fake, '/api/v1/namespaces/team-a/serviceaccounts/ghost'), 2, 'each miss asks again');
+  t.equal(await w.cache.namespace('ghost'), undefined);
+  t.equal(await w.cache.secretProviderClass('team-a', 'ghost'), undefined, 'a missing object is not a missing CRD');
+  t.equal(gets(w.fake, `${SPC_PATH}/namespaces/team-a/secretproviderclasses/ghost`), 1);
+
+  const before = w.fake.requests.length;
+  for (const name of ['..', '.', 'Upper', 'a/b', '', 'x'.repeat(254)]) {
+    t.equal(await w.cache.serviceAccount('team-a', name), undefined, `serviceAccount ${JSON.stringify(name.slice(0, 10))}`);
+    t.equal(await w.cache.namespace(name), undefined, `namespace ${JSON.stringify(name.slice(0, 10))}`);
+    t.equal(await w.cache.secretProviderClass('team-a', name), undefined, `secretProviderClass ${JSON.stringify(name.slice(0, 10))}`);
+  }
+  t.equal(w.fake.requests.length, before);
+});
+
+t.test('a failed direct read throws a ClusterReadError naming the object and the cause', async (t) => {
+  const w = await world(t);
+  await synced(w);
+
+  w.fake.failNext(1, 500, '/serviceaccounts/ghost');
+  let error = await rejection(w.cache.serviceAccount('team-a', 'ghost'));
+  t.match(error.message, /ServiceAccount "team-a\/ghost".*HTTP 500: Internal Server Error/);
+  t.equal(error.status, 500);
+
+  w.fake.failNext(1, 403, '/namespaces/ghost');
+  error = await rejection(w.cache.namespace('ghost'));
+  t.match(error.message, /namespace "ghost".*HTTP 403/);
+  t.equal(error.status, 403);
+
+  w.fake.failNext(1, 'reset', '/secretproviderclasses/ghost');
+  error = await rejection(w.cache.secretProviderClass('team-a', 'ghost'));
+  t.match(error.message, /SecretProviderClass "team-a\/ghost"/);
+  t.equal(error.status, undefined);
+
+  t.equal(await w.cache.serviceAccount('team-a', 'ghost'), undefined, 'the next read works again');
+});
+
+t.test('a direct read has a deadline', async (t) => {
+  const w = await world(t, { cache: { readTimeoutMs: 100 } });
+  w.fake.latencyMs = 2_000;
+  const error = await rejection(w.cache.serviceAccount('team-a', 'slow'));
+  t.match(error.message, /ServiceAccount "team-a\/slow".*no answer within 100 ms/);
+  t.equal(error.status, undefined);
+});
+
+t.test('CRD missing: synced with the feature off, then picked up once installed, and dropped again', async (t) => {
+  const w = await world(t, { fake: { crdInstalled: false } });
+  await synced(w);
+  t.equal(await w.cache.secretProviderClass('team-a', 'kv'), CRD_MISSING);
+  t.equal(w.cache.sizes().secretProviderClasses, 0);
+  t.equal(gets(w.fake, `${SPC_PATH}/namespaces/team-a/secretproviderclasses/kv`), 0, 'no read while the CRD is known missing');
+  t.equal(w.logs.filter((line) => /CRD not installed/.test(line.msg)).length, 1, 'said once, at info');
+  t.same(warnings(w), []);
+  // Re-checked with a fresh list every crdRecheckMs.
+  await waitFor('a re-check', () => gets(w.fake, `${SPC_PATH}/secretproviderclasses`) >= 2);
+  t.equal(w.logs.filter((line) => /CRD not installed/.test(line.msg)).length, 1, 'not repeated on each re-check');
+
+  w.fake.installCrd(true);
+  w.fake.upsert('secretproviderclasses', { metadata: { name: 'kv', namespace: 'team-a' }, spec: { provider: 'azure' } });
+  await waitFor('SPC cache on', () => w.cache.sizes().secretProviderClasses === 1);
+  t.equal(((await w.cache.secretProviderClass('team-a', 'kv')) as SecretProviderClass).spec?.provider, 'azure');
+  t.ok(w.logs.some((line) => /CRD is installed now/.test(line.msg)));
+  await waitFor('SPC watch', () => w.fake.openWatches('secretproviderclasses') === 1);
+  w.fake.upsert('secretproviderclasses', { metadata: { name: 'kv2', namespace: 'team-a' }, spec: { provider: 'azure' } });
+  await waitFor('SPC watch event', () => w.cache.sizes().secretProviderClasses === 2);
+
+  // Deleting the CRD ends its watches; the re-watch 404s, and a fresh list finds it gone.
+  w.fake.installCrd(false);
+  await waitFor('CRD_MISSING again', async () => (await w.cache.secretProviderClass('team-a', 'kv')) === CRD_MISSING);
+  t.equal(w.cache.synced(), true);
+  t.equal(w.cache.sizes().secretProviderClasses, 0);
+});
+
+t.test('before sync, a direct read tells a missing CRD from a missing object', async (t) => {
+  const w = await world(t, { fake: { crdInstalled: false } });
+  t.equal(await w.cache.secretProviderClass('team-a', 'kv'), CRD_MISSING);
+  w.fake.installCrd(true);
+  t.equal(await w.cache.secretProviderClass('team-a', 'nope'), undefined);
+  w.fake.upsert('secretproviderclasses', { metadata: { name: 'kv', namespace: 'team-a' }, spec: { provider: 'azure' } });
+  t.equal(((await w.cache.secretProviderClass('team-a', 'kv')) as SecretProviderClass).metadata?.name, 'kv');
+});
+
+t.test('API server unreachable at start: not synced, no crash, synced once it is back', async (t) => {
+  const w = await world(t, { fake: { paused: true } });
+  w.cache.start();
+  await waitFor('retries logged', () => warnings(w).length >= 6);
+  t.equal(w.cache.synced(), false);
+  t.match(warnings(w)[0]?.error ?? '', /ECONNREFUSED/);
+  const error = await rejection(w.cache.namespace('team-a'));
+  t.match(error.message, /namespace "team-a".*ECONNREFUSED/);
+
+  w.fake.upsert('namespaces', { metadata: { name: 'while-down' } });
+  await w.fake.resume();
+  await waitFor('synced after the outage', () => w.cache.synced(), 3_000);
+  t.same(w.cache.sizes(), { namespaces: 3, serviceAccounts: 3, secretProviderClasses: 1 });
+  w.fake.upsert('namespaces', { metadata: { name: 'after' } });
+  await waitFor('watch works after the outage', () => w.cache.sizes().namespaces === 4);
+});
+
+t.test('a kubeconfig pointing at a closed port: warnings, retries, a clean stop', async (t) => {
+  const { logs, logger } = capture();
+  const cache = createClusterCache(await unreachableKubeConfig(), { logger, ...QUICK });
+  cache.start();
+  cache.start(); // idempotent
+  await waitFor('retries', () => logs.filter((line) => line.level === 'warn').length >= 6);
+  t.equal(cache.synced(), false);
+  await cache.stop();
+  const after = logs.length;
+  await sleep(50);
+  t.equal(logs.length, after, 'nothing more after stop');
+  const error = await rejection(cache.serviceAccount('a', 'b'));
+  t.match(error.message, /stopped/);
+});
+
+t.test('a wrong token: 401 logged and retried, lookups fail clearly', async (t) => {
+  const w = await world(t, { kubeConfig: (fake) => fake.kubeConfig({ token: 'wrong' }) });
+  w.cache.start();
+  await waitFor('401 warnings', () => warnings(w).filter((line) => /HTTP 401/.test(line.error ?? '')).length >= 3);
+  t.equal(w.cache.synced(), false);
+  const error = await rejection(w.cache.serviceAccount('team-a', 'default'));
+  t.equal(error.status, 401);
+  t.match(error.message, /ServiceAccount "team-a\/default".*HTTP 401: Unauthorized/);
+  t.notOk(w.rawLogs.some((line) => line.includes('wrong') && line.includes('Bearer')), 'no credentials in logs');
+});
+
+t.test('watch interruptions: a clean close resumes, 410 relists, failures back off, an outage heals', async (t) => {
+  const w = await world(t);
+  await synced(w);
+  await waitFor('three watches', () => w.fake.openWatches() === 3);
+  const nsLists = (): number => gets(w.fake, '/api/v1/namespaces');
+  const nsWatches = (): number => w.fake.requests.filter((request) => request.watch && request.path === '/api/v1/namespaces').length;
+
+  // The API server ends watches at its request timeout: the informer re-watches from where it was, no relist.
+  let watches = nsWatches();
+  w.fake.endWatches();
+  w.fake.upsert('namespaces', { metadata: { name: 'during-rewatch' } });
+  await waitFor('re-watched', () => nsWatches() > watches && w.fake.openWatches() === 3);
+  await waitFor('event after re-watch', () => w.cache.sizes().namespaces === 3);
+  t.equal(nsLists(), 1, 'no relist for a clean close');
+
+  // History compacted past what the informer saw: the re-watch gets 410 Gone and the informer relists.
+  w.fake.upsert('serviceaccounts', { metadata: { name: 'unseen', namespace: 'team-b' } }, { silent: true });
+  w.fake.compact();
+  w.fake.endWatches();
+  await waitFor('relisted after 410', () => nsLists() === 2);
+  w.fake.upsert('namespaces', { metadata: { name: 'after-410' } });
+  await waitFor('event after 410', () => w.cache.sizes().namespaces === 4);
+
+  // A failing re-watch is retried with backoff.
+  watches = nsWatches();
+  w.fake.failNext(2, 500, '/api/v1/namespaces');
+  w.fake.endWatches();
+  await waitFor('two failures then a watch', () => w.fake.openWatches('namespaces') === 1 && nsWatches() >= watches + 3);
+  t.ok(warnings(w).some((line) => line.resource === 'namespaces' && /HTTP 500/.test(line.error ?? '')));
+  w.fake.upsert('namespaces', { metadata: { name: 'after-500' } });
+  await waitFor('event after 500s', () => w.cache.sizes().namespaces === 5);
+
+  // The whole server goes away and comes back; changes made meanwhile arrive by replay.
+  await w.fake.pause();
+  await waitFor('outage noticed', () => warnings(w).some((line) => /ECONNREFUSED/.test(line.error ?? '')));
+  t.equal(w.cache.synced(), true, 'still synced: the cache serves its last state');
+  t.equal((await w.cache.namespace('team-a'))?.metadata?.name, 'team-a', 'hits still answer during the outage');
+  w.fake.upsert('serviceaccounts', { metadata: { name: 'while-down', namespace: 'team-b' } });
+  await w.fake.resume();
+  await waitFor('replayed after the outage', () => w.cache.sizes().serviceAccounts === 5, 3_000);
+});
+
+t.test('resync relists into a new cache beside the serving one', async (t) => {
+  const w = await world(t, { cache: { resyncMs: 100 } });
+  await synced(w);
+  w.fake.upsert('namespaces', { metadata: { name: 'missed-by-watch' } }, { silent: true });
+  await waitFor('relist picks it up', () => w.cache.sizes().namespaces === 3);
+  const before = gets(w.fake, '/api/v1/namespaces/missed-by-watch');
+  t.equal((await w.cache.namespace('missed-by-watch'))?.metadata?.name, 'missed-by-watch');
+  t.equal(gets(w.fake, '/api/v1/namespaces/missed-by-watch'), before, 'served from the new cache');
+  await waitFor('old watches closed', async () => {
+    await sleep(20);
+    return w.fake.openWatches() <= 3;
+  });
+});
+
+t.test('a failing periodic relist keeps the serving cache', async (t) => {
+  const w = await world(t, { cache: { resyncMs: 60 } });
+  await synced(w);
+  await waitFor('three watches', () => w.fake.openWatches() === 3);
+  w.fake.failNext(1, 500, (request) => request.path === '/api/v1/namespaces' && !request.watch);
+  await waitFor('relist failure logged', () => warnings(w).some((line) => /periodic relist failed/.test(line.msg) && line.resource === 'namespaces'));
+  t.equal(w.cache.sizes().namespaces, 2);
+  w.fake.upsert('namespaces', { metadata: { name: 'later' } }, { silent: true });
+  await waitFor('the next relist succeeds', () => w.cache.sizes().namespaces === 3);
+});
+
+t.test('a credential failure when re-watching is retried, not an unhandled rejection', async (t) => {
+  let failing = false;
+  const w = await world(t, {
+    kubeConfig: (fake) => {
+      const kubeConfig = fake.kubeConfig();
+      kubeConfig.loadFromOptions({
+        clusters: kubeConfig.clusters,
+        contexts: kubeConfig.contexts,
+        currentContext: kubeConfig.currentContext,
+        users: [{ name: 'fake', token: fake.token, authProvider: { name: 'flaky-plugin' } }],
+      });
+      kubeConfig.addAuthenticator({
+        isAuthProvider: (user) => (user.authProvider as { name?: string } | undefined)?.name === 'flaky-plugin',
+        applyAuthentication: async () => {
+          if (failing) throw new Error('credential plugin failed');
+        },
+      });
+      return kubeConfig;
+    },
+  });
+  await synced(w);
+  await waitFor('three watches', () => w.fake.openWatches() === 3);
+  failing = true;
+  w.fake.endWatches();
+  await waitFor('failures retried', () => warnings(w).filter((line) => /credential plugin failed/.test(line.error ?? '')).length >= 6);
+  t.equal(w.fake.openWatches(), 0);
+  failing = false;
+  await waitFor('watching again', () => w.fake.openWatches() === 3, 3_000);
+  w.fake.upsert('namespaces', { metadata: { name: 'after' } });
+  await waitFor('event after recovery', () => w.cache.sizes().namespaces === 3);
+  t.same(rejections, []);
+});
+
+t.test('stop ends every watch, and nothing follows it', async (t) => {
+  const w = await world(t);
+  await synced(w);
+  await waitFor('three watches', () => w.fake.openWatches() === 3);
+  await w.cache.stop();
+  await waitFor('watches closed', () => w.fake.openWatches() === 0);
+  const count = w.fake.requests.length;
+  await sleep(50);
+  t.equal(w.fake.requests.length, count, 'no request after stop');
+  t.same(warnings(w), [], 'stopping is not a failure');
+  t.equal((await w.cache.namespace('team-a'))?.metadata?.name, 'team-a', 'hits still answer');
+});
+
+t.test('stop while a list or a watch request is in flight leaves no watch behind', async (t) => {
+  const listing = await world(t, { fake: { latencyMs: 150 } });
+  listing.cache.start();
+  await waitFor('lists sent', () => listing.fake.requests.length === 3);
+  await listing.cache.stop();
+  // Once the server is through with the lists, a watch could only follow from a client that ignored stop.
+  await waitFor('lists finished', () => listing.fake.requests.every((request) => request.finished));
+  await sleep(50);
+  t.equal(listing.fake.requests.filter((request) => request.watch).length, 0, 'no watch after a list in flight');
+  t.equal(listing.fake.openWatches(), 0);
+
+  const watching = await world(t);
+  await synced(watching);
+  await waitFor('three watches', () => watching.fake.openWatches() === 3);
+  watching.fake.latencyMs = 30;
+  const watches = watching.fake.requests.filter((request) => request.watch).length;
+  watching.fake.endWatches();
+  await waitFor('re-watches sent', () => watching.fake.requests.filter((request) => request.watch).length === watches + 3);
+  await watching.cache.stop();
+  // The delayed watch requests may be answered before the client's abort lands: they must close right after.
+  await waitFor('in-flight watches closed', () => watching.fake.openWatches() === 0, 2_000);
+  await sleep(50);
+  t.equal(watching.fake.openWatches(), 0, 'no watch after a watch request in flight');
+  t.equal(watching.fake.requests.filter((request) => request.watch).length, watches + 3, 'and none started after stop');
+  t.same(warnings(watching), []);
+});
+
+t.test('lookups return the cached objects as typed by the client', async (t) => {
+  const w = await world(t);
+  await synced(w);
+  const namespace: V1Namespace | undefined = await w.cache.namespace('team-a');
+  const serviceAccount: V1ServiceAccount | undefined = await w.cache.serviceAccount('team-b', 'default');
+  t.equal(namespace?.kind, 'Namespace');
+  t.equal(serviceAccount?.metadata?.namespace, 'team-b');
+});
+
+t.test('no unhandled rejections anywhere above', async (t) => {
+  t.same(rejections, []);
+});
