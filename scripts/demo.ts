@@ -1,50 +1,121 @@
-// npm run demo — no cluster, no Azure: local Entra ID and Key Vault emulators, and the real bundled
-// fetch role (dist/cli.js) exchanging a service-account token and writing the vault's objects as files.
-import { spawn } from 'node:child_process';
+// npm run demo — no cluster, no Azure. Local stand-ins for the Kubernetes API, Entra ID and Key Vault;
+// the real bundled program (dist/cli.js) in both roles:
+//   1. `akv-injector webhook --dev` admits an annotated Deployment pod and returns its JSON Patch;
+//   2. the injected init container's command (`akv-injector fetch`) runs with the environment the
+//      patch gave it, exchanges the projected token, reads the vault and writes the files.
+import { spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { lstat, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readFile, readdir, readlink, stat, writeFile } from 'node:fs/promises';
+import https from 'node:https';
+import { createServer } from 'node:net';
 import { join, relative } from 'node:path';
+import type { V1Container, V1Pod } from '@kubernetes/client-node';
+import fastJsonPatch, { type Operation } from 'fast-json-patch';
+import { loadReview } from '../test/fixtures/admission-fixtures.js';
 import { defaultChain, makePfx } from '../test/fixtures/certs.js';
-import { startFetchWorld } from '../test/fixtures/fetch-world.js';
+import { startFakeApiServer } from '../test/fixtures/fake-apiserver.js';
+import { CLIENT_ID, ISSUER, startFetchWorld, SUBJECT, TENANT_ID } from '../test/fixtures/fetch-world.js';
+import { fakeServiceAccountToken } from '../test/fixtures/jwt.js';
 import { loopbackChildEnv } from '../test/fixtures/loopback.js';
 
 const cli = new URL('../dist/cli.js', import.meta.url).pathname;
-const world = await startFetchWorld();
-const caFile = join(world.dir, 'ca.crt');
-await writeFile(caFile, world.entra.caCertPem);
+const say = (text = ''): void => console.log(text);
 
+// --- the stand-ins -------------------------------------------------------------------------------
+const world = await startFetchWorld();
 const chain = defaultChain('rsa');
 world.vault.setSecret('db-password', 'correct-horse-battery-staple');
 world.vault.setCertificate('web-tls', { certDer: chain.leaf.der, secretValue: makePfx({ chain, certOrder: ['root', 'leaf', 'intermediate'] }).toString('base64'), contentType: 'application/x-pkcs12' });
 world.vault.setKey('jwt-signing', generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).publicKey);
 
-const objects = [
-  { objectName: 'db-password', objectType: 'secret', filePermission: '0440' },
-  { objectName: 'web-tls', objectType: 'secret', objectAlias: 'tls/tls.pem', filePermission: '0400' },
-  { objectName: 'web-tls', objectType: 'cert', objectAlias: 'tls/tls.crt' },
-  { objectName: 'jwt-signing', objectType: 'key', objectAlias: 'jwt.pub' },
-  { objectName: 'feature-flags', objectType: 'secret', optional: true },
-];
+const api = await startFakeApiServer();
+api.upsert('namespaces', { metadata: { name: 'shop' } });
+api.upsert('serviceaccounts', { metadata: { namespace: 'shop', name: 'checkout', annotations: { 'azure.workload.identity/client-id': CLIENT_ID, 'azure.workload.identity/tenant-id': TENANT_ID } } });
+const kubeconfig = join(world.dir, 'kubeconfig');
+await writeFile(kubeconfig, api.kubeConfig().exportConfig());
 
-async function fetchRole(objectList: unknown[]): Promise<{ code: number; outputDir: string; stdout: string; stderr: string }> {
-  const job = await world.job(objectList);
-  const env = loopbackChildEnv(caFile, {
+// --- 1. the webhook --------------------------------------------------------------------------------
+const [port, healthPort] = [await freePort(), await freePort()];
+const webhook = spawn(process.execPath, [cli, 'webhook', '--dev', `--port=${port}`, `--health-port=${healthPort}`, '--namespace=akv-injector', '--image=ghcr.io/akv-injector/akv-injector:0.1.0'], {
+  env: { PATH: process.env.PATH, KUBECONFIG: kubeconfig, NODE_EXTRA_CA_CERTS: await caFile('api-ca.crt', api.caCertPem) },
+  stdio: ['ignore', 'pipe', 'pipe'],
+});
+const webhookLog = collect(webhook);
+try {
+  const ca = await waitFor(() => /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n/.exec(webhookLog.stderr())?.[0], 'the webhook to print its dev CA');
+  await waitFor(async () => ((await get(`http://127.0.0.1:${healthPort}/readyz`)) === 200 ? true : undefined), 'the webhook to be ready');
+
+  say('akv-injector demo: webhook → init container → files, with local Kubernetes API, Entra ID and Key Vault stand-ins');
+  say();
+  const review = loadReview('deployment-pod');
+  review.request.object.metadata!.annotations = {
+    'akv-injector.io/inject': 'true',
+    'akv-injector.io/vault': 'kv-shop',
+    'akv-injector.io/objects': [
+      '- { objectName: db-password, objectType: secret, filePermission: "0440" }',
+      '- { objectName: web-tls, objectType: secret, objectAlias: tls/tls.pem, filePermission: "0400" }',
+      '- { objectName: web-tls, objectType: cert, objectAlias: tls/tls.crt }',
+      '- { objectName: jwt-signing, objectType: key, objectAlias: jwt.pub }',
+      '- { objectName: feature-flags, objectType: secret, optional: true }',
+    ].join('\n'),
+  };
+  say(`pod ${review.request.namespace}/${review.request.object.metadata?.generateName}* (ServiceAccount checkout), annotations:`);
+  for (const [key, value] of Object.entries(review.request.object.metadata!.annotations)) say(`  ${key}: ${value.includes('\n') ? `|\n${value.replace(/^/gm, '    ')}` : value}`);
+  say();
+
+  const answer = (await post(`https://127.0.0.1:${port}/mutate`, review, ca)) as { response: { allowed: boolean; patch?: string; status?: { message?: string } } };
+  const operations = JSON.parse(Buffer.from(answer.response.patch ?? '', 'base64').toString('utf8') || '[]') as Operation[];
+  say(`$ POST https://127.0.0.1:${port}/mutate → allowed: ${answer.response.allowed}, ${operations.length} patch operations:`);
+  for (const op of operations) say(`  ${op.op.padEnd(7)} ${op.path}${describe(op)}`);
+  const pod: V1Pod = fastJsonPatch.applyPatch(structuredClone(review.request.object), operations, true, false).newDocument;
+  const init = pod.spec?.initContainers?.find((c) => c.name === 'akv-injector') as V1Container;
+  say();
+
+  // --- 2. the init container, as the kubelet would run it -----------------------------------------------
+  const root = join(world.dir, 'node');
+  const env = Object.fromEntries((init.env ?? []).map((e) => [e.name, e.value ?? ''])) as Record<string, string>;
+  const tokenFile = join(root, env.AZURE_FEDERATED_TOKEN_FILE as string);
+  const outputDir = join(root, env.AKV_INJECTOR_OUTPUT_DIR as string);
+  await mkdir(join(tokenFile, '..'), { recursive: true });
+  await mkdir(outputDir, { recursive: true });
+  await writeFile(tokenFile, fakeServiceAccountToken({ issuer: ISSUER, subject: SUBJECT }));
+  say(`$ akv-injector ${(init.args ?? []).join(' ')}   (the init container: its environment from the patch; paths under ${root}, emulator ports added)`);
+  const fetchEnv = loopbackChildEnv(await caFile('emulators-ca.crt', world.entra.caCertPem), {
     PATH: process.env.PATH,
-    AZURE_CLIENT_ID: job.clientId,
-    AZURE_TENANT_ID: job.tenantId,
-    AZURE_FEDERATED_TOKEN_FILE: job.tokenFile,
-    AZURE_AUTHORITY_HOST: job.authorityHost,
-    AKV_INJECTOR_VAULT_URL: job.vaultUrl,
-    AKV_INJECTOR_OBJECTS: JSON.stringify(objectList),
-    AKV_INJECTOR_OUTPUT_DIR: job.outputDir,
+    ...env,
+    AZURE_FEDERATED_TOKEN_FILE: tokenFile,
+    AKV_INJECTOR_OUTPUT_DIR: outputDir,
+    AZURE_AUTHORITY_HOST: (env.AZURE_AUTHORITY_HOST as string).replace(/\/$/, `:${new URL(world.entra.url).port}/`),
+    AKV_INJECTOR_VAULT_URL: (env.AKV_INJECTOR_VAULT_URL as string).replace(/\/$/, `:${world.vault.port}/`),
   });
-  const child = spawn(process.execPath, [cli, 'fetch'], { env });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const code = await new Promise<number>((resolve) => child.on('exit', (c) => resolve(c ?? 1)));
-  return { code, outputDir: job.outputDir, stdout, stderr };
+  const fetch = spawn(process.execPath, [cli, ...(init.args ?? [])], { env: fetchEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  const fetchLog = collect(fetch);
+  const code = await new Promise<number>((resolve) => fetch.on('exit', (c) => resolve(c ?? 1)));
+  for (const line of fetchLog.stdout().trim().split('\n')) {
+    const log = JSON.parse(line) as Record<string, unknown>;
+    say(`  ${String(log.msg).padEnd(34)} ${[log.object, log.type, log.bytes !== undefined ? `${log.bytes} bytes` : '', `${log.ms} ms`].filter(Boolean).join('  ')}`);
+  }
+  say(`  exit ${code}${fetchLog.stderr() ? `\n${fetchLog.stderr()}` : ''}`);
+  say();
+  say(`what container "checkout" sees at ${env.AKV_INJECTOR_OUTPUT_DIR} (read-only):`);
+  for (const line of await listFiles(outputDir)) say(line);
+  say(`  ..data → ${await readlink(join(outputDir, '..data'))}   (published atomically, the way the kubelet publishes Secret volumes)`);
+} finally {
+  webhook.kill('SIGTERM');
+  await new Promise((resolve) => webhook.on('exit', resolve));
+  await api.close();
+  await world.close();
+}
+
+// --- helpers -----------------------------------------------------------------------------------------
+function describe(op: Operation): string {
+  const raw = (op as { value?: unknown }).value;
+  const value = (Array.isArray(raw) ? raw.at(-1) : raw) as Record<string, unknown> | undefined;
+  if (op.path.includes('initContainers')) return `  (init container ${String(value?.name ?? '')}, image ${String(value?.image ?? '')})`;
+  if (op.path.startsWith('/spec/volumes')) return `  (volume ${String((value as { name?: string })?.name ?? '')})`;
+  if (op.path.includes('volumeMounts')) return `  (${JSON.stringify(value)})`;
+  if (op.path.includes('annotations')) return `  (${JSON.stringify(value)})`;
+  return '';
 }
 
 async function listFiles(dir: string, base = dir): Promise<string[]> {
@@ -52,38 +123,65 @@ async function listFiles(dir: string, base = dir): Promise<string[]> {
   for (const entry of (await readdir(dir)).sort()) {
     if (entry.startsWith('..')) continue;
     const path = join(dir, entry);
-    const info = await lstat(path).then((l) => (l.isSymbolicLink() ? import('node:fs/promises').then((fs) => fs.stat(path)) : l));
+    const info = (await lstat(path)).isSymbolicLink() ? await stat(path) : await lstat(path);
     if (info.isDirectory()) {
       lines.push(...(await listFiles(path, base)));
       continue;
     }
     const first = (await readFile(path, 'utf8')).split('\n')[0] ?? '';
-    const preview = first.startsWith('-----') ? first : `${first.slice(0, 6)}… (${info.size} bytes)`;
-    lines.push(`  ${(info.mode & 0o777).toString(8).padStart(4, '0')}  ${relative(base, path).padEnd(14)} ${preview}`);
+    const preview = first.startsWith('-----') ? first : `${first.slice(0, 7)}… (${info.size} bytes)`;
+    lines.push(`  ${(info.mode & 0o777).toString(8).padStart(4, '0')}  ${relative(base, path).padEnd(12)} ${preview}`);
   }
   return lines;
 }
 
-console.log('akv-injector demo: the fetch role against local Entra ID and Key Vault emulators\n');
-console.log(`vault      ${world.vault.vaultUrl('kv-shop')}`);
-console.log(`authority  ${world.entra.url}`);
-console.log(`objects    ${JSON.stringify(objects)}\n`);
-
-const ok = await fetchRole(objects);
-console.log(`$ akv-injector fetch   → exit ${ok.code}`);
-for (const line of ok.stdout.trim().split('\n')) {
-  const log = JSON.parse(line) as Record<string, unknown>;
-  console.log(`  log: ${log.msg} ${log.object ?? ''} ${log.type ?? ''} ${log.bytes !== undefined ? `${log.bytes} bytes` : ''} ${log.ms}ms`.replace(/ +/g, ' '));
+async function caFile(name: string, pem: string): Promise<string> {
+  const path = join(world.dir, name);
+  await writeFile(path, pem);
+  return path;
 }
-console.log(`\nfiles in ${ok.outputDir} (what the app containers see, read-only):`);
-console.log((await listFiles(ok.outputDir)).join('\n'));
-console.log(`  (..data → ${await import('node:fs/promises').then((fs) => fs.readlink(join(ok.outputDir, '..data')))}: the set is published atomically)\n`);
 
-world.vault.deny({ collection: 'secrets', name: 'payments-api-key' });
-world.vault.setSecret('payments-api-key', 'never-shown');
-const denied = await fetchRole([{ objectName: 'payments-api-key', objectType: 'secret' }, { objectName: 'db-password', objectType: 'secret' }]);
-console.log(`$ akv-injector fetch  (an object the identity may not read)  → exit ${denied.code}`);
-console.log(denied.stderr.trim().replace(/^/gm, '  '));
+function collect(child: ChildProcess): { stdout: () => string; stderr: () => string } {
+  let out = '';
+  let err = '';
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+  return { stdout: () => out, stderr: () => err };
+}
 
-await world.close();
-await rm(world.dir, { recursive: true, force: true });
+async function waitFor<T>(probe: () => T | undefined | Promise<T | undefined>, what: string): Promise<T> {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const value = await Promise.resolve(probe()).catch(() => undefined);
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${webhookLog.stderr()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+    server.on('error', reject);
+  });
+}
+
+async function get(url: string): Promise<number> {
+  const response = await fetch(url);
+  return response.status;
+}
+
+function post(url: string, body: unknown, ca: string): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const request = https.request(url, { method: 'POST', ca, headers: { 'content-type': 'application/json' } }, (response) => {
+      let text = '';
+      response.on('data', (d: Buffer) => (text += d.toString()));
+      response.on('end', () => resolve(JSON.parse(text)));
+    });
+    request.on('error', reject);
+    request.end(JSON.stringify(body));
+  });
+}
