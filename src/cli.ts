@@ -11,6 +11,19 @@ Commands:
              Environment: AZURE_CLIENT_ID, AZURE_TENANT_ID, AZURE_FEDERATED_TOKEN_FILE,
                     AZURE_AUTHORITY_HOST, AKV_INJECTOR_VAULT_URL, AKV_INJECTOR_OBJECTS,
                     AKV_INJECTOR_OUTPUT_DIR
+  webhook    Serve the mutating admission webhook (POST /mutate, HTTPS).
+             Flags: --image IMAGE          image of the injected init container (required)
+                    --tls-cert-file FILE   serving certificate, PEM (reloaded when it changes)
+                    --tls-key-file FILE    its private key, PEM
+                    --dev                  no files: generate a certificate for localhost and print its CA
+                    --port N               HTTPS port (default 8443)
+                    --health-port N        plain HTTP /healthz, /readyz, /metrics (default 8080)
+                    --tenant-id ID         default tenant ID
+                    --cloud NAME           AzurePublicCloud (default), AzureUSGovernmentCloud, AzureChinaCloud
+                    --namespace NS         its own namespace, never injected (default POD_NAMESPACE,
+                                           then the in-cluster service account's namespace)
+                    --windows-image IMAGE  init container image for Windows pods
+             Kubernetes access: in-cluster configuration, else KUBECONFIG.
   help       Show this help.
   version    Print the version.
 `;
@@ -23,6 +36,8 @@ export async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'fetch':
       return fetchCommand(rest);
+    case 'webhook':
+      return webhookCommand(rest);
     case 'version':
     case '--version':
       process.stdout.write(`${VERSION}\n`);
@@ -59,6 +74,18 @@ async function fetchCommand(args: string[]): Promise<number> {
   const [{ runFetch }, { createLogger }] = await Promise.all([import('./fetch/run.js'), import('./log.js')]);
   const outcome = await runFetch(job, { logger: createLogger('fetch') });
   return outcome.exitCode;
+}
+
+async function webhookCommand(args: string[]): Promise<number> {
+  if (args.includes('--help') || args.includes('-h')) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const { runWebhook } = await import('../webhook/main.js');
+  const code = await runWebhook(args);
+  // Everything is closed; should a stray handle keep the event loop alive, do not hang the pod's termination.
+  setTimeout(() => process.exit(code), 2000).unref();
+  return code;
 }
 
 main(process.argv.slice(2)).then(

@@ -24,7 +24,7 @@ import { Pod } from 'kubernetes-models/v1/Pod';
 import { Secret } from 'kubernetes-models/v1/Secret';
 import { Service } from 'kubernetes-models/v1/Service';
 import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
-import { generateCa, generateServingCert } from '../src/certs.js';
+import { parseCertsFlags, writeCerts as writeCertsCommand } from '../src/certs-command.js';
 import { CLOUDS } from '../src/clouds.js';
 import { decodeObjectList } from '../src/object-list.js';
 import { outputPaths, parseObjects } from '../src/objects.js';
@@ -557,29 +557,12 @@ function copyOfManifests(t: Test): string {
   return dir;
 }
 
-/** What `akv-injector certs` writes: ca.crt, tls.crt, tls.key and the Secret in cert-manager's layout. */
+/** What `akv-injector certs` writes, by the command's own code: ca.crt, tls.crt, tls.key and the Secret. */
 async function writeCerts(outDir: string, service: string, namespace: string, secretName: string): Promise<{ ca: string; cert: string }> {
-  const ca = await generateCa({ commonName: 'akv-injector CA', validityDays: 3650 });
-  const dnsNames = serviceDnsNames(service, namespace);
-  const serving = await generateServingCert(ca, { dnsNames: [dnsNames[2] as string, ...dnsNames.filter((_, i) => i !== 2)], validityDays: 365 });
-  writeFileSync(path.join(outDir, 'ca.crt'), ca.certPem);
-  writeFileSync(path.join(outDir, 'tls.crt'), serving.certPem);
-  writeFileSync(path.join(outDir, 'tls.key'), serving.keyPem, { mode: 0o600 });
-  const b64 = (text: string): string => Buffer.from(text).toString('base64');
-  writeFileSync(path.join(outDir, 'tls-secret.yaml'), [
-    'apiVersion: v1',
-    'kind: Secret',
-    'metadata:',
-    `  name: ${secretName}`,
-    `  namespace: ${namespace}`,
-    'type: kubernetes.io/tls',
-    'data:',
-    `  ca.crt: ${b64(ca.certPem)}`,
-    `  tls.crt: ${b64(serving.certPem)}`,
-    `  tls.key: ${b64(serving.keyPem)}`,
-    '',
-  ].join('\n'));
-  return { ca: ca.certPem, cert: serving.certPem };
+  const { flags, problems } = parseCertsFlags(['--service', service, '--namespace', namespace, '--out-dir', outDir, '--secret-name', secretName]);
+  if (flags === undefined) throw new Error(problems.join('; '));
+  await writeCertsCommand(flags);
+  return { ca: readFileSync(path.join(outDir, 'ca.crt'), 'utf8'), cert: readFileSync(path.join(outDir, 'tls.crt'), 'utf8') };
 }
 
 function serviceDnsNames(service: string, namespace: string): string[] {

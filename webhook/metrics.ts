@@ -1,17 +1,13 @@
 // The webhook's Prometheus metrics, in a registry of its own (never prom-client's global one).
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { CacheSizes } from './cluster-cache.js';
+
+export type { CacheSizes };
 
 /** What an admission came to: the mutator's outcomes, plus `invalid` for a request rejected before it (4xx). */
 export type AdmissionOutcome = 'injected' | 'skipped' | 'denied' | 'error' | 'invalid';
 
 const OUTCOMES: readonly AdmissionOutcome[] = ['injected', 'skipped', 'denied', 'error', 'invalid'];
-
-/** Object counts of the watch-backed caches (the cluster cache's `sizes()`). */
-export interface CacheSizes {
-  namespaces: number;
-  serviceAccounts: number;
-  secretProviderClasses: number;
-}
 
 export interface WebhookMetrics {
   readonly registry: Registry;
@@ -20,7 +16,7 @@ export interface WebhookMetrics {
 }
 
 export interface MetricsOptions {
-  /** Read at every scrape; without it the cache gauge has no samples. */
+  /** Read at every scrape (the cluster cache's `sizes()`); without it the cache gauge has no samples. */
   cacheSizes?: () => CacheSizes;
   /** Node.js process metrics (CPU, memory, event loop, GC); default true. */
   defaultMetrics?: boolean;

@@ -1,0 +1,110 @@
+// The side port: /healthz, /readyz following its inputs, /metrics counting admissions and cache objects.
+import t from 'tap';
+import { Writable } from 'node:stream';
+import { register as globalRegistry } from 'prom-client';
+import { createLogger } from '../src/log.js';
+import type { AdmissionRequest } from '../webhook/admission.js';
+import { buildHealthApp } from '../webhook/health.js';
+import { createMetrics, type CacheSizes } from '../webhook/metrics.js';
+import type { MutationResult, Outcome } from '../webhook/mutate.js';
+import { buildApp } from '../webhook/server.js';
+
+const quiet = (): ReturnType<typeof createLogger> => createLogger('webhook', new Writable({ write: (_c, _e, done) => done() }));
+
+t.test('/healthz answers while the process runs; /readyz follows TLS, caches and shutdown', async (t) => {
+  const state = { tls: false, synced: false, shuttingDown: false };
+  const notReadyReasons = (): string[] => [
+    ...(state.shuttingDown ? ['shutting down'] : []),
+    ...(state.tls ? [] : ['TLS certificate not loaded']),
+    ...(state.synced ? [] : ['caches not synced']),
+  ];
+  const app = buildHealthApp({ notReadyReasons, metrics: createMetrics({ defaultMetrics: false }), logger: quiet() });
+  t.teardown(() => app.close());
+
+  const healthz = await app.inject({ method: 'GET', url: '/healthz' });
+  t.equal(healthz.statusCode, 200);
+  t.same(healthz.json(), { status: 'ok' });
+
+  const steps: Array<{ change: Partial<typeof state>; status: number; reasons: string[] }> = [
+    { change: {}, status: 503, reasons: ['TLS certificate not loaded', 'caches not synced'] },
+    { change: { tls: true }, status: 503, reasons: ['caches not synced'] },
+    { change: { synced: true }, status: 200, reasons: [] },
+    { change: { shuttingDown: true }, status: 503, reasons: ['shutting down'] },
+  ];
+  for (const step of steps) {
+    Object.assign(state, step.change);
+    const res = await app.inject({ method: 'GET', url: '/readyz' });
+    t.equal(res.statusCode, step.status, JSON.stringify(state));
+    t.match(res.headers['content-type'], /^application\/json/);
+    if (step.status === 200) t.same(res.json(), { status: 'ready' });
+    else t.same(res.json(), { status: 'not ready', reason: step.reasons.join('; '), reasons: step.reasons });
+  }
+  const healthzLater = await app.inject({ method: 'GET', url: '/healthz' });
+  t.equal(healthzLater.statusCode, 200, 'liveness does not follow readiness');
+
+  const missing = await app.inject({ method: 'GET', url: '/mutate' });
+  t.equal(missing.statusCode, 404);
+  t.match(missing.json(), { error: 'Not Found', message: /\/healthz, \/readyz and \/metrics/ });
+});
+
+t.test('/metrics: admissions by outcome, their durations, cache objects by kind, process metrics', async (t) => {
+  const sizes: CacheSizes = { namespaces: 12, serviceAccounts: 40, secretProviderClasses: 3 };
+  const metrics = createMetrics({ cacheSizes: () => sizes });
+  const outcomes: Outcome[] = ['injected', 'injected', 'skipped', 'denied', 'error'];
+  let next = 0;
+  const mutator = async (request: AdmissionRequest): Promise<MutationResult> => ({
+    outcome: outcomes[next++] ?? 'skipped',
+    reason: 'test',
+    response: { uid: request.uid, allowed: true },
+  });
+  const webhook = buildApp({ mutator, logger: quiet(), metrics });
+  const health = buildHealthApp({ notReadyReasons: () => [], metrics, logger: quiet() });
+  t.teardown(() => Promise.all([webhook.close(), health.close()]));
+
+  const before = await health.inject({ method: 'GET', url: '/metrics' });
+  t.match(before.body, /^akv_injector_admissions_total\{outcome="injected"\} 0$/m, 'every outcome is there from the start');
+
+  for (let i = 0; i < outcomes.length; i++) {
+    const res = await webhook.inject({
+      method: 'POST',
+      url: '/mutate',
+      payload: {
+        apiVersion: 'admission.k8s.io/v1',
+        kind: 'AdmissionReview',
+        request: { uid: `uid-${i}`, operation: 'CREATE', kind: { group: '', version: 'v1', kind: 'Pod' }, resource: { group: '', version: 'v1', resource: 'pods' } },
+      },
+    });
+    t.equal(res.statusCode, 200);
+  }
+  const bad = await webhook.inject({ method: 'POST', url: '/mutate', headers: { 'content-type': 'application/json' }, payload: '{' });
+  t.equal(bad.statusCode, 400);
+
+  const res = await health.inject({ method: 'GET', url: '/metrics' });
+  t.equal(res.statusCode, 200);
+  t.match(res.headers['content-type'], /^text\/plain; version=0\.0\.4/);
+  const text = res.body;
+  const sample = (name: string): number | undefined => {
+    const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+    return line === undefined ? undefined : Number(line.slice(name.length + 1));
+  };
+  t.equal(sample('akv_injector_admissions_total{outcome="injected"}'), 2);
+  t.equal(sample('akv_injector_admissions_total{outcome="skipped"}'), 1);
+  t.equal(sample('akv_injector_admissions_total{outcome="denied"}'), 1);
+  t.equal(sample('akv_injector_admissions_total{outcome="error"}'), 1);
+  t.equal(sample('akv_injector_admissions_total{outcome="invalid"}'), 1, 'a rejected body counts as invalid');
+  t.equal(sample('akv_injector_admission_duration_seconds_count{outcome="injected"}'), 2);
+  t.equal(sample('akv_injector_admission_duration_seconds_bucket{le="+Inf",outcome="injected"}'), 2);
+  t.equal(sample('akv_injector_cache_objects{kind="Namespace"}'), 12);
+  t.equal(sample('akv_injector_cache_objects{kind="ServiceAccount"}'), 40);
+  t.equal(sample('akv_injector_cache_objects{kind="SecretProviderClass"}'), 3);
+  t.match(text, /^# TYPE akv_injector_admission_duration_seconds histogram$/m);
+  t.match(text, /^process_resident_memory_bytes \d+/m, 'default process metrics');
+  t.match(text, /^nodejs_heap_size_used_bytes \d+/m);
+
+  sizes.serviceAccounts = 41;
+  const again = await health.inject({ method: 'GET', url: '/metrics' });
+  t.match(again.body, /^akv_injector_cache_objects\{kind="ServiceAccount"\} 41$/m, 'the gauge is read at scrape time');
+
+  t.notOk((await globalRegistry.metrics()).includes('akv_injector_'), 'nothing in prom-client\'s global registry');
+  t.doesNotThrow(() => createMetrics({ defaultMetrics: true }), 'a second registry does not clash with the first');
+});

@@ -1,0 +1,249 @@
+// POST /mutate over app.inject: the mutator's answer echoed with the uid, every bad request a JSON 4xx, one log line per admission.
+import t, { type Test } from 'tap';
+import { Writable } from 'node:stream';
+import { createLogger } from '../src/log.js';
+import type { AdmissionRequest, AdmissionReview } from '../webhook/admission.js';
+import type { MutationResult, Mutator } from '../webhook/mutate.js';
+import { buildApp, DEFAULT_BODY_LIMIT, type WebhookApp } from '../webhook/server.js';
+
+const PLANTED_ENV = 'env-value-PLANTED-9c1f';
+const PLANTED_ANNOTATION = 'annotation-value-PLANTED-4e7a';
+
+/** A pod CREATE as the API server sends it for a Deployment's ReplicaSet. */
+function podReview(uid = 'a6a7e5b4-0d6b-4e0c-9e1e-6c2f8f0f1a01'): AdmissionReview {
+  return {
+    apiVersion: 'admission.k8s.io/v1',
+    kind: 'AdmissionReview',
+    request: {
+      uid,
+      kind: { group: '', version: 'v1', kind: 'Pod' },
+      resource: { group: '', version: 'v1', resource: 'pods' },
+      requestKind: { group: '', version: 'v1', kind: 'Pod' },
+      requestResource: { group: '', version: 'v1', resource: 'pods' },
+      namespace: 'shop',
+      operation: 'CREATE',
+      userInfo: { username: 'system:serviceaccount:kube-system:replicaset-controller' },
+      object: {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: {
+          generateName: 'checkout-7d9f8b6c5-',
+          namespace: 'shop',
+          labels: { app: 'checkout' },
+          annotations: { 'akv-injector.io/inject': 'true', 'example.com/note': PLANTED_ANNOTATION },
+        },
+        spec: {
+          containers: [{ name: 'app', image: 'example.com/checkout:1.2.3', env: [{ name: 'DB_PASSWORD', value: PLANTED_ENV }] }],
+        },
+      },
+      dryRun: false,
+    },
+  };
+}
+
+/** A hand-written mutator: records what it saw and answers as told. */
+function recordingMutator(answer: (request: AdmissionRequest) => MutationResult | Promise<MutationResult> = allowAll): Mutator & { seen: AdmissionRequest[] } {
+  const seen: AdmissionRequest[] = [];
+  const mutator = async (request: AdmissionRequest): Promise<MutationResult> => {
+    seen.push(request);
+    return answer(request);
+  };
+  return Object.assign(mutator, { seen });
+}
+
+function allowAll(request: AdmissionRequest): MutationResult {
+  return { outcome: 'skipped', reason: 'test: allow all', response: { uid: request.uid, allowed: true } };
+}
+
+function capture(): { lines: () => Array<Record<string, unknown>>; raw: () => string; stream: Writable } {
+  const chunks: string[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, done): void {
+      chunks.push(chunk.toString());
+      done();
+    },
+  });
+  const raw = (): string => chunks.join('');
+  const lines = (): Array<Record<string, unknown>> =>
+    raw()
+      .split('\n')
+      .filter((line) => line !== '')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+  return { lines, raw, stream };
+}
+
+function setup(t: Test, mutator: Mutator = recordingMutator(), bodyLimit?: number): { app: WebhookApp; logs: ReturnType<typeof capture> } {
+  const logs = capture();
+  const app = buildApp({ mutator, logger: createLogger('webhook', logs.stream), ...(bodyLimit === undefined ? {} : { bodyLimit }) });
+  t.teardown(() => app.close());
+  return { app, logs };
+}
+
+/** POST /mutate; a `null` content type sends none. */
+async function post(app: WebhookApp, payload: string | object, contentType: string | null = 'application/json') {
+  return app.inject({
+    method: 'POST',
+    url: '/mutate',
+    headers: contentType === null ? {} : { 'content-type': contentType },
+    payload: typeof payload === 'string' ? payload : JSON.stringify(payload),
+  });
+}
+
+t.test('a valid review reaches the mutator and its response comes back with the uid', async (t) => {
+  const patch = Buffer.from(JSON.stringify([{ op: 'add', path: '/metadata/annotations/akv-injector.io~1status', value: 'injected' }])).toString('base64');
+  const mutator = recordingMutator((request) => ({
+    outcome: 'injected',
+    reason: 'pod annotation',
+    response: { uid: request.uid, allowed: true, patchType: 'JSONPatch', patch, warnings: ['a warning'] },
+  }));
+  const { app } = setup(t, mutator);
+  const review = podReview();
+  const res = await post(app, review);
+
+  t.equal(res.statusCode, 200);
+  t.match(res.headers['content-type'], /^application\/json/);
+  t.same(res.json(), {
+    apiVersion: 'admission.k8s.io/v1',
+    kind: 'AdmissionReview',
+    response: { uid: review.request?.uid, allowed: true, patchType: 'JSONPatch', patch, warnings: ['a warning'] },
+  });
+  t.equal(mutator.seen.length, 1);
+  t.same(mutator.seen[0], review.request, 'the mutator gets the decoded request as sent');
+
+  const withCharset = await post(app, review, 'application/json; charset=utf-8');
+  t.equal(withCharset.statusCode, 200, 'application/json with a charset parameter');
+});
+
+t.test('the answer carries the request uid whatever the mutator put there', async (t) => {
+  const { app } = setup(t, recordingMutator(() => ({ outcome: 'skipped', reason: 'x', response: { uid: 'something-else', allowed: true } })));
+  const res = await post(app, podReview('uid-from-the-api-server'));
+  t.equal(res.statusCode, 200);
+  t.equal((res.json() as AdmissionReview).response?.uid, 'uid-from-the-api-server');
+});
+
+t.test('any well-formed request goes to the mutator: the decision is not the server\'s', async (t) => {
+  const mutator = recordingMutator();
+  const { app } = setup(t, mutator);
+  const base = podReview().request as AdmissionRequest;
+  const requests: AdmissionRequest[] = [
+    { ...base, uid: 'deployment', kind: { group: 'apps', version: 'v1', kind: 'Deployment' }, resource: { group: 'apps', version: 'v1', resource: 'deployments' }, object: { metadata: { name: 'web' } } },
+    { ...base, uid: 'delete', operation: 'DELETE', object: undefined, oldObject: base.object },
+    { ...base, uid: 'ephemeral', operation: 'UPDATE', subResource: 'ephemeralcontainers' },
+    { ...base, uid: 'no-object', object: undefined },
+  ];
+  for (const request of requests) {
+    const res = await post(app, { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request });
+    t.equal(res.statusCode, 200, request.uid);
+    t.same(res.json(), { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: request.uid, allowed: true } }, request.uid);
+  }
+  t.same(mutator.seen.map((r) => r.uid), requests.map((r) => r.uid));
+});
+
+t.test('bad requests: a JSON 4xx naming the problem, the mutator untouched, the server still serving', async (t) => {
+  const mutator = recordingMutator();
+  const { app, logs } = setup(t, mutator);
+  const valid = podReview();
+  const withRequest = (request: unknown): object => ({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request });
+  const fiveMiB = JSON.stringify({ ...valid, padding: 'x'.repeat(5 * 1024 * 1024) });
+  const cases: Array<{ name: string; payload: string | object; contentType?: string | null; status: number; message: RegExp }> = [
+    { name: 'not JSON', payload: '{"apiVersion": "admission.k8s.io/v1", ', status: 400, message: /^the body is not valid JSON$/ },
+    { name: 'JSON with a forbidden __proto__', payload: '{"__proto__": {"allowed": true}}', status: 400, message: /not valid JSON/ },
+    { name: 'empty body', payload: '', status: 400, message: /the body is empty/ },
+    { name: 'empty body without a content-type', payload: '', contentType: null, status: 400, message: /the body is empty/ },
+    { name: 'JSON null', payload: 'null', status: 400, message: /the body is empty/ },
+    { name: 'a JSON array', payload: [valid], status: 400, message: /must be a JSON AdmissionReview object/ },
+    { name: 'a JSON string', payload: '"AdmissionReview"', status: 400, message: /must be a JSON AdmissionReview object/ },
+    { name: 'apiVersion v1beta1', payload: { ...valid, apiVersion: 'admission.k8s.io/v1beta1' }, status: 400, message: /apiVersion must be admission\.k8s\.io\/v1, got "admission\.k8s\.io\/v1beta1"/ },
+    { name: 'wrong kind', payload: { ...valid, kind: 'TokenReview' }, status: 400, message: /kind must be AdmissionReview, got "TokenReview"/ },
+    { name: 'no request', payload: { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview' }, status: 400, message: /request is missing/ },
+    { name: 'request is an array', payload: withRequest([valid.request]), status: 400, message: /request is missing/ },
+    { name: 'no uid', payload: withRequest({ ...valid.request, uid: undefined }), status: 400, message: /request\.uid is missing/ },
+    { name: 'empty uid', payload: withRequest({ ...valid.request, uid: '' }), status: 400, message: /request\.uid is missing/ },
+    { name: 'unknown operation', payload: withRequest({ ...valid.request, operation: 'PATCH' }), status: 400, message: /request\.operation must be one of/ },
+    { name: 'text/plain', payload: valid, contentType: 'text/plain', status: 415, message: /content-type must be application\/json, got "text\/plain"/ },
+    { name: 'a body without a content-type', payload: valid, contentType: null, status: 415, message: /content-type must be application\/json, got null/ },
+    { name: 'application/json-seq', payload: valid, contentType: 'application/json-seq', status: 415, message: /got "application\/json-seq"/ },
+    { name: 'application/yaml', payload: 'apiVersion: admission.k8s.io/v1', contentType: 'application/yaml', status: 415, message: /content-type must be application\/json/ },
+    { name: 'a 5 MiB body', payload: fiveMiB, status: 413, message: new RegExp(`larger than the limit of ${DEFAULT_BODY_LIMIT} bytes`) },
+  ];
+  for (const c of cases) {
+    const res = await post(app, c.payload, c.contentType === undefined ? 'application/json' : c.contentType);
+    t.equal(res.statusCode, c.status, `${c.name}: status`);
+    t.match(res.headers['content-type'], /^application\/json/, `${c.name}: JSON`);
+    const body = res.json() as { error: string; message: string };
+    t.same(Object.keys(body).sort(), ['error', 'message'], `${c.name}: { error, message }`);
+    t.match(body.message, c.message, `${c.name}: message`);
+
+    const next = await post(app, podReview(`after ${c.name}`));
+    t.equal(next.statusCode, 200, `${c.name}: the next valid request succeeds`);
+    t.equal((next.json() as AdmissionReview).response?.uid, `after ${c.name}`);
+  }
+  t.equal(mutator.seen.length, cases.length, 'the mutator saw only the valid requests');
+  const rejected = logs.lines().filter((l) => l.msg === 'admission request rejected');
+  t.equal(rejected.length, cases.length, 'one warning per rejected request');
+  t.notOk(logs.raw().includes(PLANTED_ENV), 'no body content in the rejections\' logs');
+});
+
+t.test('anything but POST /mutate is a JSON 404', async (t) => {
+  const { app } = setup(t);
+  for (const [method, url] of [['GET', '/mutate'], ['POST', '/validate'], ['GET', '/']] as const) {
+    const res = await app.inject({ method, url });
+    t.equal(res.statusCode, 404, `${method} ${url}`);
+    t.match(res.json(), { error: 'Not Found', message: /POST \/mutate/ });
+  }
+});
+
+t.test('a throwing mutator: 500 with a JSON error, logged, and the server keeps serving', async (t) => {
+  let fail = true;
+  const mutator = recordingMutator((request) => {
+    if (fail) throw new Error('lookup exploded');
+    return allowAll(request);
+  });
+  const { app, logs } = setup(t, mutator);
+  const res = await post(app, podReview('uid-boom'));
+  t.equal(res.statusCode, 500);
+  t.match(res.json(), { error: 'Internal Server Error', message: /could not process admission request uid-boom/ });
+  const line = logs.lines().find((l) => l.msg === 'admission failed');
+  t.match(line, { level: 'error', uid: 'uid-boom', outcome: 'error', err: { message: 'lookup exploded' } });
+
+  fail = false;
+  const next = await post(app, podReview('uid-after-boom'));
+  t.equal(next.statusCode, 200);
+});
+
+t.test('one log line per admission: who, what, outcome, time; never the pod\'s values', async (t) => {
+  const { app, logs } = setup(t, recordingMutator((request) => ({ outcome: 'denied', reason: 'annotation akv-injector.io/vault is missing', response: { uid: request.uid, allowed: false, status: { code: 400, message: 'denied' } } })));
+  await post(app, podReview('uid-logged'));
+  await post(app, podReview('uid-logged-2'));
+  const admissions = logs.lines().filter((l) => l.msg === 'admission');
+  t.equal(admissions.length, 2);
+  t.match(admissions[0], {
+    level: 'info',
+    role: 'webhook',
+    uid: 'uid-logged',
+    namespace: 'shop',
+    pod: 'checkout-7d9f8b6c5-',
+    operation: 'CREATE',
+    resource: 'v1/pods',
+    outcome: 'denied',
+    reason: 'annotation akv-injector.io/vault is missing',
+    ms: Number,
+  });
+  t.notOk(logs.raw().includes(PLANTED_ENV), 'no env value in any line');
+  t.notOk(logs.raw().includes(PLANTED_ANNOTATION), 'no annotation value in any line');
+});
+
+t.test('body limit: large pods fit, a limit under 3 MiB is refused', async (t) => {
+  const { app } = setup(t);
+  const big = podReview('uid-big');
+  const pod = big.request?.object as { metadata: { annotations: Record<string, string> } };
+  // A pod near the API server's 3 MiB request limit (e.g. a large last-applied-configuration annotation).
+  pod.metadata.annotations['kubectl.kubernetes.io/last-applied-configuration'] = 'y'.repeat(3 * 1024 * 1024 - 4096);
+  const res = await post(app, big);
+  t.equal(res.statusCode, 200);
+  t.equal((res.json() as AdmissionReview).response?.uid, 'uid-big');
+
+  t.throws(() => buildApp({ mutator: allowAllMutator, logger: createLogger('webhook', new Writable({ write: (_c, _e, d) => d() })), bodyLimit: 1024 * 1024 }), RangeError);
+});
+
+const allowAllMutator: Mutator = async (request) => allowAll(request);

@@ -1,0 +1,188 @@
+// The webhook role as the CLI runs it: every flag problem at once, then caches, HTTPS, health port, and a clean stop.
+import t from 'tap';
+import https from 'node:https';
+import { Writable } from 'node:stream';
+import { CLOUDS } from '../src/clouds.js';
+import { createLogger } from '../src/log.js';
+import { parseWebhookFlags, runWebhook, type FlagSources } from '../webhook/main.js';
+import { startFakeApiServer, unreachableKubeConfig } from './fixtures/fake-apiserver.js';
+import { loadReview } from './fixtures/admission-fixtures.js';
+import { makeTestPki } from './fixtures/tls.js';
+
+const noCluster: FlagSources = { env: {}, readNamespaceFile: () => undefined };
+
+t.test('flags: defaults, and where the namespace comes from', async (t) => {
+  const parsed = parseWebhookFlags(['--image', 'akv-injector:1', '--tls-cert-file', '/c/tls.crt', '--tls-key-file', '/c/tls.key', '--namespace', 'akv'], noCluster);
+  t.same(parsed, {
+    ok: true,
+    config: {
+      port: 8443,
+      healthPort: 8080,
+      tls: { kind: 'files', certFile: '/c/tls.crt', keyFile: '/c/tls.key' },
+      settings: { image: 'akv-injector:1', cloud: CLOUDS.AzurePublicCloud, namespace: 'akv' },
+    },
+  });
+  const base = ['--image', 'i', '--dev'];
+  const namespaceOf = (args: string[], sources: FlagSources): string | undefined => {
+    const result = parseWebhookFlags([...base, ...args], sources);
+    return result.ok ? result.config.settings.namespace : undefined;
+  };
+  const everywhere: FlagSources = { env: { POD_NAMESPACE: 'from-env' }, readNamespaceFile: () => 'from-file\n' };
+  t.equal(namespaceOf(['--namespace', 'from-flag'], everywhere), 'from-flag');
+  t.equal(namespaceOf([], everywhere), 'from-env');
+  t.equal(namespaceOf([], { env: {}, readNamespaceFile: () => 'from-file\n' }), 'from-file');
+
+  const all = parseWebhookFlags(
+    ['--image', 'i', '--dev', '--namespace=n', '--port=9443', '--health-port', '9090', '--cloud', 'azureusgovernment', '--tenant-id', 'contoso.onmicrosoft.com', '--windows-image', 'w:1'],
+    noCluster,
+  );
+  t.match(all, { ok: true, config: { port: 9443, healthPort: 9090, tls: { kind: 'dev' }, settings: { cloud: { name: 'AzureUSGovernmentCloud' }, tenantId: 'contoso.onmicrosoft.com', windowsImage: 'w:1' } } });
+});
+
+t.test('flags: every problem at once', async (t) => {
+  const parsed = parseWebhookFlags(
+    ['--port', '99999', '--health-port', 'x', '--cloud', 'mars', '--tenant-id', 'not a tenant', '--dev', '--tls-cert-file', 'a', '--bogus', 'stray', '--image'],
+    { env: { POD_NAMESPACE: 'Not_A_Namespace' }, readNamespaceFile: () => undefined },
+  );
+  t.equal(parsed.ok, false);
+  const problems = parsed.ok ? [] : parsed.problems;
+  const expected = [
+    /unknown flag --bogus/,
+    /unexpected argument "stray"/,
+    /--image needs a value/,
+    /--port "99999" is not a port/,
+    /--health-port "x" is not a port/,
+    /--tenant-id "not a tenant" is not a tenant ID/,
+    /--cloud "mars" is not one of AzurePublicCloud, AzureUSGovernmentCloud, AzureChinaCloud/,
+    /POD_NAMESPACE "Not_A_Namespace" is not a namespace name/,
+    /--dev generates its own certificate/,
+  ];
+  t.equal(problems.length, expected.length, problems.join('\n'));
+  for (const pattern of expected) t.ok(problems.some((p) => pattern.test(p)), String(pattern));
+
+  const missing = parseWebhookFlags([], noCluster);
+  t.match(missing, { ok: false, problems: [/--image is required/, /--namespace is required outside a cluster/, /--tls-cert-file is required/, /--tls-key-file is required/] });
+  t.match(parseWebhookFlags(['--image', 'i', '--dev', '--namespace', 'n', '--port', '8080'], noCluster), { ok: false, problems: [/--port and --health-port must differ/] });
+});
+
+t.test('invalid flags: exit code 2 and the problems on stderr', async (t) => {
+  let stderr = '';
+  const code = await runWebhook(['--image'], { env: {}, stderr: (text) => (stderr += text) });
+  t.equal(code, 2);
+  t.match(stderr, /^akv-injector webhook: invalid flags:\n- --image needs a value\n/);
+});
+
+interface Running {
+  ports: { port: number; healthPort: number };
+  stop: () => Promise<number>;
+  stderr: () => string;
+  logs: () => string;
+}
+
+async function start(args: string[], kubeConfig: Awaited<ReturnType<typeof unreachableKubeConfig>>): Promise<Running> {
+  const controller = new AbortController();
+  let stderr = '';
+  const lines: string[] = [];
+  const logger = createLogger('webhook', new Writable({ write: (chunk: Buffer, _e, done) => { lines.push(chunk.toString()); done(); } }));
+  let resolveListening: (ports: Running['ports']) => void = () => undefined;
+  const listening = new Promise<Running['ports']>((resolve) => (resolveListening = resolve));
+  const done = runWebhook(['--port', '0', '--health-port', '0', '--namespace', 'akv-injector', '--image', 'akv-injector:test', ...args], {
+    env: {},
+    logger,
+    kubeConfig,
+    stop: controller.signal,
+    stderr: (text) => (stderr += text),
+    onListening: resolveListening,
+  });
+  const ports = await Promise.race([listening, done.then((code) => Promise.reject(new Error(`runWebhook ended early with ${code}: ${stderr}`)))]);
+  return {
+    ports,
+    stop: () => {
+      controller.abort();
+      return done;
+    },
+    stderr: () => stderr,
+    logs: () => lines.join(''),
+  };
+}
+
+async function get(port: number, path: string): Promise<{ status: number; body: string }> {
+  const res = await fetch(`http://127.0.0.1:${port}${path}`);
+  return { status: res.status, body: await res.text() };
+}
+
+function postReview(port: number, caPem: string, body: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = https.request({ host: '127.0.0.1', port, path: '/mutate', method: 'POST', ca: caPem, servername: 'localhost', headers: { 'content-type': 'application/json' } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (text += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+async function waitFor(what: string, check: () => Promise<boolean>, boundMs = 10_000): Promise<void> {
+  const started = Date.now();
+  while (!(await check())) {
+    if (Date.now() - started > boundMs) throw new Error(`not within ${boundMs} ms: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+t.test('--dev against an API server: ready once synced, injects over HTTPS, stops cleanly', async (t) => {
+  const fake = await startFakeApiServer();
+  t.teardown(() => fake.close());
+  fake.upsert('namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'shop' } });
+  fake.upsert('serviceaccounts', {
+    apiVersion: 'v1',
+    kind: 'ServiceAccount',
+    metadata: { namespace: 'shop', name: 'checkout', annotations: { 'azure.workload.identity/client-id': '8f1c2b7a-3d4e-4f5a-9b6c-7d8e9f0a1b2c', 'azure.workload.identity/tenant-id': '72f988bf-86f1-41af-91ab-2d7cd011db47' } },
+  });
+  const running = await start(['--dev'], fake.kubeConfig());
+  const caPem = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n/.exec(running.stderr())?.[0] ?? '';
+  t.match(running.stderr(), /--dev: serving a generated certificate for localhost, 127\.0\.0\.1, ::1/);
+
+  t.equal((await get(running.ports.healthPort, '/healthz')).status, 200);
+  await waitFor('ready', async () => (await get(running.ports.healthPort, '/readyz')).status === 200);
+
+  const review = loadReview('deployment-pod');
+  const res = await postReview(running.ports.port, caPem, JSON.stringify(review));
+  t.equal(res.status, 200);
+  t.match(JSON.parse(res.body), { response: { uid: review.request.uid, allowed: true, patchType: 'JSONPatch' } });
+
+  const metrics = (await get(running.ports.healthPort, '/metrics')).body;
+  t.match(metrics, /^akv_injector_admissions_total\{outcome="injected"\} 1$/m);
+  t.match(metrics, /^akv_injector_cache_objects\{kind="ServiceAccount"\} 1$/m);
+
+  t.equal(await running.stop(), 0, 'exit code 0');
+  await t.rejects(get(running.ports.healthPort, '/healthz'), 'the health port is closed');
+  await t.rejects(postReview(running.ports.port, caPem, '{}'), 'the HTTPS port is closed');
+  t.match(running.logs(), /"msg":"akv-injector webhook stopped"/);
+  t.equal(fake.openWatches(), 0, 'no watch left open');
+});
+
+t.test('cert files and an unreachable API server: serving, not ready, and saying why', async (t) => {
+  const pki = makeTestPki(['localhost', '127.0.0.1']);
+  const dir = t.testdir({ 'tls.crt': pki.certPem, 'tls.key': pki.keyPem });
+  const running = await start(['--tls-cert-file', `${dir}/tls.crt`, '--tls-key-file', `${dir}/tls.key`], await unreachableKubeConfig());
+  t.equal((await get(running.ports.healthPort, '/healthz')).status, 200);
+  const ready = await get(running.ports.healthPort, '/readyz');
+  t.equal(ready.status, 503);
+  t.match(JSON.parse(ready.body), { status: 'not ready', reasons: ['the cluster caches have not synced with the API server yet'] });
+
+  const res = await postReview(running.ports.port, pki.caCertPem, JSON.stringify(loadReview('deployment-pod')));
+  t.equal(res.status, 200, 'the TLS certificate from the files is served');
+  t.match(JSON.parse(res.body), { response: { allowed: false, status: { code: 500 } } }, 'a cluster read that cannot succeed denies with a retry hint');
+  t.equal(await running.stop(), 0);
+});
+
+t.test('cert files that do not exist yet: listening, not ready until they appear', async (t) => {
+  const dir = t.testdir();
+  const running = await start(['--tls-cert-file', `${dir}/tls.crt`, '--tls-key-file', `${dir}/tls.key`], await unreachableKubeConfig());
+  const ready = JSON.parse((await get(running.ports.healthPort, '/readyz')).body) as { reasons: string[] };
+  t.match(ready.reasons, [/^no TLS certificate loaded: cannot read the certificate or key: ENOENT/, /caches have not synced/]);
+  t.equal(await running.stop(), 0);
+});
