@@ -15,8 +15,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { V1Namespace, V1ServiceAccount } from '@kubernetes/client-node';
 import { CLOUDS } from '../src/clouds.js';
-import { createLogger } from '../src/log.js';
-import type { AdmissionReview } from '../webhook/admission.js';
+import { createServerLogger } from '../src/log.js';
+import { encodeReview, type AdmissionRequest, type AdmissionReview } from '../webhook/admission.js';
 import type { Lookups } from '../webhook/lookups.js';
 import { createMetrics } from '../webhook/metrics.js';
 import { createMutator, type MutationResult, type Mutator } from '../webhook/mutate.js';
@@ -57,20 +57,23 @@ function memoryLookups(): Lookups {
   };
 }
 
-const FIXED_ANSWER: AdmissionReview = { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: 'fixed', allowed: true } };
 
 async function serve(kind: ServerKind, certPem: string, keyPem: string): Promise<{ port: number; close: () => Promise<void> }> {
   const tls = { ...TLS_POLICY, cert: certPem, key: keyPem };
   if (kind !== 'bare') {
     // As main.ts wires it: JSON logs on stdout (here /dev/null), metrics, the real mutator.
     const real = createMutator(SETTINGS, memoryLookups());
-    const app = buildApp({ mutator: kind === 'webhook' ? real : replaying(real), logger: createLogger('webhook'), metrics: createMetrics(), https: tls });
+    const app = buildApp({ mutator: kind === 'webhook' ? real : replaying(real), logger: createServerLogger('webhook'), metrics: createMetrics(), https: tls });
     await app.listen({ host: '127.0.0.1', port: 0 });
     return { port: portOf(app.server.address()), close: () => app.close() };
   }
+  // A fixed answer of the real size: one injection's AdmissionReview (with its JSON Patch), computed once,
+  // so both servers parse the same bodies and send the same amount back.
+  const first = (JSON.parse(review(TEMPLATES[0] as Template)) as AdmissionReview).request as AdmissionRequest;
+  const fixedAnswer: AdmissionReview = encodeReview((await createMutator(SETTINGS, memoryLookups())(first)).response);
   const { fastify } = await import('fastify');
   const app = fastify({ https: tls, bodyLimit: 4 * 1024 * 1024 });
-  app.post('/mutate', async () => FIXED_ANSWER);
+  app.post('/mutate', async () => fixedAnswer);
   await app.listen({ host: '127.0.0.1', port: 0 });
   return { port: portOf(app.server.address()), close: () => app.close() };
 }

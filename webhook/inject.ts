@@ -17,29 +17,38 @@ import type { InjectionConfig } from './resolve.js';
 /** Size of the in-memory volume: Key Vault objects are small (a secret is at most 25 KB). */
 export const SECRETS_VOLUME_SIZE = '16Mi';
 
-/** A copy of `pod` with the volumes, the init container, the mounts and the status annotation added. */
+/**
+ * `pod` with the volumes, the init container, the mounts and the status annotation added. The input is
+ * never modified; unchanged parts are shared with it (copy on write), so the diff only walks what changed.
+ */
 export function injectPod(pod: V1Pod, config: InjectionConfig): V1Pod {
-  const out = structuredClone(pod);
-  out.metadata ??= {};
-  out.metadata.annotations = { ...(out.metadata.annotations ?? {}), [ANNOTATIONS.status]: STATUS_INJECTED };
-  out.spec ??= { containers: [] };
-  const spec = out.spec;
-  spec.volumes = addIfAbsent(spec.volumes ?? [], tokenVolume(config), secretsVolume(config));
-
-  const initContainers = spec.initContainers ?? [];
-  if (!initContainers.some((c) => c.name === INIT_CONTAINER)) {
-    const container = initContainer(config, spec.securityContext?.runAsUser !== undefined);
-    spec.initContainers = config.initFirst ? [container, ...initContainers] : [...initContainers, container];
-  } else {
-    spec.initContainers = initContainers;
-  }
+  const spec = pod.spec ?? { containers: [] };
+  const existing = spec.initContainers ?? [];
+  const initContainers = existing.some((c) => c.name === INIT_CONTAINER)
+    ? existing
+    : config.initFirst
+      ? [initContainer(config, spec.securityContext?.runAsUser !== undefined), ...existing]
+      : [...existing, initContainer(config, spec.securityContext?.runAsUser !== undefined)];
 
   const mount: V1VolumeMount = { name: SECRETS_VOLUME, mountPath: config.mountPath, readOnly: true };
-  for (const container of selectedContainers(spec.containers, spec.initContainers, config.containers)) {
-    const mounts = container.volumeMounts ?? [];
-    if (!mounts.some((m) => m.name === SECRETS_VOLUME)) container.volumeMounts = [...mounts, mount];
-  }
-  return out;
+  const withMount = (container: V1Container): V1Container =>
+    (container.volumeMounts ?? []).some((m) => m.name === SECRETS_VOLUME)
+      ? container
+      : { ...container, volumeMounts: [...(container.volumeMounts ?? []), mount] };
+  // By default the app containers; with the containers annotation, exactly those named (init containers too).
+  const selected = (container: V1Container, isInit: boolean): boolean =>
+    container.name !== INIT_CONTAINER && (config.containers === undefined ? !isInit : config.containers.includes(container.name));
+
+  return {
+    ...pod,
+    metadata: { ...pod.metadata, annotations: { ...(pod.metadata?.annotations ?? {}), [ANNOTATIONS.status]: STATUS_INJECTED } },
+    spec: {
+      ...spec,
+      volumes: addIfAbsent(spec.volumes ?? [], tokenVolume(config), secretsVolume(config)),
+      initContainers: initContainers.map((c) => (selected(c, true) ? withMount(c) : c)),
+      containers: spec.containers.map((c) => (selected(c, false) ? withMount(c) : c)),
+    },
+  };
 }
 
 /** The init container's environment: the whole job, so the fetch role needs no Kubernetes access. */
@@ -104,12 +113,7 @@ function initContainer(config: InjectionConfig, podSetsUser: boolean): V1Contain
 
 function addIfAbsent(volumes: V1Volume[], ...wanted: V1Volume[]): V1Volume[] {
   const missing = wanted.filter((w) => !volumes.some((v) => v.name === w.name));
-  return [...volumes, ...missing];
-}
-
-function selectedContainers(containers: V1Container[], initContainers: V1Container[], names: string[] | undefined): V1Container[] {
-  if (names === undefined) return containers;
-  return [...initContainers, ...containers].filter((c) => c.name !== INIT_CONTAINER && names.includes(c.name));
+  return missing.length === 0 ? volumes : [...volumes, ...missing];
 }
 
 // Every field written out, so the init container's job is explicit in the pod spec.

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
 import { CLOUDS, findCloud } from '../src/clouds.js';
-import { createLogger, type Logger } from '../src/log.js';
+import { createServerLogger, type Logger } from '../src/log.js';
 import { writeTerminationLog } from '../src/termination-log.js';
 import { createClusterCache, type ClusterCache } from './cluster-cache.js';
 import { buildHealthApp } from './health.js';
@@ -206,7 +206,7 @@ export async function runWebhook(args: string[], options: RunOptions = {}): Prom
     return 2;
   }
   const { config } = parsed;
-  const logger = options.logger ?? createLogger('webhook');
+  const logger = options.logger ?? createServerLogger('webhook');
   const stopSignal = options.stop ?? processSignals(logger);
 
   let kubeConfig: KubeConfig;
@@ -298,6 +298,7 @@ export async function runWebhook(args: string[], options: RunOptions = {}): Prom
   await cache.stop();
   await health.close();
   logger.info('akv-injector webhook stopped');
+  logger.flush();
   return 0;
 }
 

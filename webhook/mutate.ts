@@ -1,8 +1,8 @@
 // One admission: decide, resolve, inject, diff. Returns the AdmissionResponse and the outcome for logs and metrics.
 import type { V1Namespace, V1Pod } from '@kubernetes/client-node';
-import fastJsonPatch from 'fast-json-patch';
 import type { AdmissionRequest, AdmissionResponse } from './admission.js';
 import { namespaceOptIn, podOptIn, preCheck } from './decide.js';
+import { diff } from './diff.js';
 import { injectPod } from './inject.js';
 import type { Lookups } from './lookups.js';
 import { resolveConfig } from './resolve.js';
@@ -47,7 +47,7 @@ export async function mutate(request: AdmissionRequest, settings: WebhookSetting
     const { config, problems, warnings } = await resolveConfig({ pod, namespace, namespaceObject, lookups, settings });
     if (config === undefined) return deny(request, 'denied', message(namespace, podName, problems), 400, warnings);
 
-    const patch = fastJsonPatch.compare(pod, injectPod(pod, config));
+    const patch = diff(pod, injectPod(pod, config));
     if (patch.length === 0) return allow(request, 'skipped', 'already injected', warnings);
     return {
       outcome: 'injected',

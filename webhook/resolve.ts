@@ -217,14 +217,31 @@ function resolveObjects(source: Sourced | undefined, problems: string[]): Object
     problems.push(`no objects: set annotation ${ANNOTATIONS.objects} to a list such as [{"objectName": "db-password", "objectType": "secret"}]`);
     return undefined;
   }
-  const decoded = decodeObjectList(source.value);
-  if (!decoded.ok) {
-    problems.push(`${source.origin}: ${decoded.problem}`);
-    return undefined;
-  }
-  const parsed = parseObjects(decoded.items);
+  const parsed = parseObjectListCached(source.value);
   problems.push(...parsed.problems.map((p) => `${source.origin}: ${p}`));
   return parsed.problems.length === 0 ? parsed.objects : undefined;
+}
+
+// The pods of one workload carry the same object list: parse each distinct text once.
+// Entries are shared between admissions and never modified.
+const objectListCache = new Map<string, { objects: ObjectSpec[]; problems: string[] }>();
+const OBJECT_LIST_CACHE_ENTRIES = 256;
+const OBJECT_LIST_CACHE_MAX_TEXT = 64 * 1024;
+
+function parseObjectListCached(text: string): { objects: ObjectSpec[]; problems: string[] } {
+  const hit = objectListCache.get(text);
+  if (hit !== undefined) {
+    objectListCache.delete(text);
+    objectListCache.set(text, hit);
+    return hit;
+  }
+  const decoded = decodeObjectList(text);
+  const parsed = decoded.ok ? parseObjects(decoded.items) : { objects: [], problems: [decoded.problem] };
+  if (text.length <= OBJECT_LIST_CACHE_MAX_TEXT) {
+    objectListCache.set(text, parsed);
+    if (objectListCache.size > OBJECT_LIST_CACHE_ENTRIES) objectListCache.delete(objectListCache.keys().next().value as string);
+  }
+  return parsed;
 }
 
 function resolveMountPath(source: Sourced | undefined, problems: string[]): string {
