@@ -31,7 +31,9 @@ type ToParent = { type: 'listening'; port: number } | { type: 'marked' } | { typ
 
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
 const WARMUP_S = Number(process.env.BENCH_WARMUP ?? 3);
-const DURATION_S = Number(process.env.BENCH_DURATION ?? 10);
+const DURATION_S = Number(process.env.BENCH_DURATION ?? 5);
+/** Measured rounds per server, interleaved across servers so drift on a shared machine hits all alike. */
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const NAMESPACE = 'shop';
 const CLIENT_ID = '8f1c2b7a-3d4e-4f5a-9b6c-7d8e9f0a1b2c';
 const TENANT_ID = '72f988bf-86f1-41af-91ab-2d7cd011db47';
@@ -479,14 +481,44 @@ async function load(port: number, seconds: number): Promise<{ rps: number; total
   };
 }
 
-async function measure(bundle: string, kind: ServerKind, certPem: string, keyPem: string, caPem: string): Promise<Measured> {
-  const server = await startServer(bundle, kind, certPem, keyPem);
-  if (kind !== 'bare') await checkInjects(server.port, caPem);
-  await load(server.port, WARMUP_S);
-  await server.mark();
-  const result = await load(server.port, DURATION_S);
-  const { maxRssKiB, cpuMs } = await server.stop();
-  return { ...result, rssMiB: maxRssKiB / 1024, cpuMsPerRequest: cpuMs / Math.max(1, result.total) };
+const median = (values: number[]): number => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+};
+
+/** Start every server, warm each up, then measure them in interleaved rounds; medians per server. */
+async function measureAll(bundle: string, certPem: string, keyPem: string, caPem: string): Promise<Record<ServerKind, Measured>> {
+  const servers = new Map<ServerKind, Server>();
+  for (const kind of KINDS) {
+    const server = await startServer(bundle, kind, certPem, keyPem);
+    if (kind !== 'bare') await checkInjects(server.port, caPem);
+    await load(server.port, WARMUP_S);
+    await server.mark();
+    servers.set(kind, server);
+  }
+  const runs = new Map<ServerKind, Array<Awaited<ReturnType<typeof load>>>>(KINDS.map((k) => [k, []]));
+  for (let round = 0; round < ROUNDS; round++) {
+    // Rotate the order each round: no server always runs first or last.
+    const order = KINDS.map((_, i) => KINDS[(i + round) % KINDS.length] as ServerKind);
+    for (const kind of order) runs.get(kind)?.push(await load((servers.get(kind) as Server).port, DURATION_S));
+  }
+  const out = {} as Record<ServerKind, Measured>;
+  for (const kind of KINDS) {
+    const { maxRssKiB, cpuMs } = await (servers.get(kind) as Server).stop();
+    const list = runs.get(kind) ?? [];
+    const total = list.reduce((n, r) => n + r.total, 0);
+    out[kind] = {
+      rps: median(list.map((r) => r.rps)),
+      p50: median(list.map((r) => r.p50)),
+      p99: median(list.map((r) => r.p99)),
+      errors: list.reduce((n, r) => n + r.errors, 0),
+      non2xx: list.reduce((n, r) => n + r.non2xx, 0),
+      rssMiB: maxRssKiB / 1024,
+      cpuMsPerRequest: cpuMs / Math.max(1, total),
+    };
+  }
+  return out;
 }
 
 async function parentMain(): Promise<void> {
@@ -496,9 +528,7 @@ async function parentMain(): Promise<void> {
   const { generateCa, generateServingCert } = await import('../src/certs.js');
   const ca = await generateCa({ commonName: 'bench:webhook CA', validityDays: 1 });
   const serving = await generateServingCert(ca, { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'], validityDays: 1 });
-  const webhook = await measure(bundle, 'webhook', serving.certPem, serving.keyPem, ca.certPem);
-  const canned = await measure(bundle, 'canned', serving.certPem, serving.keyPem, ca.certPem);
-  const bare = await measure(bundle, 'bare', serving.certPem, serving.keyPem, ca.certPem);
+  const { webhook, canned, bare } = await measureAll(bundle, serving.certPem, serving.keyPem, ca.certPem);
   await rm(scratch, { recursive: true, force: true });
   const bodyKiB = TEMPLATES.reduce((sum, t) => sum + Buffer.byteLength(review(t)), 0) / TEMPLATES.length / 1024;
 
@@ -507,7 +537,7 @@ async function parentMain(): Promise<void> {
     `server CPU ${(m.cpuMsPerRequest * 1000).toFixed(0).padStart(4)} µs/req  peak RSS ${m.rssMiB.toFixed(1).padStart(6)} MiB  errors ${m.errors}  non-2xx ${m.non2xx}`;
   const verdict = (ok: boolean): string => (ok ? 'ok' : 'MISSED');
   const ratio = webhook.rps / bare.rps;
-  console.log(`bench:webhook — HTTPS on 127.0.0.1, ${CONNECTIONS} connections, ${WARMUP_S} s warm-up + ${DURATION_S} s measured per server, node ${process.version}`);
+  console.log(`bench:webhook — HTTPS on 127.0.0.1, ${CONNECTIONS} connections, ${WARMUP_S} s warm-up, then ${ROUNDS} interleaved rounds of ${DURATION_S} s per server (medians), node ${process.version}`);
   console.log(`bodies: distinct AdmissionReviews of Deployment pods, ${TEMPLATES.length} templates, ${bodyKiB.toFixed(1)} KiB on average`);
   console.log(row('webhook', webhook));
   console.log(row('webhook canned', canned));
