@@ -24,6 +24,16 @@ Commands:
                                            then the in-cluster service account's namespace)
                     --windows-image IMAGE  init container image for Windows pods
              Kubernetes access: in-cluster configuration, else KUBECONFIG.
+  render     Print manifests as the webhook would mutate them (Pod, Deployment, StatefulSet,
+             DaemonSet, ReplicaSet, Job, CronJob; other documents pass through), for review and GitOps.
+             Flags: -f FILE (- for stdin, required), --namespace NS (for documents without one;
+                    default "default"), --image, --windows-image, --tenant-id, --cloud,
+                    --client-id ID (as the ServiceAccounts' azure.workload.identity/client-id),
+                    --namespace-annotation KEY=VALUE, --namespace-label KEY=VALUE (repeatable)
+  certs      Write a CA and a serving certificate for the webhook's Service.
+             Flags: --service NAME --namespace NS --out-dir DIR (all required),
+                    --secret-name NAME (default NAME-tls), --validity-days N (default 365)
+             Writes ca.crt, tls.crt, tls.key and tls-secret.yaml (a kubernetes.io/tls Secret).
   help       Show this help.
   version    Print the version.
 `;
@@ -38,6 +48,10 @@ export async function main(argv: string[]): Promise<number> {
       return fetchCommand(rest);
     case 'webhook':
       return webhookCommand(rest);
+    case 'render':
+      return renderCommand(rest);
+    case 'certs':
+      return certsCommand(rest);
     case 'version':
     case '--version':
       process.stdout.write(`${VERSION}\n`);
@@ -86,6 +100,31 @@ async function webhookCommand(args: string[]): Promise<number> {
   // Everything is closed; should a stray handle keep the event loop alive, do not hang the pod's termination.
   setTimeout(() => process.exit(code), 2000).unref();
   return code;
+}
+
+async function renderCommand(args: string[]): Promise<number> {
+  const { renderCommand: render } = await import('../webhook/render-command.js');
+  return render(args, {
+    readStdin: async () => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+      return Buffer.concat(chunks).toString('utf8');
+    },
+    stdout: (text) => void process.stdout.write(text),
+    stderr: (text) => void process.stderr.write(text),
+  });
+}
+
+async function certsCommand(args: string[]): Promise<number> {
+  const { parseCertsFlags, writeCerts } = await import('./certs-command.js');
+  const { flags, problems } = parseCertsFlags(args);
+  if (flags === undefined) {
+    process.stderr.write(`akv-injector certs: invalid flags:\n${problems.map((p) => `- ${p}`).join('\n')}\n`);
+    return 2;
+  }
+  const written = await writeCerts(flags);
+  process.stdout.write(`${written.join('\n')}\n`);
+  return 0;
 }
 
 main(process.argv.slice(2)).then(
