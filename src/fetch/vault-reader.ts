@@ -2,6 +2,7 @@
 import type { Agent } from 'node:https';
 import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/core-auth';
 import type { ObjectType } from '../object-spec.js';
+import type { KeyVaultJsonWebKey } from '../public-key.js';
 
 export interface VersionInfo {
   version: string;
@@ -16,14 +17,7 @@ export interface SecretContent {
 }
 
 /** The public parts of a Key Vault JSON web key, as the SDK returns them. */
-export interface PublicJwk {
-  kty?: string;
-  crv?: string;
-  n?: Uint8Array;
-  e?: Uint8Array;
-  x?: Uint8Array;
-  y?: Uint8Array;
-}
+export type PublicJwk = KeyVaultJsonWebKey;
 
 export interface VaultReader {
   secret(name: string, version: string, signal: AbortSignal): Promise<SecretContent>;
