@@ -27,6 +27,7 @@ t.test('hand-made cases', async (t) => {
     ['keys needing escapes', { 'a/b': 1, 'c~d': 2 }, { 'a/b': 3, 'c~d': 2, 'akv-injector.io/status': 'injected' }],
     ['undefined is absent', { a: 1, b: undefined }, { a: 1, c: undefined }],
     ['root replace', 1, 2],
+    ['keys named like Object.prototype members', { a: { b: 1 } }, { a: { b: 1, toString: 'x', constructor: 'y', __defineGetter__: 'z' } }],
   ];
   for (const [name, before, after] of cases) {
     const operations = diff(before, after);

@@ -18,7 +18,7 @@ function walk(before: unknown, after: unknown, path: string, operations: PatchOp
   if (before === after) return;
   if (Array.isArray(before) && Array.isArray(after)) {
     const shared = Math.min(before.length, after.length);
-    for (let i = 0; i < shared; i++) child(before[i], after[i], `${path}/${i}`, operations);
+    for (let i = 0; i < shared; i++) if (before[i] !== after[i]) child(before[i], after[i], `${path}/${i}`, operations);
     for (let i = shared; i < after.length; i++) operations.push({ op: 'add', path: `${path}/${i}`, value: after[i] });
     // Remove from the end, so earlier indexes stay valid.
     for (let i = before.length - 1; i >= shared; i--) operations.push({ op: 'remove', path: `${path}/${i}` });
@@ -26,16 +26,16 @@ function walk(before: unknown, after: unknown, path: string, operations: PatchOp
   }
   if (isObject(before) && isObject(after)) {
     for (const key of Object.keys(before)) {
-      if (!(key in after) || after[key] === undefined) {
-        if (before[key] !== undefined) operations.push({ op: 'remove', path: `${path}/${escape(key)}` });
-      }
+      if (own(after, key) === undefined && before[key] !== undefined) operations.push({ op: 'remove', path: `${path}/${escape(key)}` });
     }
     for (const key of Object.keys(after)) {
       const value = after[key];
-      if (value === undefined) continue;
+      const old = own(before, key);
+      // Shared (or equal) values are the common case of a copy-on-write edit: no path, no walk.
+      if (value === old || value === undefined) continue;
       const at = `${path}/${escape(key)}`;
-      if (!(key in before) || before[key] === undefined) operations.push({ op: 'add', path: at, value });
-      else child(before[key], value, at, operations);
+      if (old === undefined) operations.push({ op: 'add', path: at, value });
+      else child(old, value, at, operations);
     }
     return;
   }
@@ -46,6 +46,11 @@ function child(before: unknown, after: unknown, path: string, operations: PatchO
   const bothContainers = (Array.isArray(before) && Array.isArray(after)) || (isObject(before) && isObject(after));
   if (bothContainers) walk(before, after, path, operations);
   else if (before !== after) operations.push({ op: 'replace', path, value: after });
+}
+
+// Own properties only: an annotation named "toString" must not find Object.prototype's.
+function own(object: Record<string, unknown>, key: string): unknown {
+  return Object.hasOwn(object, key) ? object[key] : undefined;
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {
