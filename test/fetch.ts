@@ -190,6 +190,7 @@ const FAILURES: FailureCase[] = [
     summary: [
       /^Authentication as client 0b4b0a4c-1f3e-4c55-9c8e-6f1f0e6d2a01 in tenant 72f988bf-86f1-41af-91ab-2d7cd011db47 failed: Entra ID token exchange failed \(AADSTS70021\)\./m,
       new RegExp(`The token presented: iss=${ISSUER.replace(/[./]/g, '\\$&')} sub=system:serviceaccount:shop:default aud=api://AzureADTokenExchange\\.`),
+      /Fix: add a federated identity credential with issuer https:\/\/oidc\.prod-aks\.azure\.com\/cluster-1\/, subject system:serviceaccount:shop:default, .*az identity federated-credential create/,
       /^- secret "db-password": Entra ID token exchange failed \(AADSTS70021\)$/m,
       /^- key "signing-rsa": Entra ID token exchange failed \(AADSTS70021\)$/m,
     ],

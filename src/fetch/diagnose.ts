@@ -168,8 +168,13 @@ export function decodeTokenClaims(token: string): TokenClaims | undefined {
   }
 }
 
+/** The sentence comparing the token with the federated credential: ` The token presented: iss=… sub=… aud=….` */
+export function describeClaims(claims: TokenClaims | undefined): string {
+  return claims === undefined ? '' : ` The token presented: iss=${claims.iss ?? '?'} sub=${claims.sub ?? '?'} aud=${formatAud(claims.aud)}.`;
+}
+
 function identityDiagnosis(code: string | undefined, e: ErrorLike, clientId: string, claims?: TokenClaims): Diagnosis {
-  const presented = claims === undefined ? '' : ` The token presented: iss=${claims.iss ?? '?'} sub=${claims.sub ?? '?'} aud=${formatAud(claims.aud)}.`;
+  const presented = describeClaims(claims);
   const federated = claims === undefined
     ? 'add a federated identity credential for the pod\'s ServiceAccount'
     : `add a federated identity credential with issuer ${claims.iss ?? '<cluster OIDC issuer>'}, subject ${claims.sub ?? 'system:serviceaccount:<namespace>:<serviceaccount>'}, audience ${formatAud(claims.aud)} (az identity federated-credential create --identity-name <identity> --resource-group <group> --name <name> --issuer ${claims.iss ?? '<issuer>'} --subject ${claims.sub ?? '<subject>'} --audiences api://AzureADTokenExchange)`;

@@ -8,7 +8,7 @@ import { formatDuration } from '../duration.js';
 import type { Logger } from '../log.js';
 import type { ObjectSpec, OutputFile } from '../object-spec.js';
 import { CoalescingCredential } from './coalescing-credential.js';
-import { classify, decodeTokenClaims, diagnose, type Diagnosis, type TokenClaims } from './diagnose.js';
+import { classify, decodeTokenClaims, describeClaims, diagnose, type Diagnosis, type TokenClaims } from './diagnose.js';
 import type { FetchJob } from './job.js';
 import { readObject, type Attempt } from './read-object.js';
 import { ContentError } from './render.js';
@@ -75,6 +75,10 @@ export async function runFetch(job: FetchJob, deps: FetchDeps): Promise<FetchOut
         deps.logger.warn({ object: object.objectName, type: object.objectType, attempt, delayMs, reason: shortReason(error) }, 'retrying'),
     });
 
+  // The token's claims name the federated credential a failed exchange needs: read once, on the first failure.
+  let claims: Promise<TokenClaims | undefined> | undefined;
+  const tokenClaims = (): Promise<TokenClaims | undefined> => (claims ??= readClaims(job.tokenFile));
+
   const files: OutputFile[] = [];
   const skipped: string[] = [];
   const failures: Failure[] = [];
@@ -95,7 +99,7 @@ export async function runFetch(job: FetchJob, deps: FetchDeps): Promise<FetchOut
         'fetched',
       );
     } catch (error) {
-      const diagnosis = explain(error, object, job);
+      const diagnosis = explain(error, object, job, await tokenClaims());
       if (object.optional && diagnosis.notFound) {
         skipped.push(object.objectName);
         deps.logger.warn({ object: object.objectName, type: object.objectType, reason: diagnosis.reason, ms: now() - t0 }, 'optional object not found, skipped');
@@ -108,8 +112,7 @@ export async function runFetch(job: FetchJob, deps: FetchDeps): Promise<FetchOut
   clearTimeout(timer);
 
   if (failures.length > 0) {
-    const claims = failures.some((f) => f.diagnosis.identity) ? await readClaims(job.tokenFile) : undefined;
-    const summary = summarize(job, failures, claims);
+    const summary = summarize(job, failures, await tokenClaims());
     await report(summary, deps);
     deps.logger.error({ failed: failures.length, objects: job.objects.length, ms: now() - started }, 'fetch failed: nothing written');
     return { exitCode: 1, written: 0, skipped, failures, summary };
@@ -133,12 +136,12 @@ function prewarmToken(credential: CoalescingCredential, job: FetchJob): void {
   });
 }
 
-function explain(error: unknown, object: ObjectSpec, job: FetchJob): Diagnosis {
+function explain(error: unknown, object: ObjectSpec, job: FetchJob, claims: TokenClaims | undefined): Diagnosis {
   const cause = error instanceof DeadlineError ? error.lastError : error;
   if (cause instanceof ContentError) {
     return { reason: cause.message, hint: cause.hint, identity: false, notFound: false };
   }
-  const diagnosis = diagnose(cause, { type: object.objectType, name: object.objectName, vaultUrl: job.vaultUrl, clientId: job.clientId });
+  const diagnosis = diagnose(cause, { type: object.objectType, name: object.objectName, vaultUrl: job.vaultUrl, clientId: job.clientId }, claims);
   if (!(error instanceof DeadlineError)) return diagnosis;
   const limit = formatDuration(job.timeoutMs);
   if (cause === undefined) return { ...diagnosis, reason: `deadline of ${limit} exceeded`, hint: 'raise --timeout (AKV_INJECTOR_TIMEOUT) or check the network' };
@@ -151,8 +154,7 @@ export function summarize(job: FetchJob, failures: Failure[], claims?: TokenClai
   const identity = failures.find((f) => f.diagnosis.identity);
   lines.push(`akv-injector: ${failures.length} of ${job.objects.length} objects could not be fetched from ${job.vaultUrl}; no files were written.`);
   if (identity !== undefined) {
-    const presented = claims === undefined ? '' : ` The token presented: iss=${claims.iss ?? '?'} sub=${claims.sub ?? '?'} aud=${[claims.aud ?? '?'].flat().join(',')}.`;
-    const hint = identity.diagnosis.hint.includes('The token presented') ? identity.diagnosis.hint : `${identity.diagnosis.hint}${presented}`;
+    const hint = identity.diagnosis.hint.includes('The token presented') ? identity.diagnosis.hint : `${identity.diagnosis.hint}${describeClaims(claims)}`;
     lines.push(`Authentication as client ${job.clientId} in tenant ${job.tenantId} failed: ${identity.diagnosis.reason}. ${hint}`);
   }
   for (const { object, diagnosis } of failures) {
