@@ -4,6 +4,7 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
+import { tenantIdProblem } from '../src/azure-ids.js';
 import { CLOUDS, findCloud } from '../src/clouds.js';
 import { createServerLogger, type Logger } from '../src/log.js';
 import { writeTerminationLog } from '../src/termination-log.js';
@@ -51,7 +52,6 @@ const OPTIONS = {
 
 type FlagName = keyof typeof OPTIONS;
 
-const TENANT = /^[0-9A-Za-z][0-9A-Za-z.-]{0,253}$/;
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const IMAGE = /^[^\s]+$/;
 
@@ -76,9 +76,8 @@ export function parseWebhookFlags(args: string[], sources: FlagSources): ParsedF
   if (windowsImage !== undefined && !IMAGE.test(windowsImage)) problems.push(`--windows-image ${JSON.stringify(windowsImage)} is not an image reference`);
 
   const tenantId = text('tenant-id');
-  if (tenantId !== undefined && !TENANT.test(tenantId)) {
-    problems.push(`--tenant-id ${JSON.stringify(tenantId)} is not a tenant ID (a GUID or a domain such as contoso.onmicrosoft.com)`);
-  }
+  const tenantProblem = tenantId === undefined ? undefined : tenantIdProblem(tenantId);
+  if (tenantProblem !== undefined) problems.push(`--tenant-id ${JSON.stringify(tenantId)} ${tenantProblem}`);
 
   const cloudName = text('cloud');
   const cloud = cloudName === undefined ? CLOUDS.AzurePublicCloud : findCloud(cloudName);

@@ -1,6 +1,7 @@
 // Resolve a pod's injection configuration: pod annotations > SecretProviderClass > namespace annotations
 // > ServiceAccount annotations > the webhook's flags. Every problem is collected, each naming its source.
 import type { V1Namespace, V1Pod, V1ServiceAccount } from '@kubernetes/client-node';
+import { clientIdProblem, tenantIdProblem } from '../src/azure-ids.js';
 import { findCloud, type Cloud } from '../src/clouds.js';
 import { decodeObjectList } from '../src/object-list.js';
 import { parseGoBool, parseObjects } from '../src/objects.js';
@@ -38,8 +39,6 @@ interface Sourced {
   origin: string;
 }
 
-const GUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
-const TENANT = /^[0-9A-Za-z][0-9A-Za-z.-]{0,253}$/;
 const CLOUD_NAMES = 'AzurePublicCloud, AzureUSGovernmentCloud, AzureChinaCloud';
 const IDENTITY_MODES = ['usePodIdentity', 'useVMManagedIdentity', 'useAzureTokenProxy'];
 
@@ -79,16 +78,18 @@ export async function resolveConfig(input: ResolveInput): Promise<Resolution> {
   const clientId = first(podNotes(ANNOTATIONS.clientId), spc.param('clientID'), nsNotes(ANNOTATIONS.clientId), saNotes(WORKLOAD_IDENTITY.clientId));
   if (clientId === undefined) {
     problems.push(`no client ID: set annotation ${ANNOTATIONS.clientId} on the pod, or ${WORKLOAD_IDENTITY.clientId} on ServiceAccount ${namespace}/${serviceAccountName}${serviceAccount === undefined ? ' (which does not exist)' : ''}, to the client ID of the managed identity or app registration`);
-  } else if (!GUID.test(clientId.value)) {
-    problems.push(`${clientId.origin}: ${JSON.stringify(clientId.value)} is not a client ID (a GUID such as 00000000-0000-0000-0000-000000000000)`);
+  } else {
+    const problem = clientIdProblem(clientId.value);
+    if (problem !== undefined) problems.push(`${clientId.origin}: ${JSON.stringify(clientId.value)} ${problem}`);
   }
 
   const flagTenant = settings.tenantId ? { value: settings.tenantId, origin: 'the webhook flag --tenant-id' } : undefined;
   const tenantId = first(podNotes(ANNOTATIONS.tenantId), spc.param('tenantID'), spc.param('tenantId'), nsNotes(ANNOTATIONS.tenantId), saNotes(WORKLOAD_IDENTITY.tenantId), flagTenant);
   if (tenantId === undefined) {
     problems.push(`no tenant ID: set annotation ${ANNOTATIONS.tenantId} on the pod, ${WORKLOAD_IDENTITY.tenantId} on ServiceAccount ${namespace}/${serviceAccountName}, or the webhook's --tenant-id`);
-  } else if (!TENANT.test(tenantId.value)) {
-    problems.push(`${tenantId.origin}: ${JSON.stringify(tenantId.value)} is not a tenant ID (a GUID or a domain such as contoso.onmicrosoft.com)`);
+  } else {
+    const problem = tenantIdProblem(tenantId.value);
+    if (problem !== undefined) problems.push(`${tenantId.origin}: ${JSON.stringify(tenantId.value)} ${problem}`);
   }
 
   const mountPath = resolveMountPath(fromAnnotations(ANNOTATIONS.mountPath), problems);

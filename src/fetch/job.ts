@@ -1,5 +1,6 @@
 // The fetch role's job, read from its environment (DESIGN.md "Fetch role contract").
 import { isAbsolute } from 'node:path';
+import { clientIdProblem, tenantIdProblem } from '../azure-ids.js';
 import { parseDuration } from '../duration.js';
 import { parseObjects } from '../objects.js';
 import type { ObjectSpec } from '../object-spec.js';
@@ -25,8 +26,6 @@ export interface FetchFlags {
 export const DEFAULT_TIMEOUT_MS = 120_000;
 export const DEFAULT_CONCURRENCY = 32;
 
-const GUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
-const TENANT = /^[0-9A-Za-z][0-9A-Za-z.-]{0,253}$/;
 
 /** Read and validate the job; every problem is reported, each naming its variable. */
 export function readJob(env: Record<string, string | undefined>, flags: FetchFlags = {}): { job?: FetchJob; problems: string[] } {
@@ -39,9 +38,11 @@ export function readJob(env: Record<string, string | undefined>, flags: FetchFla
   };
 
   const clientId = need('AZURE_CLIENT_ID', 'the client ID of the managed identity or app registration');
-  if (clientId !== '' && !GUID.test(clientId)) problems.push(`AZURE_CLIENT_ID "${clientId}" is not a client ID (a GUID such as 00000000-0000-0000-0000-000000000000)`);
+  const clientProblem = clientId === '' ? undefined : clientIdProblem(clientId);
+  if (clientProblem !== undefined) problems.push(`AZURE_CLIENT_ID "${clientId}" ${clientProblem}`);
   const tenantId = need('AZURE_TENANT_ID', 'the tenant (directory) ID');
-  if (tenantId !== '' && !TENANT.test(tenantId)) problems.push(`AZURE_TENANT_ID "${tenantId}" is not a tenant ID (a GUID or a domain such as contoso.onmicrosoft.com)`);
+  const tenantProblem = tenantId === '' ? undefined : tenantIdProblem(tenantId);
+  if (tenantProblem !== undefined) problems.push(`AZURE_TENANT_ID "${tenantId}" ${tenantProblem}`);
   const tokenFile = need('AZURE_FEDERATED_TOKEN_FILE', 'the path of the projected service-account token');
   const authorityHost = need('AZURE_AUTHORITY_HOST', 'the Entra ID authority, e.g. https://login.microsoftonline.com/');
   if (authorityHost !== '' && !isHttpsUrl(authorityHost)) problems.push(`AZURE_AUTHORITY_HOST "${authorityHost}" must be an https:// URL such as https://login.microsoftonline.com/`);
