@@ -4,6 +4,7 @@
 // ("OID is not RSA"), and Node's X509Certificate exposes names only as display strings and no
 // key identifiers.
 import forge from 'node-forge';
+import { derToPem } from './pem.js';
 
 type Asn1 = forge.asn1.Asn1;
 
@@ -55,9 +56,7 @@ export function orderChain(certs: readonly Uint8Array[], options: OrderChainOpti
 
 /** One PEM `CERTIFICATE` block: base64 in 64-character lines, with a trailing newline. */
 export function certificateDerToPem(der: Uint8Array): string {
-  const base64 = Buffer.from(der.buffer, der.byteOffset, der.byteLength).toString('base64');
-  const lines = base64.match(/.{1,64}/g) ?? [];
-  return `-----BEGIN CERTIFICATE-----\n${lines.join('\n')}\n-----END CERTIFICATE-----\n`;
+  return derToPem(der, 'CERTIFICATE');
 }
 
 function linksAt(links: readonly CertLinks[], index: number): CertLinks {
