@@ -260,30 +260,26 @@ async function removeTimestampDirs(outputDir: string, current: string): Promise<
   }
 }
 
+// A file-system call whose target may be missing: ENOENT is undefined, any other error is thrown.
+async function ifPresent<T>(call: Promise<T>): Promise<T | undefined> {
+  try {
+    return await call;
+  } catch (err) {
+    if (errorCode(err) === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
 async function unlinkIfPresent(full: string): Promise<void> {
-  try {
-    await unlink(full);
-  } catch (err) {
-    if (errorCode(err) !== 'ENOENT') throw err;
-  }
+  await ifPresent(unlink(full));
 }
 
-async function statOrUndefined(full: string): Promise<Stats | undefined> {
-  try {
-    return await stat(full);
-  } catch (err) {
-    if (errorCode(err) === 'ENOENT') return undefined;
-    throw err;
-  }
+function statOrUndefined(full: string): Promise<Stats | undefined> {
+  return ifPresent(stat(full));
 }
 
-async function lstatOrUndefined(full: string): Promise<Stats | undefined> {
-  try {
-    return await lstat(full);
-  } catch (err) {
-    if (errorCode(err) === 'ENOENT') return undefined;
-    throw err;
-  }
+function lstatOrUndefined(full: string): Promise<Stats | undefined> {
+  return ifPresent(lstat(full));
 }
 
 function errorCode(err: unknown): string | undefined {
