@@ -119,14 +119,17 @@ t.test('every type, format, encoding, version and permission in one fetch', asyn
   assertNoSecrets(t, logs.text());
 });
 
-t.test('one token request and one challenge per client, however many objects', async (t) => {
+t.test('one token request, one challenge and one connection to the vault, however many objects', async (t) => {
   const names = Array.from({ length: 40 }, (_, i) => `bulk-${i}`);
   for (const name of names) vault.setSecret(name, `value-of-${name}`);
   const job = await world.job(names.map((objectName) => ({ objectName, objectType: 'secret' })));
   entra.requests.length = 0;
   vault.requests.length = 0;
+  const connectionsBefore = vault.connectionCount;
   const outcome = await runFetch(job, { logger: captureLogger().logger, agent: world.agent });
   t.equal(outcome.exitCode, 0, outcome.summary);
+  t.equal(vault.connectionCount - connectionsBefore, 1, 'one TLS connection to the vault');
+  t.same(new Set(vault.requests.map((r) => r.httpVersion)), new Set(['2.0']), 'every request over HTTP/2');
   t.equal(entra.requests.filter((r) => r.path.endsWith('/token')).length, 1, 'one token request');
   t.equal(vault.requests.filter((r) => r.status === 401).length, 1, 'one 401 challenge');
   t.equal(vault.requests.filter((r) => r.status === 200).length, 40, 'one read per object');

@@ -45,6 +45,12 @@ const TRANSIENT_CODES = new Set([
   'ENETDOWN',
   'UND_ERR_SOCKET',
   'REQUEST_SEND_ERROR',
+  // HTTP/2 (http2-client.ts): the connection went away, or the server reset or refused the stream.
+  'ERR_HTTP2_STREAM_CANCEL',
+  'ERR_HTTP2_STREAM_ERROR',
+  'ERR_HTTP2_SESSION_ERROR',
+  'ERR_HTTP2_GOAWAY_SESSION',
+  'ERR_HTTP2_INVALID_SESSION',
 ]);
 
 const ROLE_FOR: Record<ObjectType, string> = {

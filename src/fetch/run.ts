@@ -110,6 +110,7 @@ export async function runFetch(job: FetchJob, deps: FetchDeps): Promise<FetchOut
     }
   });
   clearTimeout(timer);
+  reader.close();
 
   if (failures.length > 0) {
     const summary = summarize(job, failures, await tokenClaims());

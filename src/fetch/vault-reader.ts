@@ -3,6 +3,7 @@ import type { Agent } from 'node:https';
 import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/core-auth';
 import type { ObjectType } from '../object-spec.js';
 import type { KeyVaultJsonWebKey } from '../public-key.js';
+import { createHttp2Client } from './http2-client.js';
 
 export interface VersionInfo {
   version: string;
@@ -24,10 +25,12 @@ export interface VaultReader {
   key(name: string, version: string, signal: AbortSignal): Promise<{ version: string; jwk: PublicJwk }>;
   certificate(name: string, version: string, signal: AbortSignal): Promise<{ version: string; cer: Uint8Array }>;
   versions(type: ObjectType, name: string, signal: AbortSignal): Promise<VersionInfo[]>;
+  /** Close the connections to the vault. */
+  close(): void;
 }
 
 export interface VaultReaderOptions {
-  /** HTTP agent for every request (tests pass one that trusts their CA). */
+  /** Connect as this agent does (tests pass one that trusts their CA). */
   agent?: Agent;
 }
 
@@ -39,12 +42,11 @@ type CertificateClient = import('@azure/keyvault-certificates').CertificateClien
  * A reader over the SDK clients. Retries are ours (see retry.ts), so the clients make one attempt.
  * Each client's first request is sent alone: it receives the vault's 401 challenge, and once
  * the client holds a token the others follow already authenticated instead of each being challenged.
+ * All three clients share one HTTP client, so their requests share one HTTP/2 connection.
  */
 export function createVaultReader(vaultUrl: string, credential: TokenCredential, options: VaultReaderOptions = {}): VaultReader {
-  const clientOptions = {
-    retryOptions: { maxRetries: 0 },
-    ...(options.agent ? { agent: options.agent } : {}),
-  };
+  const httpClient = createHttp2Client(options.agent ? { agent: options.agent } : {});
+  const clientOptions = { retryOptions: { maxRetries: 0 }, httpClient };
   const secrets = lazyClient(credential, async (cred) => {
     const { SecretClient } = await import('@azure/keyvault-secrets');
     return new SecretClient(vaultUrl, cred, clientOptions);
@@ -88,6 +90,7 @@ export function createVaultReader(vaultUrl: string, credential: TokenCredential,
           );
       }
     },
+    close: () => httpClient.close(),
   };
 }
 

@@ -1,0 +1,215 @@
+// The fetch role's HTTP client: the real SecretClient over it against the Key Vault emulator (HTTP/2,
+// and HTTP/1.1 when the vault does not offer h2), and the edges of HTTP/2 against a plain node:http2 server.
+import http2 from 'node:http2';
+import type { AddressInfo } from 'node:net';
+import { gzipSync, deflateSync } from 'node:zlib';
+import { createHttpHeaders, createPipelineRequest, type PipelineRequest } from '@azure/core-rest-pipeline';
+import { WorkloadIdentityCredential } from '@azure/identity';
+import { SecretClient } from '@azure/keyvault-secrets';
+import t from 'tap';
+import { classify } from '../src/fetch/diagnose.js';
+import { createHttp2Client } from '../src/fetch/http2-client.js';
+import { startFetchWorld, VAULT_NAME, type FetchWorld } from './fixtures/fetch-world.js';
+import { loopbackAgent } from './fixtures/loopback.js';
+import { makeTestPki } from './fixtures/tls.js';
+
+async function credentialFor(world: FetchWorld): Promise<WorkloadIdentityCredential> {
+  const job = await world.job([{ objectName: 'unused', objectType: 'secret' }]);
+  return new WorkloadIdentityCredential({
+    clientId: job.clientId,
+    tenantId: job.tenantId,
+    tokenFilePath: job.tokenFile,
+    authorityHost: job.authorityHost,
+    disableInstanceDiscovery: true,
+    agent: world.agent,
+  });
+}
+
+const PROTOCOLS = [
+  { name: 'a vault that offers HTTP/2', vaultHttp2: true, httpVersion: '2.0' },
+  { name: 'a vault that speaks HTTP/1.1 only', vaultHttp2: false, httpVersion: '1.1' },
+];
+
+for (const p of PROTOCOLS) {
+  t.test(`the SDK reads ${p.name}`, async (t) => {
+    const world = await startFetchWorld({ vaultHttp2: p.vaultHttp2, latencyMs: 5 });
+    t.teardown(() => world.close());
+    const names = Array.from({ length: 20 }, (_, i) => `parallel-${i}`);
+    for (const name of names) world.vault.setSecret(name, `value of ${name}`);
+    const httpClient = createHttp2Client({ agent: world.agent });
+    t.teardown(() => httpClient.close());
+    const client = new SecretClient(world.vault.vaultUrl(VAULT_NAME), await credentialFor(world), { httpClient, retryOptions: { maxRetries: 0 } });
+
+    await client.getSecret(names[0] as string);
+    const values = await Promise.all(names.map(async (name) => (await client.getSecret(name)).value));
+    t.same(values, names.map((name) => `value of ${name}`), 'every value, in order');
+    t.same(new Set(world.vault.requests.map((r) => r.httpVersion)), new Set([p.httpVersion]), `every request over HTTP/${p.httpVersion}`);
+    if (p.vaultHttp2) t.equal(world.vault.connectionCount, 1, 'one connection carries all 22 requests');
+    else t.ok(world.vault.connectionCount > 2, 'HTTP/1.1: a connection per parallel request (and one spent learning the vault has no h2)');
+
+    const missing = await client.getSecret('absent').catch((error: unknown) => error);
+    t.match(missing, { name: 'RestError', statusCode: 404, code: 'SecretNotFound' }, 'error answers reach the SDK as over HTTP/1.1');
+  });
+}
+
+t.test('a connection reset with requests in flight: they fail as transient, the next request connects again', async (t) => {
+  const world = await startFetchWorld({ latencyMs: 20 });
+  t.teardown(() => world.close());
+  for (const name of ['a', 'b', 'c']) world.vault.setSecret(name, name);
+  const httpClient = createHttp2Client({ agent: world.agent });
+  t.teardown(() => httpClient.close());
+  const client = new SecretClient(world.vault.vaultUrl(VAULT_NAME), await credentialFor(world), { httpClient, retryOptions: { maxRetries: 0 } });
+  await client.getSecret('a');
+
+  world.vault.addFault({ match: '/secrets/a/', resetConnection: true });
+  const settled = await Promise.allSettled(['a', 'b', 'c'].map((name) => client.getSecret(name)));
+  t.ok(settled.every((s) => s.status === 'rejected'), 'the reset took every stream of the connection with it');
+  for (const s of settled) {
+    const error = (s as PromiseRejectedResult).reason as { name: string; code: string };
+    t.match(error, { name: 'RestError', code: String }, `${error.code}: a RestError with a code`);
+    t.equal(classify(error).retry, true, `${error.code} is retried`);
+  }
+  t.equal((await client.getSecret('c')).value, 'c', 'a new connection serves the next request');
+  t.equal(world.vault.connectionCount, 2);
+});
+
+t.test('requests the client leaves to the SDK HTTP/1.1 client', async (t) => {
+  const world = await startFetchWorld();
+  t.teardown(() => world.close());
+  world.vault.setSecret('routed', 'ok');
+  const token = await (await credentialFor(world)).getToken('https://vault.azure.net/.default');
+  const httpClient = createHttp2Client({ agent: world.agent });
+  t.teardown(() => httpClient.close());
+  const base = (): PipelineRequest =>
+    createPipelineRequest({
+      url: `${world.vault.vaultUrl(VAULT_NAME)}secrets/routed/?api-version=7.6`,
+      headers: createHttpHeaders({ authorization: `Bearer ${token?.token}` }),
+    });
+  const cases: Array<{ name: string; change: (r: PipelineRequest) => void; httpVersion: string }> = [
+    { name: 'a plain GET', change: () => {}, httpVersion: '2.0' },
+    { name: 'an agent of its own (HTTPS_PROXY sets one)', change: (r) => (r.agent = loopbackAgent(world.entra.caCertPem)), httpVersion: '1.1' },
+    { name: 'a download progress callback', change: (r) => (r.onDownloadProgress = () => {}), httpVersion: '1.1' },
+    { name: 'a streamed response', change: (r) => (r.streamResponseStatusCodes = new Set([200])), httpVersion: '1.1' },
+    { name: 'keep-alive disabled', change: (r) => (r.disableKeepAlive = true), httpVersion: '1.1' },
+  ];
+  for (const c of cases) {
+    world.vault.requests.length = 0;
+    const request = base();
+    c.change(request);
+    const response = await httpClient.sendRequest(request);
+    t.equal(response.status, 200, `${c.name}: answered`);
+    t.equal(world.vault.requests[0]?.httpVersion, c.httpVersion, `${c.name}: over HTTP/${c.httpVersion}`);
+  }
+});
+
+t.test('a server the CA does not vouch for is refused, and not retried', async (t) => {
+  const world = await startFetchWorld();
+  t.teardown(() => world.close());
+  const httpClient = createHttp2Client();
+  t.teardown(() => httpClient.close());
+  const request = createPipelineRequest({ url: `https://127.0.0.1:${world.vault.port}/secrets/x/?api-version=7.6` });
+  const error = await httpClient.sendRequest(request).catch((e: unknown) => e);
+  t.match(error, { name: 'RestError', code: /CERT|SIGNATURE|ISSUER/ });
+  t.equal(classify(error).retry, false);
+  t.equal(world.vault.requests.length, 0, 'nothing was sent');
+});
+
+// The edges of HTTP/2 itself, against a bare node:http2 server that does what each case needs.
+t.test('HTTP/2 edges', async (t) => {
+  const pki = makeTestPki();
+  let onStream: (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, session: http2.ServerHttp2Session) => void = () => {};
+  const sessions = new Set<http2.ServerHttp2Session>();
+  const server = http2.createSecureServer({ cert: pki.certPem, key: pki.keyPem });
+  server.on('session', (session) => sessions.add(session));
+  server.on('stream', (stream, headers) => {
+    // A stream reset by either side (the cases below do both) reports it here; the cases check what the client saw.
+    stream.on('error', () => {});
+    onStream(stream, headers, stream.session as http2.ServerHttp2Session);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const origin = `https://edge.vault.azure.net:${(server.address() as AddressInfo).port}`;
+  t.teardown(() => {
+    for (const session of sessions) session.destroy();
+    server.close();
+  });
+  const agent = loopbackAgent(pki.caCertPem);
+  const get = (path: string, extra: Partial<Parameters<typeof createPipelineRequest>[0]> = {}): PipelineRequest =>
+    createPipelineRequest({ url: `${origin}${path}`, ...extra });
+
+  await t.test('bodies the SDK asked to be compressed are decoded; others are left alone', async (t) => {
+    const text = '{"value":"compressed ✓"}';
+    onStream = (stream, headers) => {
+      const encoding = String(headers['x-encode'] ?? '');
+      const body = encoding === 'gzip' ? gzipSync(text) : encoding === 'deflate' ? deflateSync(text) : Buffer.from(text);
+      const head = headers[':method'] === 'HEAD';
+      stream.respond({ ':status': 200, ...(encoding ? { 'content-encoding': encoding } : {}), 'x-echo-method': String(headers[':method']) }, { endStream: head });
+      if (!head) stream.end(body);
+    };
+    const client = createHttp2Client({ agent });
+    t.teardown(() => client.close());
+    for (const encoding of ['gzip', 'deflate', '']) {
+      const request = get('/decode', { headers: createHttpHeaders({ 'accept-encoding': 'gzip,deflate', 'x-encode': encoding }) });
+      const response = await client.sendRequest(request);
+      t.equal(response.bodyAsText, text, `${encoding || 'identity'}: decoded`);
+      t.equal(response.headers.get('x-echo-method'), 'GET');
+    }
+    const notAsked = await client.sendRequest(get('/decode', { headers: createHttpHeaders({ 'x-encode': 'gzip' }) }));
+    t.same(Buffer.from(notAsked.bodyAsText ?? '', 'utf8').equals(gzipSync(text)), false, 'not asked for: passed through, not decoded');
+    const head = await client.sendRequest(get('/decode', { method: 'HEAD' }));
+    t.equal(head.status, 200);
+    t.equal(head.bodyAsText, undefined, 'HEAD: no body');
+    const received = new Promise<string>((resolve) => {
+      onStream = (stream) => {
+        const chunks: Buffer[] = [];
+        stream.on('data', (c: Buffer) => chunks.push(c));
+        stream.on('end', () => {
+          stream.respond({ ':status': 204 }, { endStream: true });
+          resolve(Buffer.concat(chunks).toString('utf8'));
+        });
+      };
+    });
+    const [posted, answer] = await Promise.all([received, client.sendRequest(get('/post', { method: 'POST', body: '{"a":1}' }))]);
+    t.equal(answer.status, 204);
+    t.equal(posted, '{"a":1}', 'a request body arrives whole');
+  });
+
+  await t.test('after GOAWAY, the next request opens a new connection', async (t) => {
+    onStream = (stream, _headers, session) => {
+      stream.respond({ ':status': 200 });
+      stream.end('ok');
+      session.goaway();
+    };
+    const client = createHttp2Client({ agent });
+    t.teardown(() => client.close());
+    const before = sessions.size;
+    t.equal((await client.sendRequest(get('/1'))).bodyAsText, 'ok');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    t.equal((await client.sendRequest(get('/2'))).bodyAsText, 'ok');
+    t.equal(sessions.size - before, 2, 'two connections');
+  });
+
+  await t.test('a stream the server refuses fails as transient', async (t) => {
+    onStream = (stream) => stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
+    const client = createHttp2Client({ agent });
+    t.teardown(() => client.close());
+    const error = await client.sendRequest(get('/refused')).catch((e: unknown) => e);
+    t.match(error, { name: 'RestError', code: /^ERR_HTTP2_STREAM_(ERROR|CANCEL)$/ });
+    t.equal(classify(error).retry, true);
+  });
+
+  await t.test('abort and timeout cancel the stream; a closed client sends nothing', async (t) => {
+    const cancelled: number[] = [];
+    onStream = (stream) => stream.on('close', () => cancelled.push(stream.rstCode));
+    const client = createHttp2Client({ agent });
+    const controller = new AbortController();
+    const aborted = client.sendRequest(get('/slow', { abortSignal: controller.signal }));
+    setTimeout(() => controller.abort(), 20);
+    await t.rejects(aborted, { name: 'AbortError' }, 'aborted');
+    await t.rejects(client.sendRequest(get('/slow', { timeout: 20 })), { name: 'AbortError' }, 'timed out');
+    await t.rejects(client.sendRequest(get('/slow', { abortSignal: AbortSignal.abort() })), { name: 'AbortError' }, 'aborted before it started');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    t.same(cancelled, [http2.constants.NGHTTP2_CANCEL, http2.constants.NGHTTP2_CANCEL], 'the server saw both streams cancelled');
+    client.close();
+    await t.rejects(client.sendRequest(get('/after-close')), { name: 'RestError', message: /closed/ });
+  });
+});
