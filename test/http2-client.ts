@@ -173,6 +173,32 @@ t.test('HTTP/2 edges', async (t) => {
     t.equal(posted, '{"a":1}', 'a request body arrives whole');
   });
 
+  await t.test("more requests than the server's concurrent-stream limit wait their turn", async (t) => {
+    const limited = http2.createSecureServer({ cert: pki.certPem, key: pki.keyPem, settings: { maxConcurrentStreams: 4 } });
+    let active = 0;
+    let peak = 0;
+    limited.on('stream', (stream) => {
+      active += 1;
+      peak = Math.max(peak, active);
+      setTimeout(() => {
+        stream.respond({ ':status': 200 });
+        stream.end('ok');
+        active -= 1;
+      }, 10);
+    });
+    await new Promise<void>((resolve) => limited.listen(0, '127.0.0.1', resolve));
+    const client = createHttp2Client({ agent });
+    t.teardown(() => {
+      client.close();
+      limited.close();
+    });
+    const url = (i: number): string => `https://limited.vault.azure.net:${(limited.address() as AddressInfo).port}/${i}`;
+    await client.sendRequest(createPipelineRequest({ url: url(0) }));
+    const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => client.sendRequest(createPipelineRequest({ url: url(i + 1) }))));
+    t.same(answers.map((a) => a.bodyAsText), Array(20).fill('ok'), 'all answered');
+    t.equal(peak, 4, 'never more streams at once than the server allows');
+  });
+
   await t.test('after GOAWAY, the next request opens a new connection', async (t) => {
     onStream = (stream, _headers, session) => {
       stream.respond({ ':status': 200 });
