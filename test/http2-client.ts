@@ -173,6 +173,22 @@ t.test('HTTP/2 edges', async (t) => {
     t.equal(posted, '{"a":1}', 'a request body arrives whole');
   });
 
+  await t.test('headers in any case arrive lower-cased; connection-specific ones are dropped', async (t) => {
+    let received: http2.IncomingHttpHeaders = {};
+    onStream = (stream, headers) => {
+      received = headers;
+      stream.respond({ ':status': 200 }, { endStream: true });
+    };
+    const client = createHttp2Client({ agent });
+    t.teardown(() => client.close());
+    const headers = createHttpHeaders({ 'X-Ms-Client-Request-Id': 'id-1', Connection: 'keep-alive', Host: 'elsewhere', 'Keep-Alive': 'timeout=5', 'Content-Type': 'application/json' });
+    const response = await client.sendRequest(get('/headers', { method: 'PUT', headers, body: new TextEncoder().encode('{}') }));
+    t.equal(response.status, 200, 'Node refuses connection-specific headers over HTTP/2: none were sent');
+    t.match(received, { 'x-ms-client-request-id': 'id-1', 'content-type': 'application/json', 'content-length': '2', ':method': 'PUT' });
+    t.notOk('connection' in received || 'keep-alive' in received || 'host' in received);
+    t.match(received[':authority'], /^edge\.vault\.azure\.net:\d+$/, 'the authority is the URL\'s');
+  });
+
   await t.test("more requests than the server's concurrent-stream limit wait their turn", async (t) => {
     const limited = http2.createSecureServer({ cert: pki.certPem, key: pki.keyPem, settings: { maxConcurrentStreams: 4 } });
     let active = 0;

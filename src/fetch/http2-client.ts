@@ -29,8 +29,14 @@ export interface ClosableHttpClient extends HttpClient {
   close(): void;
 }
 
-/** How an origin is reached: its HTTP/2 session, or HTTP/1.1 when the server did not choose h2. */
-type Route = { session: ClientHttp2Session } | 'http1';
+/** An HTTP/2 connection, and how many streams it carries now. */
+interface Connection {
+  session: ClientHttp2Session;
+  streams: number;
+}
+
+/** How an origin is reached: its HTTP/2 connection, or HTTP/1.1 when the server did not choose h2. */
+type Route = Connection | 'http1';
 
 // RFC 9113 §8.2.2: connection-specific header fields are not allowed in HTTP/2.
 const CONNECTION_HEADERS = new Set(['connection', 'host', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te']);
@@ -55,7 +61,7 @@ export function createHttp2Client(options: Http2ClientOptions = {}): ClosableHtt
           socket.destroy();
           return 'http1' as const;
         }
-        return { session: openSession(url, socket, () => routes.get(url.origin) === route && routes.delete(url.origin)) };
+        return { session: openSession(url, socket, () => routes.get(url.origin) === route && routes.delete(url.origin)), streams: 0 };
       });
       routes.set(url.origin, route);
       // A failed connection is not remembered: the next attempt connects again.
@@ -80,7 +86,7 @@ export function createHttp2Client(options: Http2ClientOptions = {}): ClosableHtt
       } catch (error) {
         throw asRestError(error, request);
       }
-      return route === 'http1' ? viaHttp1(request) : send(route.session, url, request);
+      return route === 'http1' ? viaHttp1(request) : send(route, url, request);
     },
     close() {
       closed = true;
@@ -145,13 +151,15 @@ function openSession(url: URL, socket: tls.TLSSocket, forget: () => void): Clien
   return session;
 }
 
-const activeStreams = new WeakMap<ClientHttp2Session, number>();
-
-function send(session: ClientHttp2Session, url: URL, request: PipelineRequest): Promise<PipelineResponse> {
+function send(connection: Connection, url: URL, request: PipelineRequest): Promise<PipelineResponse> {
   return new Promise((resolve, reject) => {
     const body = request.body === undefined || request.body === null ? undefined : Buffer.from(request.body as string | Uint8Array);
     const headers: OutgoingHttpHeaders = { ':method': request.method, ':path': `${url.pathname}${url.search}` };
-    for (const [name, value] of request.headers) if (!CONNECTION_HEADERS.has(name)) headers[name] = value;
+    // HTTP/2 header names are lower case; the SDK keeps the case each header was set with.
+    for (const [name, value] of request.headers) {
+      const lower = name.toLowerCase();
+      if (!CONNECTION_HEADERS.has(lower)) headers[lower] = value;
+    }
     if (body !== undefined && headers['content-length'] === undefined) headers['content-length'] = body.length;
 
     let stream: http2.ClientHttp2Stream | undefined;
@@ -174,12 +182,12 @@ function send(session: ClientHttp2Session, url: URL, request: PipelineRequest): 
 
     if (request.abortSignal?.aborted) return fail(new AbortError('The operation was aborted. Request has already been canceled.'));
     try {
-      stream = session.request(headers, { endStream: body === undefined });
+      stream = connection.session.request(headers, { endStream: body === undefined });
     } catch (error) {
       // The session closed between choosing it and opening the stream.
       return fail(asRestError(error, request));
     }
-    holdOpen(session, stream);
+    holdOpen(connection, stream);
     request.abortSignal?.addEventListener('abort', onAbort);
     if (request.timeout > 0) timer = setTimeout(onAbort, request.timeout);
     stream.on('error', (error) => fail(asRestError(error, request)));
@@ -212,15 +220,11 @@ function send(session: ClientHttp2Session, url: URL, request: PipelineRequest): 
   });
 }
 
-// A session is referenced while it carries a stream, so the process waits for the answer but not for an idle connection.
-function holdOpen(session: ClientHttp2Session, stream: http2.ClientHttp2Stream): void {
-  const count = activeStreams.get(session) ?? 0;
-  if (count === 0) session.ref();
-  activeStreams.set(session, count + 1);
+// A connection is referenced while it carries a stream, so the process waits for the answer but not for an idle connection.
+function holdOpen(connection: Connection, stream: http2.ClientHttp2Stream): void {
+  if (connection.streams++ === 0) connection.session.ref();
   stream.once('close', () => {
-    const left = (activeStreams.get(session) ?? 1) - 1;
-    activeStreams.set(session, left);
-    if (left === 0 && !session.destroyed) session.unref();
+    if (--connection.streams === 0 && !connection.session.destroyed) connection.session.unref();
   });
 }
 
