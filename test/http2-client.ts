@@ -217,15 +217,15 @@ t.test('HTTP/2 edges', async (t) => {
 
   await t.test('after GOAWAY, the next request opens a new connection', async (t) => {
     onStream = (stream, _headers, session) => {
+      // GOAWAY first, naming this stream as the last one served: the client reads it before the answer.
+      session.goaway(http2.constants.NGHTTP2_NO_ERROR, stream.id);
       stream.respond({ ':status': 200 });
       stream.end('ok');
-      session.goaway();
     };
     const client = createHttp2Client({ agent });
     t.teardown(() => client.close());
     const before = sessions.size;
     t.equal((await client.sendRequest(get('/1'))).bodyAsText, 'ok');
-    await new Promise((resolve) => setTimeout(resolve, 20));
     t.equal((await client.sendRequest(get('/2'))).bodyAsText, 'ok');
     t.equal(sessions.size - before, 2, 'two connections');
   });
@@ -241,7 +241,13 @@ t.test('HTTP/2 edges', async (t) => {
 
   await t.test('abort and timeout cancel the stream; a closed client sends nothing', async (t) => {
     const cancelled: number[] = [];
-    onStream = (stream) => stream.on('close', () => cancelled.push(stream.rstCode));
+    let bothClosed: () => void = () => {};
+    const serverSawBoth = new Promise<void>((resolve) => (bothClosed = resolve));
+    onStream = (stream) =>
+      stream.on('close', () => {
+        cancelled.push(stream.rstCode);
+        if (cancelled.length === 2) bothClosed();
+      });
     const client = createHttp2Client({ agent });
     const controller = new AbortController();
     const aborted = client.sendRequest(get('/slow', { abortSignal: controller.signal }));
@@ -249,8 +255,8 @@ t.test('HTTP/2 edges', async (t) => {
     await t.rejects(aborted, { name: 'AbortError' }, 'aborted');
     await t.rejects(client.sendRequest(get('/slow', { timeout: 20 })), { name: 'AbortError' }, 'timed out');
     await t.rejects(client.sendRequest(get('/slow', { abortSignal: AbortSignal.abort() })), { name: 'AbortError' }, 'aborted before it started');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    t.same(cancelled, [http2.constants.NGHTTP2_CANCEL, http2.constants.NGHTTP2_CANCEL], 'the server saw both streams cancelled');
+    await serverSawBoth;
+    t.same(cancelled, [http2.constants.NGHTTP2_CANCEL, http2.constants.NGHTTP2_CANCEL], 'the server saw both streams cancelled, and no third');
     client.close();
     await t.rejects(client.sendRequest(get('/after-close')), { name: 'RestError', message: /closed/ });
   });
