@@ -43,6 +43,13 @@ export function findCloud(name: string): Cloud | undefined {
   return canonical === undefined ? undefined : CLOUDS[canonical];
 }
 
+/** The `--cloud` flag of the webhook and of render: the public cloud when absent, else the named one or a problem. */
+export function cloudFromFlag(name: string | undefined): { cloud?: Cloud; problem?: string } {
+  if (name === undefined) return { cloud: CLOUDS.AzurePublicCloud };
+  const cloud = findCloud(name);
+  return cloud === undefined ? { problem: `--cloud ${JSON.stringify(name)} is not one of ${Object.keys(CLOUDS).join(', ')}` } : { cloud };
+}
+
 /** The Key Vault resource (the `resource` of its challenge) for a vault host, or undefined. */
 export function keyVaultResourceForHost(hostname: string): string | undefined {
   const suffix = KEY_VAULT_SUFFIXES.find((s) => hostname.toLowerCase().endsWith(`.${s}`));

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
 import { tenantIdProblem } from '../src/azure-ids.js';
-import { CLOUDS, findCloud } from '../src/clouds.js';
+import { cloudFromFlag } from '../src/clouds.js';
 import { createServerLogger, type Logger } from '../src/log.js';
 import { writeTerminationLog } from '../src/termination-log.js';
 import { createClusterCache, type ClusterCache } from './cluster-cache.js';
@@ -79,9 +79,8 @@ export function parseWebhookFlags(args: string[], sources: FlagSources): ParsedF
   const tenantProblem = tenantId === undefined ? undefined : tenantIdProblem(tenantId);
   if (tenantProblem !== undefined) problems.push(`--tenant-id ${JSON.stringify(tenantId)} ${tenantProblem}`);
 
-  const cloudName = text('cloud');
-  const cloud = cloudName === undefined ? CLOUDS.AzurePublicCloud : findCloud(cloudName);
-  if (cloud === undefined) problems.push(`--cloud ${JSON.stringify(cloudName)} is not one of ${Object.keys(CLOUDS).join(', ')}`);
+  const { cloud, problem: cloudProblem } = cloudFromFlag(text('cloud'));
+  if (cloudProblem !== undefined) problems.push(cloudProblem);
 
   const namespace = ownNamespace(text('namespace'), sources, problems);
 

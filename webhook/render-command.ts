@@ -1,7 +1,7 @@
 // `akv-injector render -f FILE`: print manifests as the webhook would mutate them (for review and GitOps).
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { findCloud, CLOUDS } from '../src/clouds.js';
+import { cloudFromFlag } from '../src/clouds.js';
 import { WORKLOAD_IDENTITY } from './names.js';
 import { renderManifests, type RenderOptions } from './render.js';
 
@@ -36,9 +36,8 @@ export async function renderCommand(args: string[], io: RenderIo): Promise<numbe
   const problems: string[] = [];
   const file = values.file as string | undefined;
   if (file === undefined) problems.push('-f FILE is required (- for stdin)');
-  const cloudName = (values.cloud as string | undefined) ?? 'AzurePublicCloud';
-  const cloud = findCloud(cloudName);
-  if (cloud === undefined) problems.push(`--cloud ${JSON.stringify(cloudName)} is not one of ${Object.keys(CLOUDS).join(', ')}`);
+  const { cloud, problem: cloudProblem } = cloudFromFlag(values.cloud as string | undefined);
+  if (cloudProblem !== undefined) problems.push(cloudProblem);
   const namespaceAnnotations = pairs(values['namespace-annotation'], '--namespace-annotation', problems);
   const namespaceLabels = pairs(values['namespace-label'], '--namespace-label', problems);
   if (problems.length > 0 || file === undefined || cloud === undefined) {
