@@ -72,13 +72,16 @@ t.test('token claims are decoded, the token never kept', async (t) => {
 t.test('the summary: one line per object, identity explained once', async (t) => {
   const object = (name: string): ObjectSpec => ({ objectName: name, objectType: 'secret', objectVersion: '', objectAlias: name, objectFormat: 'pem', objectEncoding: 'utf-8', filePermission: 0o644, objectVersionHistory: 1, optional: false });
   const job = { clientId: CLIENT, tenantId: 'contoso.onmicrosoft.com', vaultUrl: 'https://kv1.vault.azure.net/', objects: [object('a'), object('b'), object('c')] } as FetchJob;
-  const identity = { reason: 'Entra ID token exchange failed (AADSTS70021)', hint: 'no federated identity credential matches.', identity: true, notFound: false };
-  const text = summarize(job, [{ object: object('a'), diagnosis: identity }, { object: object('b'), diagnosis: identity }], { iss: 'https://i', sub: 'system:serviceaccount:x:y', aud: 'api://AzureADTokenExchange' });
+  const claims = { iss: 'https://i', sub: 'system:serviceaccount:x:y', aud: 'api://AzureADTokenExchange' };
+  const refused = Object.assign(new Error('AADSTS700016: Application not found in the directory'), { name: 'AuthenticationError' });
+  const identity = diagnose(refused, target, claims);
+  const text = summarize(job, [{ object: object('a'), diagnosis: identity }, { object: object('b'), diagnosis: identity }]);
   t.equal(text, [
     'akv-injector: 2 of 3 objects could not be fetched from https://kv1.vault.azure.net/; no files were written.',
-    `Authentication as client ${CLIENT} in tenant contoso.onmicrosoft.com failed: Entra ID token exchange failed (AADSTS70021). no federated identity credential matches. The token presented: iss=https://i sub=system:serviceaccount:x:y aud=api://AzureADTokenExchange.`,
-    '- secret "a": Entra ID token exchange failed (AADSTS70021)',
-    '- secret "b": Entra ID token exchange failed (AADSTS70021)',
+    `Authentication as client ${CLIENT} in tenant contoso.onmicrosoft.com failed: Entra ID token exchange failed (AADSTS700016). ${identity.hint}`,
+    '- secret "a": Entra ID token exchange failed (AADSTS700016)',
+    '- secret "b": Entra ID token exchange failed (AADSTS700016)',
     '',
   ].join('\n'));
+  t.match(identity.hint, /^application .* was not found in the tenant\. Fix: .* The token presented: iss=https:\/\/i sub=system:serviceaccount:x:y aud=api:\/\/AzureADTokenExchange\.$/, 'the claims are in the hint, once');
 });

@@ -175,7 +175,7 @@ export function decodeTokenClaims(token: string): TokenClaims | undefined {
 }
 
 /** The sentence comparing the token with the federated credential: ` The token presented: iss=… sub=… aud=….` */
-export function describeClaims(claims: TokenClaims | undefined): string {
+function describeClaims(claims: TokenClaims | undefined): string {
   return claims === undefined ? '' : ` The token presented: iss=${claims.iss ?? '?'} sub=${claims.sub ?? '?'} aud=${formatAud(claims.aud)}.`;
 }
 

@@ -8,7 +8,7 @@ import { formatDuration } from '../duration.js';
 import type { Logger } from '../log.js';
 import type { ObjectSpec, OutputFile } from '../object-spec.js';
 import { CoalescingCredential } from './coalescing-credential.js';
-import { classify, decodeTokenClaims, describeClaims, diagnose, type Diagnosis, type TokenClaims } from './diagnose.js';
+import { classify, decodeTokenClaims, diagnose, type Diagnosis, type TokenClaims } from './diagnose.js';
 import type { FetchJob } from './job.js';
 import { readObject, type Attempt } from './read-object.js';
 import { ContentError } from './render.js';
@@ -113,7 +113,7 @@ export async function runFetch(job: FetchJob, deps: FetchDeps): Promise<FetchOut
   reader.close();
 
   if (failures.length > 0) {
-    const summary = summarize(job, failures, await tokenClaims());
+    const summary = summarize(job, failures);
     await report(summary, deps);
     deps.logger.error({ failed: failures.length, objects: job.objects.length, ms: now() - started }, 'fetch failed: nothing written');
     return { exitCode: 1, written: 0, skipped, failures, summary };
@@ -150,13 +150,13 @@ function explain(error: unknown, object: ObjectSpec, job: FetchJob, claims: Toke
 }
 
 /** The summary for stderr and the termination log: one line per failed object, identity problems once. */
-export function summarize(job: FetchJob, failures: Failure[], claims?: TokenClaims): string {
+export function summarize(job: FetchJob, failures: Failure[]): string {
   const lines: string[] = [];
   const identity = failures.find((f) => f.diagnosis.identity);
   lines.push(`akv-injector: ${failures.length} of ${job.objects.length} objects could not be fetched from ${job.vaultUrl}; no files were written.`);
   if (identity !== undefined) {
-    const hint = identity.diagnosis.hint.includes('The token presented') ? identity.diagnosis.hint : `${identity.diagnosis.hint}${describeClaims(claims)}`;
-    lines.push(`Authentication as client ${job.clientId} in tenant ${job.tenantId} failed: ${identity.diagnosis.reason}. ${hint}`);
+    // The identity's hint already names the token's claims, when the token could be read.
+    lines.push(`Authentication as client ${job.clientId} in tenant ${job.tenantId} failed: ${identity.diagnosis.reason}. ${identity.diagnosis.hint}`);
   }
   for (const { object, diagnosis } of failures) {
     const what = `${object.objectType} "${object.objectName}"${object.objectVersion ? ` version ${object.objectVersion}` : ''}`;
