@@ -7,7 +7,7 @@ const USAGE = `Usage: akv-injector <command> [flags]
 Commands:
   fetch      Fetch Key Vault objects into AKV_INJECTOR_OUTPUT_DIR (the init container's role).
              Flags: --timeout DURATION (default 2m; env AKV_INJECTOR_TIMEOUT)
-                    --concurrency N   (default 32; env AKV_INJECTOR_CONCURRENCY)
+                    --concurrency N   (default 64; env AKV_INJECTOR_CONCURRENCY)
              Environment: AZURE_CLIENT_ID, AZURE_TENANT_ID, AZURE_FEDERATED_TOKEN_FILE,
                     AZURE_AUTHORITY_HOST, AKV_INJECTOR_VAULT_URL, AKV_INJECTOR_OBJECTS,
                     AKV_INJECTOR_OUTPUT_DIR

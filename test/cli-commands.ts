@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { parseAllDocuments } from 'yaml';
+import { DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT_MS } from '../src/fetch/job.js';
 import { buildDist, runCli } from './fixtures/dist.js';
 
 const dir = await mkdtemp(join(tmpdir(), 'akv-cli-'));
@@ -67,4 +68,7 @@ t.test('certs writes the files and the Secret', async (t) => {
 t.test('help lists every command', async (t) => {
   const help = await runCli(cli, ['help'], env);
   for (const command of ['fetch', 'webhook', 'render', 'certs']) t.match(help.stdout, new RegExp(`^  ${command} `, 'm'), command);
+  // The usage text is written out (the CLI loads no role's code for it): it must say the defaults the fetch uses.
+  t.match(help.stdout, `--concurrency N   (default ${DEFAULT_CONCURRENCY};`);
+  t.match(help.stdout, `--timeout DURATION (default ${DEFAULT_TIMEOUT_MS / 60_000}m;`);
 });
