@@ -9,6 +9,7 @@ import type { Agent } from 'node:https';
 import { isIP } from 'node:net';
 import tls from 'node:tls';
 import zlib from 'node:zlib';
+import { AbortError } from '@azure/abort-controller';
 import {
   createDefaultHttpClient,
   createHttpHeaders,
@@ -40,11 +41,6 @@ type Route = Connection | 'http1';
 
 // RFC 9113 §8.2.2: connection-specific header fields are not allowed in HTTP/2.
 const CONNECTION_HEADERS = new Set(['connection', 'host', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te']);
-
-/** The SDK's name for a cancelled operation: its policies and our retry loop both recognize it. */
-class AbortError extends Error {
-  override name = 'AbortError';
-}
 
 export function createHttp2Client(options: Http2ClientOptions = {}): ClosableHttpClient {
   const http1 = createDefaultHttpClient();
