@@ -4,7 +4,7 @@
 // measured process (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WorkloadIdentityCredential } from '@azure/identity';
@@ -23,8 +23,6 @@ const TMPFS = '/dev/shm';
 const scratchRoot = existsSync(TMPFS) ? TMPFS : tmpdir();
 const world = await startFetchWorld({ latencyMs: LATENCY_MS, vaultHttp2: VAULT_HTTP2, scratchRoot });
 const scratch = await mkdtemp(join(tmpdir(), 'akv-bench-'));
-const caFile = join(scratch, 'ca.crt');
-await writeFile(caFile, world.entra.caCertPem);
 const names = Array.from({ length: OBJECTS }, (_, i) => `bench-secret-${String(i).padStart(2, '0')}`);
 for (const name of names) world.vault.setSecret(name, `value-${name}-${'x'.repeat(64)}`);
 
@@ -64,7 +62,7 @@ async function timeProcess(args: string[], env: NodeJS.ProcessEnv): Promise<Samp
 
 async function fetchEnv(objectNames: string[]): Promise<NodeJS.ProcessEnv> {
   const job = await world.job(objectNames.map((objectName) => ({ objectName, objectType: 'secret' })));
-  return loopbackChildEnv(caFile, {
+  return loopbackChildEnv(world.caFile, {
     PATH: process.env.PATH,
     AZURE_CLIENT_ID: job.clientId,
     AZURE_TENANT_ID: job.tenantId,
@@ -88,7 +86,7 @@ const credential = new WorkloadIdentityCredential({
   agent: world.agent,
 });
 const token = await credential.getToken('https://vault.azure.net/.default');
-const boundEnv = loopbackChildEnv(caFile, {
+const boundEnv = loopbackChildEnv(world.caFile, {
   PATH: process.env.PATH,
   BOUND_AUTHORITY: world.entra.url,
   BOUND_TENANT: tokenJob.tenantId,

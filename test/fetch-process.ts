@@ -1,6 +1,6 @@
 // The bundled CLI as the init container runs it: dist/ copied to an empty folder, no node_modules, real process.
 import { generateKeyPairSync } from 'node:crypto';
-import { readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
 import { defaultChain, makePfx } from './fixtures/certs.js';
@@ -13,8 +13,6 @@ t.teardown(() => world.close());
 
 // Built straight into an empty folder: nothing can be resolved from a node_modules.
 const cliPath = await buildDist(world.dir);
-const caFile = join(world.dir, 'ca.crt');
-await writeFile(caFile, world.entra.caCertPem);
 
 world.vault.setSecret('db-password', 'process-level-PLANTED');
 const chain = defaultChain('rsa');
@@ -24,7 +22,7 @@ world.vault.setKey('signing', signing.publicKey);
 
 function cli(args: string[], env: Record<string, string>): Promise<ProcessResult> {
   // A clean environment: only what the init container would get, plus the test's DNS preload and CA.
-  return runCli(cliPath, args, loopbackChildEnv(caFile, { PATH: process.env.PATH ?? '', ...env }), world.dir);
+  return runCli(cliPath, args, loopbackChildEnv(world.caFile, { PATH: process.env.PATH ?? '', ...env }), world.dir);
 }
 
 async function jobEnv(objects: unknown[]): Promise<{ env: Record<string, string>; outputDir: string }> {

@@ -16,8 +16,6 @@ import { memoryLookups } from './fixtures/memory-lookups.js';
 const world = await startFetchWorld();
 t.teardown(() => world.close());
 const cli = await buildDist(world.dir);
-const caFile = join(world.dir, 'ca.crt');
-await writeFile(caFile, world.entra.caCertPem);
 
 world.vault.setSecret('db-password', 'e2e-db-password');
 world.vault.setSecret('api-key', 'e2e-api-key');
@@ -65,7 +63,7 @@ t.test('the injected init container fetches what the annotations ask for', async
   t.equal(env.AKV_INJECTOR_VAULT_URL, 'https://kv-shop.vault.azure.net/');
   t.equal(env.AZURE_AUTHORITY_HOST, 'https://login.microsoftonline.com/');
 
-  const run = await runCli(cli, init.args ?? [], loopbackChildEnv(caFile, remapped));
+  const run = await runCli(cli, init.args ?? [], loopbackChildEnv(world.caFile, remapped));
   t.equal(run.code, 0, run.stderr);
 
   // What the app container sees at its read-only mount.
