@@ -39,8 +39,8 @@ const ALIASES: Record<string, CloudName> = {
 
 /** The cloud for a name, case-insensitively (aliases included); undefined when unknown. */
 export function findCloud(name: string): Cloud | undefined {
-  const canonical = ALIASES[name.trim().toLowerCase()];
-  return canonical === undefined ? undefined : CLOUDS[canonical];
+  const key = name.trim().toLowerCase();
+  return Object.hasOwn(ALIASES, key) ? CLOUDS[ALIASES[key] as CloudName] : undefined;
 }
 
 /** The `--cloud` flag of the webhook and of render: the public cloud when absent, else the named one or a problem. */

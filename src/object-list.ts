@@ -4,10 +4,20 @@ import { parse } from 'yaml';
 export type DecodedList = { ok: true; items: unknown[] } | { ok: false; problem: string };
 
 /**
+ * The largest object list read, in UTF-8 bytes: parsing YAML costs about a microsecond a byte of the
+ * webhook's event loop, and a list of the most objects allowed (256) fits in far less.
+ */
+export const MAX_OBJECT_LIST_BYTES = 64 * 1024;
+
+/**
  * Every scalar is read as a string (YAML's failsafe schema), as the Azure provider reads its fields:
  * `filePermission: 0440` stays "0440", never the number 288.
  */
 export function decodeObjectList(text: string): DecodedList {
+  // A string of n characters has at least n bytes: the cheap test first.
+  if (text.length > MAX_OBJECT_LIST_BYTES || Buffer.byteLength(text) > MAX_OBJECT_LIST_BYTES) {
+    return { ok: false, problem: `is larger than ${MAX_OBJECT_LIST_BYTES} bytes (64 KiB), the most akv-injector reads; list fewer objects` };
+  }
   let value: unknown;
   try {
     value = parse(text, { schema: 'failsafe', uniqueKeys: true });

@@ -21,6 +21,15 @@ const FORMATS: readonly ObjectFormat[] = ['pem', 'pfx'];
 const ENCODINGS: readonly ObjectEncoding[] = ['utf-8', 'base64', 'hex'];
 const DEFAULT_PERMISSION = 0o644;
 
+/**
+ * Limits of one object list, checked before the work they bound: what a pod author or a namespace
+ * owner writes becomes webhook CPU, init-container reads and files in a 16 MiB in-memory volume.
+ */
+export const MAX_OBJECTS = 256;
+export const MAX_VERSION_HISTORY = 1024;
+/** Files one list may ask for: every object's versions counted. */
+export const MAX_FILES = 1024;
+
 export interface ParsedObjects {
   objects: ObjectSpec[];
   /** One line per problem, each naming the object, the field, the value and what is allowed. */
@@ -50,6 +59,9 @@ export function parseObjects(raw: unknown): ParsedObjects {
   if (raw.length === 0) {
     return { objects: [], problems: ['the object list is empty; list at least one object with objectName and objectType'] };
   }
+  if (raw.length > MAX_OBJECTS) {
+    return { objects: [], problems: [`the object list has ${raw.length} objects; at most ${MAX_OBJECTS} are allowed in one list`] };
+  }
   const objects: ObjectSpec[] = [];
   const problems: string[] = [];
   raw.forEach((item, index) => {
@@ -57,7 +69,7 @@ export function parseObjects(raw: unknown): ParsedObjects {
     problems.push(...result.problems);
     if (result.object !== undefined) objects.push(result.object);
   });
-  if (problems.length === 0) problems.push(...outputClashes(objects));
+  if (problems.length === 0) problems.push(...fileCountProblems(objects), ...outputClashes(objects));
   return { objects, problems };
 }
 
@@ -132,9 +144,9 @@ function parseObject(item: unknown, index: number): { object?: ObjectSpec; probl
   }
 
   const historyValue = fieldString(record, 'objectVersionHistory');
-  const objectVersionHistory = historyValue === '' ? 1 : Number(historyValue);
-  if (!/^[0-9]+$/.test(historyValue || '1') || !Number.isSafeInteger(objectVersionHistory) || objectVersionHistory < 1) {
-    problem('objectVersionHistory', historyValue, 'must be a whole number of versions, 1 or more');
+  const objectVersionHistory = parseHistory(historyValue);
+  if (objectVersionHistory === undefined) {
+    problem('objectVersionHistory', historyValue, `must be a whole number of versions from 0 to ${MAX_VERSION_HISTORY} (0 and 1 both mean one version)`);
   }
 
   const optionalValue = fieldString(record, 'optional');
@@ -154,7 +166,7 @@ function parseObject(item: unknown, index: number): { object?: ObjectSpec; probl
       objectFormat,
       objectEncoding,
       filePermission: filePermission ?? DEFAULT_PERMISSION,
-      objectVersionHistory,
+      objectVersionHistory: objectVersionHistory ?? 1,
       optional: optional ?? false,
     },
   };
@@ -164,6 +176,14 @@ function fieldString(record: Record<string, unknown>, key: string): string {
   const value = record[key];
   if (value === undefined || value === null) return '';
   return String(value).trim();
+}
+
+// As the provider reads it: any value up to 1 is one version. Digits are checked before the number is made.
+function parseHistory(value: string): number | undefined {
+  if (value === '') return 1;
+  if (!/^[0-9]{1,5}$/.test(value)) return undefined;
+  const count = Number(value);
+  return count > MAX_VERSION_HISTORY ? undefined : Math.max(count, 1);
 }
 
 function parsePermission(value: string): number | undefined {
@@ -186,27 +206,95 @@ function normalizeAlias(alias: string): string {
   return alias.replace(/\/+$/, '');
 }
 
-// Two objects must not write the same file, nor a file where another needs a folder.
+function fileCountProblems(objects: ObjectSpec[]): string[] {
+  const files = objects.reduce((sum, object) => sum + object.objectVersionHistory, 0);
+  if (files <= MAX_FILES) return [];
+  return [`the objects ask for ${files} files (objectVersionHistory counts each version); at most ${MAX_FILES} are allowed in one list`];
+}
+
+/** What one object writes: the file `path`, or with version history the files `path/0` … `path/count-1`. */
+interface OutputRoot {
+  owner: string;
+  path: string;
+  count: number;
+}
+
+/**
+ * Two objects must not write the same file, nor a file where another needs a folder. Linear in the
+ * length of the aliases: a history folder is checked by index, never by listing its files.
+ */
 function outputClashes(objects: ObjectSpec[]): string[] {
-  const owner = new Map<string, string>();
+  const roots = new Map<string, OutputRoot>();
   const problems: string[] = [];
   for (const object of objects) {
-    for (const path of outputPaths(object)) {
-      const previous = owner.get(path);
-      if (previous !== undefined) {
-        problems.push(`objects "${previous}" and "${object.objectName}" both write "${path}"; give one of them a different objectAlias`);
-      }
-      owner.set(path, object.objectName);
-    }
+    const root = { owner: object.objectName, path: object.objectAlias, count: object.objectVersionHistory };
+    const other = roots.get(root.path);
+    if (other === undefined) roots.set(root.path, root);
+    else problems.push(sameRootClash(other, root));
   }
-  const paths = [...owner.keys()];
-  for (const path of paths) {
-    const nested = paths.find((other) => other.startsWith(`${path}/`));
-    if (nested !== undefined) {
-      problems.push(`object "${owner.get(path)}" writes the file "${path}" but object "${owner.get(nested)}" needs it as a folder for "${nested}"; change one objectAlias`);
-    }
+  for (const root of roots.values()) {
+    const clash = clashAbove(root, roots);
+    if (clash !== undefined) problems.push(clash);
   }
   return problems;
+}
+
+function sameRootClash(first: OutputRoot, second: OutputRoot): string {
+  if (first.count > 1 && second.count > 1) return bothWrite(first.owner, second.owner, firstFile(first));
+  if (first.count === 1 && second.count === 1) return bothWrite(first.owner, second.owner, first.path);
+  const [file, folder] = first.count === 1 ? [first, second] : [second, first];
+  return fileNeededAsFolder(file.owner, file.path, folder.owner, firstFile(folder));
+}
+
+// The first folder above `root` that another object writes as a file (or as one of its versions).
+function clashAbove(root: OutputRoot, roots: Map<string, OutputRoot>): string | undefined {
+  const segments = root.path.split('/');
+  let prefix = '';
+  for (let i = 0; i < segments.length - 1; i++) {
+    prefix = i === 0 ? (segments[0] as string) : `${prefix}/${segments[i] as string}`;
+    const above = roots.get(prefix);
+    if (above === undefined) continue;
+    if (above.count === 1) return fileNeededAsFolder(above.owner, prefix, root.owner, firstFile(root));
+    const index = segments[i + 1] as string;
+    if (!isIndexBelow(index, above.count)) continue;
+    const version = `${prefix}/${index}`;
+    const isThatFile = i + 2 === segments.length && root.count === 1;
+    return isThatFile ? bothWrite(above.owner, root.owner, version) : fileNeededAsFolder(above.owner, version, root.owner, firstFile(root));
+  }
+  return undefined;
+}
+
+function firstFile(root: OutputRoot): string {
+  return root.count === 1 ? root.path : `${root.path}/0`;
+}
+
+function isIndexBelow(segment: string, count: number): boolean {
+  return /^(0|[1-9][0-9]{0,4})$/.test(segment) && Number(segment) < count;
+}
+
+function bothWrite(first: string, second: string, path: string): string {
+  return `objects "${first}" and "${second}" both write "${path}"; give one of them a different objectAlias`;
+}
+
+function fileNeededAsFolder(fileOwner: string, file: string, folderOwner: string, nested: string): string {
+  return `object "${fileOwner}" writes the file "${file}" but object "${folderOwner}" needs it as a folder for "${nested}"; change one objectAlias`;
+}
+
+/** The list as the init container reads it (AKV_INJECTOR_OBJECTS): every field written out, so its job is explicit in the pod spec. */
+export function serializeObjects(objects: readonly ObjectSpec[]): string {
+  return JSON.stringify(
+    objects.map((object) => ({
+      objectName: object.objectName,
+      objectType: object.objectType,
+      objectVersion: object.objectVersion,
+      objectAlias: object.objectAlias,
+      objectFormat: object.objectFormat,
+      objectEncoding: object.objectEncoding,
+      filePermission: formatMode(object.filePermission),
+      objectVersionHistory: object.objectVersionHistory,
+      optional: object.optional,
+    })),
+  );
 }
 
 function describe(value: unknown): string {

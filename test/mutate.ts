@@ -250,7 +250,7 @@ t.test('invalid configuration: denied with one message listing every problem', a
         /^- annotation akv-injector.io\/objects on the pod: object 0 "a": objectType "blob" is not one of secret, key, cert$/m,
         /^- annotation akv-injector.io\/objects on the pod: object 1 "b": objectAlias "..\/..\/etc\/passwd" must not contain ".."/m,
         /^- annotation akv-injector.io\/client-id on the pod: "not-a-guid" is not a client ID/m,
-        /^- annotation akv-injector.io\/mount-path on the pod: "relative\/path" must be an absolute path$/m,
+        /^- annotation akv-injector.io\/mount-path on the pod: "relative\/path" must be an absolute path, such as \/mnt\/secrets-store$/m,
         /^- annotation akv-injector.io\/containers on the pod: "missing" is not a container of this pod; its containers are checkout$/m,
         /^- annotation akv-injector.io\/token-expiration on the pod: "60" must be a whole number of seconds from 600 to 86400$/m,
         /^- annotation akv-injector.io\/init-first on the pod: "maybe" must be "true" or "false"$/m,
@@ -288,7 +288,7 @@ t.test('an unreachable API server: the admission errors with a message, no crash
 t.test('a CREATE without a pod object is an error, not a crash', async (t) => {
   const review = loadReview('deployment-pod');
   (review.request as { object?: unknown }).object = 'nonsense';
-  t.match(await mutator(review.request), { outcome: 'error', response: { allowed: false, status: { code: 400, message: /not a Pod/ } } });
+  t.match(await mutator(review.request), { outcome: 'denied', response: { allowed: false, status: { code: 400, message: /request\.object must be a Pod object, got a string/ } } });
 });
 
 t.test('a very large pod (about 3 MiB) is injected like any other', async (t) => {

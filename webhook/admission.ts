@@ -73,6 +73,10 @@ export function decodeReview(body: unknown): DecodedReview {
   }
   if (!isGvk(r.kind)) return { ok: false, message: 'request.kind must have group, version and kind' };
   if (!isGvr(r.resource)) return { ok: false, message: 'request.resource must have group, version and resource' };
+  for (const field of ['name', 'namespace', 'subResource'] as const) {
+    const value = r[field];
+    if (value !== undefined && value !== null && typeof value !== 'string') return { ok: false, message: `request.${field} must be a string` };
+  }
   return { ok: true, request: request as AdmissionRequest };
 }
 

@@ -1,7 +1,5 @@
 // Config + pod → the injected pod. Pure, and idempotent: each step adds what is absent and leaves what is there.
 import type { V1Container, V1EnvVar, V1Pod, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
-import type { ObjectSpec } from '../src/object-spec.js';
-import { formatMode } from '../src/objects.js';
 import {
   ANNOTATIONS,
   INIT_CONTAINER,
@@ -59,7 +57,7 @@ export function fetchEnvironment(config: InjectionConfig): V1EnvVar[] {
     { name: 'AZURE_FEDERATED_TOKEN_FILE', value: `${TOKEN_MOUNT_PATH}/${TOKEN_FILE}` },
     { name: 'AZURE_AUTHORITY_HOST', value: config.cloud.authorityHost },
     { name: 'AKV_INJECTOR_VAULT_URL', value: config.vaultUrl },
-    { name: 'AKV_INJECTOR_OBJECTS', value: objectsJson(config.objects) },
+    { name: 'AKV_INJECTOR_OBJECTS', value: config.objectsJson },
     { name: 'AKV_INJECTOR_OUTPUT_DIR', value: config.mountPath },
   ];
 }
@@ -114,31 +112,4 @@ function initContainer(config: InjectionConfig, podSetsUser: boolean): V1Contain
 function addIfAbsent(volumes: V1Volume[], ...wanted: V1Volume[]): V1Volume[] {
   const missing = wanted.filter((w) => !volumes.some((v) => v.name === w.name));
   return missing.length === 0 ? volumes : [...volumes, ...missing];
-}
-
-// Object lists are shared by the pods of a workload (resolve.ts caches them): serialize each once.
-const serialized = new WeakMap<readonly ObjectSpec[], string>();
-
-function objectsJson(objects: readonly ObjectSpec[]): string {
-  let json = serialized.get(objects);
-  if (json === undefined) {
-    json = JSON.stringify(objects.map(serializeObject));
-    serialized.set(objects, json);
-  }
-  return json;
-}
-
-// Every field written out, so the init container's job is explicit in the pod spec.
-function serializeObject(object: ObjectSpec): Record<string, string | number | boolean> {
-  return {
-    objectName: object.objectName,
-    objectType: object.objectType,
-    objectVersion: object.objectVersion,
-    objectAlias: object.objectAlias,
-    objectFormat: object.objectFormat,
-    objectEncoding: object.objectEncoding,
-    filePermission: formatMode(object.filePermission),
-    objectVersionHistory: object.objectVersionHistory,
-    optional: object.optional,
-  };
 }

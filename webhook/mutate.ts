@@ -4,7 +4,8 @@ import type { AdmissionRequest, AdmissionResponse } from './admission.js';
 import { namespaceOptIn, podOptIn, preCheck } from './decide.js';
 import { diff } from './diff.js';
 import { injectPod } from './inject.js';
-import type { Lookups } from './lookups.js';
+import { guardLookups, LookupFailure, type Lookups } from './lookups.js';
+import { podShapeProblems } from './pod-shape.js';
 import { resolveConfig } from './resolve.js';
 import type { WebhookSettings } from './settings.js';
 
@@ -23,16 +24,20 @@ export function createMutator(settings: WebhookSettings, lookups: Lookups): Muta
   return (request) => mutate(request, settings, lookups);
 }
 
-export async function mutate(request: AdmissionRequest, settings: WebhookSettings, lookups: Lookups): Promise<MutationResult> {
+/**
+ * Decide, resolve, inject and diff one admission request. Rejects only on a bug of its own; a failed
+ * cluster read is an answer (500, retry), and a pod it cannot read is denied naming the field.
+ */
+export async function mutate(request: AdmissionRequest, settings: WebhookSettings, clusterLookups: Lookups): Promise<MutationResult> {
   const skip = preCheck(request, settings.namespace);
   if (skip !== undefined) return allow(request, 'skipped', skip);
 
-  const pod = request.object as V1Pod | undefined;
-  if (pod === null || typeof pod !== 'object' || pod.spec === undefined || !Array.isArray(pod.spec.containers)) {
-    return deny(request, 'error', 'request.object is not a Pod with spec.containers', 400);
-  }
-  const namespace = request.namespace ?? pod.metadata?.namespace ?? 'default';
-  const podName = pod.metadata?.name ?? `${pod.metadata?.generateName ?? ''}*`;
+  const shape = podShapeProblems(request.object);
+  if (shape.length > 0) return deny(request, 'denied', `akv-injector: request.object is not a Pod it can read:\n${shape.map((p) => `- ${p}`).join('\n')}`, 400);
+  const pod = request.object as V1Pod & { spec: NonNullable<V1Pod['spec']> };
+  const namespace = request.namespace || pod.metadata?.namespace || 'default';
+  const podName = pod.metadata?.name || `${pod.metadata?.generateName ?? ''}*`;
+  const lookups = guardLookups(clusterLookups);
 
   try {
     const own = podOptIn(pod);
@@ -48,7 +53,6 @@ export async function mutate(request: AdmissionRequest, settings: WebhookSetting
     if (config === undefined) return deny(request, 'denied', message(namespace, podName, problems), 400, warnings);
 
     const patch = diff(pod, injectPod(pod, config));
-    if (patch.length === 0) return allow(request, 'skipped', 'already injected', warnings);
     return {
       outcome: 'injected',
       reason: decision.reason,
@@ -61,8 +65,9 @@ export async function mutate(request: AdmissionRequest, settings: WebhookSetting
       },
     };
   } catch (error) {
+    if (!(error instanceof LookupFailure)) throw error;
     // A cluster read failed: say so rather than admit a pod that cannot start.
-    const text = `akv-injector could not resolve the configuration of pod ${namespace}/${podName}: ${(error as Error).message}; retry the request`;
+    const text = `akv-injector could not resolve the configuration of pod ${namespace}/${podName}: ${error.message}; retry the request`;
     return deny(request, 'error', text, 500);
   }
 }

@@ -31,6 +31,9 @@ export const WORKLOAD_IDENTITY = {
 export const TOKEN_VOLUME = 'akv-injector-token';
 export const SECRETS_VOLUME = 'akv-injector-secrets';
 export const INIT_CONTAINER = 'akv-injector';
+/** The refresh sidecar's name (DESIGN.md): reserved already, so no pod takes it. */
+export const REFRESH_CONTAINER = 'akv-injector-refresh';
+export const RESERVED_CONTAINER_NAMES: readonly string[] = [INIT_CONTAINER, REFRESH_CONTAINER];
 export const TOKEN_MOUNT_PATH = '/var/run/secrets/akv-injector';
 export const TOKEN_FILE = 'azure-identity-token';
 export const TOKEN_AUDIENCE = 'api://AzureADTokenExchange';

@@ -28,14 +28,15 @@ export interface RenderResult {
 }
 
 /** Where each workload kind keeps its pod template. */
-const TEMPLATE_PATHS: Record<string, string[]> = {
-  Deployment: ['spec', 'template'],
-  StatefulSet: ['spec', 'template'],
-  DaemonSet: ['spec', 'template'],
-  ReplicaSet: ['spec', 'template'],
-  Job: ['spec', 'template'],
-  CronJob: ['spec', 'jobTemplate', 'spec', 'template'],
-};
+const TEMPLATE_PATHS = new Map<unknown, string[]>([
+  ['Pod', []],
+  ['Deployment', ['spec', 'template']],
+  ['StatefulSet', ['spec', 'template']],
+  ['DaemonSet', ['spec', 'template']],
+  ['ReplicaSet', ['spec', 'template']],
+  ['Job', ['spec', 'template']],
+  ['CronJob', ['spec', 'jobTemplate', 'spec', 'template']],
+]);
 
 interface Manifest {
   apiVersion?: string;
@@ -61,14 +62,15 @@ export async function renderManifests(text: string, options: RenderOptions): Pro
 }
 
 async function renderOne(doc: Manifest, options: RenderOptions, lookups: Lookups, uid: string, result: RenderResult): Promise<string | undefined> {
-  const kind = doc.kind ?? '';
-  const path = kind === 'Pod' ? [] : TEMPLATE_PATHS[kind];
+  // A Map: `kind: constructor` is a document's word, not a key of Object.prototype.
+  const path = TEMPLATE_PATHS.get(doc.kind);
   if (path === undefined) return undefined;
+  const kind = doc.kind as string;
   const template = getIn(doc, path) as V1Pod | undefined;
   if (template === undefined || typeof template !== 'object') return undefined;
   const pod: V1Pod = { apiVersion: 'v1', kind: 'Pod', metadata: template.metadata ?? {}, spec: template.spec ?? { containers: [] } };
-  const namespace = doc.metadata?.namespace ?? options.namespace;
-  const label = `${kind} ${namespace}/${doc.metadata?.name ?? '(unnamed)'}`;
+  const namespace = typeof doc.metadata?.namespace === 'string' && doc.metadata.namespace !== '' ? doc.metadata.namespace : options.namespace;
+  const label = `${kind} ${namespace}/${typeof doc.metadata?.name === 'string' ? doc.metadata.name : '(unnamed)'}`;
   const request: AdmissionRequest = {
     uid,
     kind: { group: '', version: 'v1', kind: 'Pod' },
@@ -88,9 +90,8 @@ async function renderOne(doc: Manifest, options: RenderOptions, lookups: Lookups
   const injected = fastJsonPatch.applyPatch(structuredClone(pod), operations, true, false).newDocument;
   result.injected.push(label);
   const document = parseDocument(serializedChunk(doc));
-  const base = kind === 'Pod' ? [] : path;
-  document.setIn([...base, 'metadata'], injected.metadata);
-  document.setIn([...base, 'spec'], injected.spec);
+  document.setIn([...path, 'metadata'], injected.metadata);
+  document.setIn([...path, 'spec'], injected.spec);
   return withSeparator(document.toString());
 }
 
@@ -156,7 +157,7 @@ function getIn(value: unknown, path: string[]): unknown {
   let current = value;
   for (const key of path) {
     if (current === null || typeof current !== 'object') return undefined;
-    current = (current as Record<string, unknown>)[key];
+    current = Object.hasOwn(current, key) ? (current as Record<string, unknown>)[key] : undefined;
   }
   return current;
 }

@@ -1,20 +1,33 @@
 // Resolve a pod's injection configuration: pod annotations > SecretProviderClass > namespace annotations
 // > ServiceAccount annotations > the webhook's flags. Every problem is collected, each naming its source.
-import type { V1Namespace, V1Pod, V1ServiceAccount } from '@kubernetes/client-node';
+import { posix } from 'node:path';
+import type { V1Container, V1Namespace, V1Pod, V1ServiceAccount, V1Volume } from '@kubernetes/client-node';
 import { clientIdProblem, tenantIdProblem } from '../src/azure-ids.js';
 import { findCloud, type Cloud } from '../src/clouds.js';
 import { decodeObjectList } from '../src/object-list.js';
-import { parseGoBool, parseObjects } from '../src/objects.js';
+import { parseGoBool, parseObjects, serializeObjects } from '../src/objects.js';
 import type { ObjectSpec } from '../src/object-spec.js';
 import { isVaultName, parseVaultUrl } from '../src/vault-url.js';
 import { CRD_MISSING, type Lookups, type SecretProviderClass } from './lookups.js';
-import { ANNOTATIONS, DEFAULT_MOUNT_PATH, DEFAULT_TOKEN_EXPIRATION, SECRETS_VOLUME, TOKEN_MOUNT_PATH, WORKLOAD_IDENTITY } from './names.js';
+import {
+  ANNOTATIONS,
+  DEFAULT_MOUNT_PATH,
+  DEFAULT_TOKEN_EXPIRATION,
+  RESERVED_CONTAINER_NAMES,
+  SECRETS_VOLUME,
+  TOKEN_AUDIENCE,
+  TOKEN_MOUNT_PATH,
+  TOKEN_VOLUME,
+  WORKLOAD_IDENTITY,
+} from './names.js';
 import type { WebhookSettings } from './settings.js';
 
 /** Everything the injection needs, validated and normalized. */
 export interface InjectionConfig {
   vaultUrl: string;
   objects: ObjectSpec[];
+  /** `objects` as the init container's AKV_INJECTOR_OBJECTS. */
+  objectsJson: string;
   clientId: string;
   tenantId: string;
   cloud: Cloud;
@@ -99,6 +112,7 @@ export async function resolveConfig(input: ResolveInput): Promise<Resolution> {
   checkMountClashes(pod, containers, mountPath, problems);
 
   const windows = pod.spec?.os?.name === 'windows';
+  problems.push(...reservedNameProblems(pod, windows));
   if (windows && !settings.windowsImage) {
     problems.push('this is a Windows pod (spec.os.name: windows) but the webhook has no Windows image: start it with --windows-image, or run the pod on Linux');
   }
@@ -111,7 +125,8 @@ export async function resolveConfig(input: ResolveInput): Promise<Resolution> {
     warnings,
     config: {
       vaultUrl: vault,
-      objects,
+      objects: objects.objects,
+      objectsJson: objects.json,
       clientId: clientId.value,
       tenantId: tenantId.value,
       cloud,
@@ -170,27 +185,31 @@ async function loadSpc(reference: Sourced | undefined, namespace: string, lookup
   }
   const parameters = normalizeParameters(spc);
   for (const mode of IDENTITY_MODES) {
-    const value = parameters[mode];
+    const value = parameters.get(mode);
     if (value === undefined || value === '') continue;
     const enabled = parseGoBool(value);
     if (enabled === undefined) problems.push(`${where} parameter ${mode}: ${JSON.stringify(value)} must be true or false`);
     else if (enabled) problems.push(`${where} parameter ${mode}: ${JSON.stringify(value)}: only workload identity is supported; remove ${mode} and set clientID to the workload identity's client ID`);
   }
-  if ((spc.spec?.secretObjects ?? []).length > 0) {
+  const secretObjects = spc.spec?.secretObjects;
+  if (Array.isArray(secretObjects) && secretObjects.length > 0) {
     warnings.push(`${where}: secretObjects (sync to Kubernetes Secrets) is ignored by akv-injector; the objects are written as files only`);
   }
   return {
     param: (key) => {
-      const value = parameters[key];
+      const value = parameters.get(key);
       return value ? { value, origin: `${where} parameter ${key}` } : undefined;
     },
   };
 }
 
-function normalizeParameters(spc: SecretProviderClass): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [key, value] of Object.entries(spc.spec?.parameters ?? {})) {
-    if (typeof value === 'string') out[key] = value.trim();
+// A Map: parameter names are the SPC author's, and "__proto__" or "constructor" must stay plain keys.
+function normalizeParameters(spc: SecretProviderClass): Map<string, string> {
+  const out = new Map<string, string>();
+  const parameters = spc.spec?.parameters;
+  if (parameters === null || typeof parameters !== 'object') return out;
+  for (const [key, value] of Object.entries(parameters)) {
+    if (typeof value === 'string') out.set(key, value.trim());
   }
   return out;
 }
@@ -213,62 +232,153 @@ function resolveVault(source: Sourced | undefined, cloud: Cloud, problems: strin
   return parsed.url;
 }
 
-function resolveObjects(source: Sourced | undefined, problems: string[]): ObjectSpec[] | undefined {
+/** A parsed object list and its AKV_INJECTOR_OBJECTS form. */
+interface ObjectList {
+  objects: ObjectSpec[];
+  json: string;
+}
+
+/**
+ * Largest AKV_INJECTOR_OBJECTS: Linux refuses to start a process with an environment string over
+ * 128 KiB (MAX_ARG_STRLEN), which the pod would only show as a failed container start.
+ */
+export const MAX_OBJECTS_ENV_BYTES = 100 * 1024;
+
+function resolveObjects(source: Sourced | undefined, problems: string[]): ObjectList | undefined {
   if (source === undefined) {
     problems.push(`no objects: set annotation ${ANNOTATIONS.objects} to a list such as [{"objectName": "db-password", "objectType": "secret"}]`);
     return undefined;
   }
   const parsed = parseObjectListCached(source.value);
   problems.push(...parsed.problems.map((p) => `${source.origin}: ${p}`));
-  return parsed.problems.length === 0 ? parsed.objects : undefined;
+  return parsed.list;
 }
 
-// The pods of one workload carry the same object list: parse each distinct text once.
-// Entries are shared between admissions and never modified.
-const objectListCache = new Map<string, { objects: ObjectSpec[]; problems: string[] }>();
-const OBJECT_LIST_CACHE_ENTRIES = 256;
-const OBJECT_LIST_CACHE_MAX_TEXT = 64 * 1024;
+interface ParsedList {
+  list?: ObjectList;
+  problems: string[];
+}
 
-function parseObjectListCached(text: string): { objects: ObjectSpec[]; problems: string[] } {
+// The pods of one workload carry the same object list: parse each distinct text once. Entries are
+// shared between admissions and never modified; the texts are at most MAX_OBJECT_LIST_BYTES each.
+const objectListCache = new Map<string, ParsedList>();
+const OBJECT_LIST_CACHE_ENTRIES = 256;
+
+function parseObjectListCached(text: string): ParsedList {
   const hit = objectListCache.get(text);
   if (hit !== undefined) {
     objectListCache.delete(text);
     objectListCache.set(text, hit);
     return hit;
   }
-  const decoded = decodeObjectList(text);
-  const parsed = decoded.ok ? parseObjects(decoded.items) : { objects: [], problems: [decoded.problem] };
-  if (text.length <= OBJECT_LIST_CACHE_MAX_TEXT) {
-    objectListCache.set(text, parsed);
-    if (objectListCache.size > OBJECT_LIST_CACHE_ENTRIES) objectListCache.delete(objectListCache.keys().next().value as string);
-  }
+  const parsed = parseObjectList(text);
+  objectListCache.set(text, parsed);
+  if (objectListCache.size > OBJECT_LIST_CACHE_ENTRIES) objectListCache.delete(objectListCache.keys().next().value as string);
   return parsed;
 }
 
+function parseObjectList(text: string): ParsedList {
+  const decoded = decodeObjectList(text);
+  if (!decoded.ok) return { problems: [decoded.problem] };
+  const { objects, problems } = parseObjects(decoded.items);
+  if (problems.length > 0) return { problems };
+  const json = serializeObjects(objects);
+  const bytes = Buffer.byteLength(json);
+  if (bytes > MAX_OBJECTS_ENV_BYTES) {
+    return {
+      problems: [`the ${objects.length} objects take ${bytes} bytes as the init container's AKV_INJECTOR_OBJECTS, more than the ${MAX_OBJECTS_ENV_BYTES} a process environment safely holds; list fewer objects or use shorter names and aliases`],
+    };
+  }
+  return { list: { objects, json }, problems: [] };
+}
+
+/** Where a mount of the secrets would hide what the containers need to run. */
+const SYSTEM_PATHS = ['/dev', '/proc', '/sys'];
+
+// The path as the container runtime sees it: repeated and trailing slashes do not matter.
 function resolveMountPath(source: Sourced | undefined, problems: string[]): string {
   if (source === undefined) return DEFAULT_MOUNT_PATH;
-  const path = source.value.replace(/\/+$/, '');
-  const segments = path.split('/');
-  let problem: string | undefined;
-  if (!path.startsWith('/')) problem = 'must be an absolute path';
-  else if (path === '') problem = 'must not be /';
-  else if (segments.some((s) => s === '..' || s === '.')) problem = 'must not contain "." or ".." segments';
-  else if (path.includes(':')) problem = 'must not contain ":"';
-  else if (path === TOKEN_MOUNT_PATH || path.startsWith(`${TOKEN_MOUNT_PATH}/`) || TOKEN_MOUNT_PATH.startsWith(`${path}/`)) {
-    problem = `must not overlap ${TOKEN_MOUNT_PATH}, where the init container reads its token`;
-  }
+  const problem = mountPathProblem(source.value);
   if (problem !== undefined) {
     problems.push(`${source.origin}: ${JSON.stringify(source.value)} ${problem}`);
     return DEFAULT_MOUNT_PATH;
   }
-  return path;
+  return normalizeMountPath(source.value);
+}
+
+function mountPathProblem(value: string): string | undefined {
+  if (!value.startsWith('/')) return 'must be an absolute path, such as /mnt/secrets-store';
+  if (value.length > 1024) return 'is too long (at most 1024 characters)';
+  if (value.includes(':')) return 'must not contain ":"';
+  if (/[\0\n\r]/.test(value)) return 'must not contain NUL or line breaks';
+  const path = normalizeMountPath(value);
+  if (path === '/') return 'must not be /: pick a folder such as /mnt/secrets-store';
+  if (value.split('/').some((s) => s === '..' || s === '.')) return 'must not contain "." or ".." segments';
+  if (overlaps(path, TOKEN_MOUNT_PATH)) return `must not overlap ${TOKEN_MOUNT_PATH}, where the init container reads its token`;
+  const system = SYSTEM_PATHS.find((p) => path === p || path.startsWith(`${p}/`));
+  if (system !== undefined) return `must not be in ${system}, which the container runtime provides`;
+  return undefined;
+}
+
+function normalizeMountPath(value: string): string {
+  const path = posix.normalize(value);
+  return path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path;
+}
+
+/** One path is the other or inside it. */
+function overlaps(a: string, b: string): boolean {
+  return a === b || a.startsWith(`${b}/`) || b.startsWith(`${a}/`);
+}
+
+/**
+ * The injected names are ours: a pod may carry them only as akv-injector made them (an injected pod
+ * whose status annotation was lost is injected again as a no-op). Anything else would be reused in
+ * their place: a hostPath named like the secrets volume would put the secrets on the node's disk.
+ */
+function reservedNameProblems(pod: V1Pod, windows: boolean): string[] {
+  const problems: string[] = [];
+  const spec = pod.spec;
+  const initContainers = spec?.initContainers ?? [];
+  const others: V1Container[] = [...(spec?.containers ?? []), ...((spec?.ephemeralContainers ?? []) as V1Container[])];
+  for (const container of others) {
+    if (RESERVED_CONTAINER_NAMES.includes(container.name)) {
+      problems.push(`container name ${JSON.stringify(container.name)} is reserved for the init container akv-injector adds: rename the pod's container`);
+    }
+  }
+  for (const container of [...initContainers, ...others]) {
+    const ours = initContainers.includes(container) && RESERVED_CONTAINER_NAMES.includes(container.name);
+    if (!ours && (container.volumeMounts ?? []).some((m) => m.name === TOKEN_VOLUME)) {
+      problems.push(`container ${container.name} mounts volume ${TOKEN_VOLUME}: that token is mounted only into akv-injector's own init container; remove the mount`);
+    }
+  }
+  for (const volume of spec?.volumes ?? []) {
+    if (volume.name === SECRETS_VOLUME && !isSecretsVolume(volume, windows)) {
+      problems.push(`volume name ${JSON.stringify(SECRETS_VOLUME)} is reserved for the in-memory volume akv-injector adds, and the pod's is another kind: rename the pod's volume (and its mounts)`);
+    }
+    if (volume.name === TOKEN_VOLUME && !isTokenVolume(volume)) {
+      problems.push(`volume name ${JSON.stringify(TOKEN_VOLUME)} is reserved for the service-account token volume akv-injector adds, and the pod's is another kind: rename the pod's volume (and its mounts)`);
+    }
+  }
+  return problems;
+}
+
+function isSecretsVolume(volume: V1Volume, windows: boolean): boolean {
+  const sources = Object.keys(volume).filter((key) => key !== 'name');
+  return sources.length === 1 && volume.emptyDir !== undefined && (windows || volume.emptyDir.medium === 'Memory');
+}
+
+function isTokenVolume(volume: V1Volume): boolean {
+  const sources = Object.keys(volume).filter((key) => key !== 'name');
+  const projected = volume.projected?.sources ?? [];
+  return sources.length === 1 && projected.length === 1 && projected[0]?.serviceAccountToken?.audience === TOKEN_AUDIENCE;
 }
 
 function resolveContainers(source: Sourced | undefined, pod: V1Pod, problems: string[]): string[] | undefined {
   if (source === undefined) return undefined;
   const names = [...new Set(source.value.split(',').map((n) => n.trim()).filter((n) => n !== ''))];
   const known = [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? [])].map((c) => c.name);
-  const unknown = names.filter((n) => !known.includes(n));
+  const knownSet = new Set(known);
+  const unknown = names.filter((n) => !knownSet.has(n));
   if (names.length === 0) problems.push(`${source.origin}: is empty; list container names separated by commas`);
   if (unknown.length > 0) {
     problems.push(`${source.origin}: ${unknown.map((n) => JSON.stringify(n)).join(', ')} ${unknown.length === 1 ? 'is not a container' : 'are not containers'} of this pod; its containers are ${known.join(', ') || '(none)'}`);
@@ -298,11 +408,10 @@ function resolveBool(source: Sourced | undefined, fallback: boolean, problems: s
 
 // The API server rejects two mounts at one path in a container: say so before it does.
 function checkMountClashes(pod: V1Pod, containers: string[] | undefined, mountPath: string, problems: string[]): void {
-  const selected = [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? [])].filter((c) =>
-    containers === undefined ? (pod.spec?.containers ?? []).includes(c) : containers.includes(c.name),
-  );
+  const named = new Set(containers);
+  const selected = containers === undefined ? (pod.spec?.containers ?? []) : [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? [])].filter((c) => named.has(c.name));
   for (const container of selected) {
-    const clash = (container.volumeMounts ?? []).find((m) => m.mountPath.replace(/\/+$/, '') === mountPath && m.name !== SECRETS_VOLUME);
+    const clash = (container.volumeMounts ?? []).find((m) => m.name !== SECRETS_VOLUME && normalizeMountPath(m.mountPath) === mountPath);
     if (clash !== undefined) {
       problems.push(`container ${container.name} already mounts volume ${clash.name} at ${mountPath}: set annotation ${ANNOTATIONS.mountPath} to another path`);
     }
