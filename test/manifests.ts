@@ -36,6 +36,7 @@ import { ANNOTATIONS, INIT_CONTAINER, NAMESPACE_LABEL, NAMESPACE_LABEL_VALUE, SE
 import type { WebhookSettings } from '../webhook/settings.js';
 import { parseManifests, parseYamlDocuments, renderKustomization, resourceId, type KubeObject } from './fixtures/kustomize.js';
 import { memoryLookups } from './fixtures/memory-lookups.js';
+import { podSecurityViolations } from './fixtures/pod-security.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const MANIFESTS = path.join(REPO, 'manifests');
@@ -302,33 +303,6 @@ function selects(selector: V1LabelSelector | undefined, labels: Record<string, s
     }
   });
   return byLabels && byExpressions;
-}
-
-/** Problems of the restricted Pod Security Standard (the parts our pods could break). */
-function restrictedProblems(spec: V1PodSpec): string[] {
-  const problems: string[] = [];
-  const pod = spec.securityContext ?? {};
-  if (spec.hostNetwork || spec.hostPID || spec.hostIPC) problems.push('host namespaces');
-  const allowedVolumes = ['configMap', 'csi', 'downwardAPI', 'emptyDir', 'ephemeral', 'persistentVolumeClaim', 'projected', 'secret'];
-  for (const volume of spec.volumes ?? []) {
-    const types = Object.keys(volume).filter((k) => k !== 'name');
-    if (!types.every((k) => allowedVolumes.includes(k))) problems.push(`volume ${volume.name}: type ${types.join(',')}`);
-  }
-  if (pod.runAsUser === 0) problems.push('pod runAsUser 0');
-  for (const container of [...(spec.initContainers ?? []), ...spec.containers]) {
-    const c = container.securityContext ?? {};
-    const where = `container ${container.name}`;
-    if (c.privileged) problems.push(`${where}: privileged`);
-    if (c.allowPrivilegeEscalation !== false) problems.push(`${where}: allowPrivilegeEscalation must be false`);
-    if (!(c.capabilities?.drop ?? []).includes('ALL')) problems.push(`${where}: must drop ALL capabilities`);
-    if ((c.capabilities?.add ?? []).some((cap) => cap !== 'NET_BIND_SERVICE')) problems.push(`${where}: adds capabilities`);
-    if (!(c.runAsNonRoot ?? pod.runAsNonRoot) || c.runAsNonRoot === false) problems.push(`${where}: runAsNonRoot`);
-    if (c.runAsUser === 0) problems.push(`${where}: runAsUser 0`);
-    const seccomp = c.seccompProfile?.type ?? pod.seccompProfile?.type;
-    if (seccomp !== 'RuntimeDefault' && seccomp !== 'Localhost') problems.push(`${where}: seccompProfile RuntimeDefault or Localhost`);
-    if ((container.ports ?? []).some((p) => p.hostPort !== undefined && p.hostPort !== 0)) problems.push(`${where}: hostPort`);
-  }
-  return problems;
 }
 
 /** Names that workloads in `objects` refer to and that must exist among them. */
@@ -677,7 +651,7 @@ t.test('base: the Deployment is highly available and restricted', async (t) => {
   t.equal(spread[0]?.topologyKey, 'kubernetes.io/hostname');
   t.ok(selects(spread[0]?.labelSelector, podLabels), 'the spread counts these pods');
 
-  t.same(restrictedProblems(spec), [], 'restricted Pod Security Standard');
+  t.same(podSecurityViolations(deployment.spec?.template ?? {}, 'restricted'), [], 'restricted Pod Security Standard');
   t.match(spec.securityContext, { runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532, seccompProfile: { type: 'RuntimeDefault' } });
   t.match(container.securityContext, { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
   const namespace = find<KubeObject>(base, 'Namespace', deployment.metadata?.namespace);
@@ -975,7 +949,7 @@ for (const dir of exampleDirs) {
       const injectedSpec = injected.spec as V1PodSpec;
       t.same(schemaProblems({ ...injected, metadata: { ...injected.metadata, name: 'x' } } as KubeObject), [], `${name}: the injected pod is valid`);
       if (namespaceObject?.metadata.labels?.['pod-security.kubernetes.io/enforce'] === 'restricted') {
-        t.same(restrictedProblems(injectedSpec), [], `${name}: the injected pod meets the restricted standard its namespace enforces`);
+        t.same(podSecurityViolations(injected as V1Pod, 'restricted'), [], `${name}: the injected pod meets the restricted standard its namespace enforces`);
       }
       t.ok(injectedSpec.initContainers?.some((c) => c.name === INIT_CONTAINER), `${name}: init container ${INIT_CONTAINER}`);
       t.same(injectedSpec.volumes?.map((v) => v.name).filter((v) => v === TOKEN_VOLUME || v === SECRETS_VOLUME).sort(), [SECRETS_VOLUME, TOKEN_VOLUME].sort());
