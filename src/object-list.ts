@@ -10,6 +10,13 @@ export type DecodedList = { ok: true; items: unknown[] } | { ok: false; problem:
 export const MAX_OBJECT_LIST_BYTES = 64 * 1024;
 
 /**
+ * Deepest nesting of flow collections (`[`, `{`) read. An object list needs three levels; the YAML
+ * parser recurses per level, and V8 aborts the whole process (a fatal out-of-memory in its regular
+ * expression compiler, not a catchable error) when that recursion nears the stack limit.
+ */
+const MAX_FLOW_DEPTH = 64;
+
+/**
  * Every scalar is read as a string (YAML's failsafe schema), as the Azure provider reads its fields:
  * `filePermission: 0440` stays "0440", never the number 288.
  */
@@ -17,6 +24,9 @@ export function decodeObjectList(text: string): DecodedList {
   // A string of n characters has at least n bytes: the cheap test first.
   if (text.length > MAX_OBJECT_LIST_BYTES || Buffer.byteLength(text) > MAX_OBJECT_LIST_BYTES) {
     return { ok: false, problem: `is larger than ${MAX_OBJECT_LIST_BYTES} bytes (64 KiB), the most akv-injector reads; list fewer objects` };
+  }
+  if (flowDepth(text) > MAX_FLOW_DEPTH) {
+    return { ok: false, problem: `nests lists or maps more than ${MAX_FLOW_DEPTH} deep; an object list needs three levels` };
   }
   let value: unknown;
   try {
@@ -43,6 +53,10 @@ function decodeCsiArray(array: unknown[]): DecodedList {
       items.push(entry);
       continue;
     }
+    // Escapes in the outer document can spell brackets the first check did not see.
+    if (flowDepth(entry) > MAX_FLOW_DEPTH) {
+      return { ok: false, problem: `has an "array:" item ${index} that nests lists or maps more than ${MAX_FLOW_DEPTH} deep` };
+    }
     try {
       items.push(parse(entry, { schema: 'failsafe' }));
     } catch (error) {
@@ -50,6 +64,18 @@ function decodeCsiArray(array: unknown[]): DecodedList {
     }
   }
   return { ok: true, items };
+}
+
+// An upper bound: brackets inside quoted strings count too, and closing ones are not matched by kind.
+function flowDepth(text: string): number {
+  let depth = 0;
+  let deepest = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x5b || c === 0x7b) deepest = Math.max(deepest, ++depth);
+    else if ((c === 0x5d || c === 0x7d) && depth > 0) depth--;
+  }
+  return deepest;
 }
 
 function firstLine(text: string): string {

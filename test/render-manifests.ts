@@ -152,3 +152,16 @@ t.test('a denied template is reported and left as it was', async (t) => {
 t.test('invalid YAML is an error, not a crash', async (t) => {
   await t.rejects(renderManifests('kind: [unclosed', OPTIONS), /not valid YAML/);
 });
+
+t.test('kinds and fields named like Object.prototype\'s pass through, and odd shapes are reported', async (t) => {
+  const passThrough = ['kind: constructor\nmetadata: {name: a}\n', 'kind: toString\n', 'kind: __proto__\nspec: {template: {}}\n', 'kind: 7\n', 'kind: [Pod]\n'];
+  for (const input of passThrough) {
+    const result = await renderManifests(input, OPTIONS);
+    t.equal(result.output, input, `${JSON.stringify(input)}: unchanged`);
+    t.same(result.problems, [], `${JSON.stringify(input)}: no problem`);
+  }
+  const odd = 'apiVersion: v1\nkind: Pod\nmetadata:\n  name: odd\n  namespace: 7\n  annotations: {akv-injector.io/inject: "true"}\nspec:\n  containers: {name: app}\n';
+  const result = await renderManifests(odd, OPTIONS);
+  t.match(result.problems, [/^Pod shop\/odd: akv-injector: request\.object is not a Pod it can read:\n- request\.object\.metadata\.namespace must be a string, got a number\n- request\.object\.spec\.containers must be a list, got an object/]);
+  t.equal(result.output, odd, 'unchanged');
+});

@@ -14,7 +14,8 @@ export function podShapeProblems(object: unknown): string[] {
   if (object.spec === undefined || object.spec === null) problems.push('request.object.spec is missing');
   else optional(object.spec, 'request.object.spec', spec, problems);
   if (problems.length <= MAX_PROBLEMS) return problems;
-  return [...problems.slice(0, MAX_PROBLEMS), `… and ${problems.length - MAX_PROBLEMS} more`];
+  // The checks stop early once over the limit, so the rest is not counted.
+  return [...problems.slice(0, MAX_PROBLEMS), '… and more problems, not listed'];
 }
 
 const metadata: Check = (value, where, problems) => {
