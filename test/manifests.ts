@@ -3,18 +3,19 @@
 import t, { type Test } from 'tap';
 import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as k8s from '@kubernetes/client-node';
 import type {
-  V1ClusterRole, V1ClusterRoleBinding, V1Container, V1Deployment, V1LabelSelector, V1MutatingWebhook, V1MutatingWebhookConfiguration,
+  V1ClusterRole, V1ClusterRoleBinding, V1Container, V1ContainerPort, V1Deployment, V1MutatingWebhook, V1MutatingWebhookConfiguration,
   V1PodDisruptionBudget, V1PodSpec, V1Pod, V1Secret, V1Service,
 } from '@kubernetes/client-node';
 import fastJsonPatch, { type Operation } from 'fast-json-patch';
 import { MutatingWebhookConfiguration } from 'kubernetes-models/admissionregistration.k8s.io/v1/MutatingWebhookConfiguration';
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
+import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
 import { ClusterRole } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRole';
 import { ClusterRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRoleBinding';
@@ -35,7 +36,9 @@ import { mutate } from '../webhook/mutate.js';
 import { ANNOTATIONS, INIT_CONTAINER, NAMESPACE_LABEL, NAMESPACE_LABEL_VALUE, SECRETS_VOLUME, TOKEN_VOLUME } from '../webhook/names.js';
 import type { WebhookSettings } from '../webhook/settings.js';
 import { parseManifests, parseYamlDocuments, renderKustomization, resourceId, type KubeObject } from './fixtures/kustomize.js';
+import { selects } from './fixtures/label-selector.js';
 import { memoryLookups } from './fixtures/memory-lookups.js';
+import { connectionAllowed, policiesFor, type Endpoint, type NetworkPolicy as Policy, type Protocol } from './fixtures/network-policy.js';
 import { podSecurityViolations } from './fixtures/pod-security.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -109,6 +112,7 @@ const BUILT_IN: Record<string, { model: ModelClass; type: string }> = {
   'v1 Pod': { model: Pod, type: 'V1Pod' },
   'apps/v1 Deployment': { model: Deployment, type: 'V1Deployment' },
   'policy/v1 PodDisruptionBudget': { model: PodDisruptionBudget, type: 'V1PodDisruptionBudget' },
+  'networking.k8s.io/v1 NetworkPolicy': { model: NetworkPolicy, type: 'V1NetworkPolicy' },
   'rbac.authorization.k8s.io/v1 ClusterRole': { model: ClusterRole, type: 'V1ClusterRole' },
   'rbac.authorization.k8s.io/v1 ClusterRoleBinding': { model: ClusterRoleBinding, type: 'V1ClusterRoleBinding' },
   'admissionregistration.k8s.io/v1 MutatingWebhookConfiguration': { model: MutatingWebhookConfiguration, type: 'V1MutatingWebhookConfiguration' },
@@ -288,23 +292,6 @@ function objectList(text: string): ReturnType<typeof parseObjects>['objects'] {
 // ---------------------------------------------------------------------------------------------------------
 // What the API server and the scheduler would check across objects
 
-/** A label selector as the API server evaluates it; an absent selector selects everything. */
-function selects(selector: V1LabelSelector | undefined, labels: Record<string, string>): boolean {
-  if (selector === undefined) return true;
-  const byLabels = Object.entries(selector.matchLabels ?? {}).every(([k, v]) => labels[k] === v);
-  const byExpressions = (selector.matchExpressions ?? []).every((e) => {
-    const has = Object.hasOwn(labels, e.key);
-    switch (e.operator) {
-      case 'In': return has && (e.values ?? []).includes(labels[e.key] as string);
-      case 'NotIn': return !has || !(e.values ?? []).includes(labels[e.key] as string);
-      case 'Exists': return has;
-      case 'DoesNotExist': return !has;
-      default: throw new Error(`unknown selector operator ${e.operator}`);
-    }
-  });
-  return byLabels && byExpressions;
-}
-
 /** Names that workloads in `objects` refer to and that must exist among them. */
 function referenceProblems(objects: KubeObject[], external: { secrets?: string[] } = {}): string[] {
   const problems: string[] = [];
@@ -344,6 +331,10 @@ function referenceProblems(objects: KubeObject[], external: { secrets?: string[]
         }
       }
     }
+  }
+  for (const policy of objects.filter((o) => o.kind === 'NetworkPolicy') as unknown as Policy[]) {
+    const pods = podTemplatesIn(objects, policy.metadata?.namespace).filter((p) => selects(policy.spec?.podSelector, p.labels));
+    if (pods.length === 0) problems.push(`NetworkPolicy ${policy.metadata?.name}: selects no pod template`);
   }
   return problems;
 }
@@ -575,7 +566,7 @@ t.test('every YAML file under manifests/ is used by a kustomization', async (t) 
 t.test('base: every object is valid and the set is consistent', async (t) => {
   t.same(base.map((o) => `${o.kind}/${o.metadata.name}`).sort(), [
     'ClusterRole/akv-injector', 'ClusterRoleBinding/akv-injector', 'Deployment/akv-injector', 'MutatingWebhookConfiguration/akv-injector',
-    'Namespace/akv-injector', 'PodDisruptionBudget/akv-injector', 'Service/akv-injector', 'ServiceAccount/akv-injector',
+    'Namespace/akv-injector', 'NetworkPolicy/akv-injector', 'PodDisruptionBudget/akv-injector', 'Service/akv-injector', 'ServiceAccount/akv-injector',
   ]);
   validateAll(t, base, 'base');
   // The TLS Secret comes from an overlay.
@@ -697,6 +688,101 @@ t.test('base: Service ↔ Deployment ↔ webhook clientConfig', async (t) => {
   }
 });
 
+t.test('base: the NetworkPolicy selects exactly the webhook pods and opens exactly the admission and health ports', async (t) => {
+  const { deployment, container, service } = installation(base);
+  const policy = find<Policy>(base, 'NetworkPolicy');
+  const args = container.args ?? [];
+  t.equal(policy.metadata?.namespace, deployment.metadata?.namespace);
+  t.same(policy.spec?.podSelector, { matchLabels: deployment.spec?.selector?.matchLabels }, 'the Deployment\'s selector, nothing more');
+  t.same([...(policy.spec?.policyTypes ?? [])].sort(), ['Egress', 'Ingress'], 'both directions: what is not allowed is denied');
+
+  const admissionPort = containerPort([container], service.spec?.ports?.[0]?.targetPort as string);
+  const healthPort = Number(flagValue(args, 'health-port'));
+  const opened = (policy.spec?.ingress ?? []).flatMap((rule) => rule.ports ?? []);
+  t.ok(opened.length > 0 && opened.every((p) => p.port !== undefined && p.endPort === undefined), 'every ingress rule names its ports');
+  t.same(opened.map((p) => p.protocol), opened.map(() => 'TCP'));
+  t.same(opened.map((p) => containerPort([container], p.port as string | number)).sort(), [admissionPort, healthPort].sort(),
+    'the Service\'s targetPort and --health-port');
+  t.equal(admissionPort, Number(flagValue(args, 'port')));
+  // The namespace gets no policy selecting other pods.
+  const other = { namespace: policy.metadata?.namespace as string, namespaceLabels: {}, labels: { app: 'debug' } };
+  t.same(policiesFor([policy], other, 'Ingress'), [], 'another pod of the namespace is not selected');
+});
+
+t.test('base: the NetworkPolicy, connection by connection', async (t) => {
+  const { deployment, container } = installation(base);
+  const policy = find<Policy>(base, 'NetworkPolicy');
+  const own = deployment.metadata?.namespace as string;
+  const ownNamespace = find<KubeObject>(base, 'Namespace', own);
+  const webhook: Endpoint = {
+    ip: '10.244.1.10',
+    pod: { namespace: own, namespaceLabels: namespaceLabels(own, ownNamespace.metadata.labels), labels: deployment.spec?.template.metadata?.labels ?? {}, ports: container.ports ?? [] },
+  };
+  const pod = (namespace: string, labels: Record<string, string>, nsLabels: Record<string, string> = {}): Endpoint =>
+    ({ ip: '10.244.2.20', pod: { namespace, namespaceLabels: namespaceLabels(namespace, nsLabels), labels } });
+  const outside = (ip: string): Endpoint => ({ ip });
+  const admission = Number(flagValue(container.args ?? [], 'port'));
+  const health = Number(flagValue(container.args ?? [], 'health-port'));
+  const coreDns = pod('kube-system', { 'k8s-app': 'kube-dns', 'pod-template-hash': '5d78c9869d' });
+  const prometheus = pod('monitoring', { 'app.kubernetes.io/name': 'prometheus' }, { 'akv-injector.io/metrics': 'allowed' });
+
+  const cases: Array<[string, Endpoint, Endpoint, number, Protocol, boolean]> = [
+    // In: admission requests from wherever the API server's calls come from.
+    ['a managed API server outside the cluster → admission', outside('20.50.1.2'), webhook, admission, 'TCP', true],
+    ['the konnectivity agent (a kube-system pod) → admission', pod('kube-system', { app: 'konnectivity-agent' }), webhook, admission, 'TCP', true],
+    ['a node address → admission', outside('10.224.0.4'), webhook, admission, 'TCP', true],
+    ['anything → admission port over UDP', outside('20.50.1.2'), webhook, admission, 'UDP', false],
+    ['anything → another port', outside('20.50.1.2'), webhook, 9443, 'TCP', false],
+    // In: the health port only from the labeled namespace.
+    ['Prometheus in a labeled namespace → /metrics', prometheus, webhook, health, 'TCP', true],
+    ['Prometheus in an unlabeled namespace → /metrics', pod('monitoring', { 'app.kubernetes.io/name': 'prometheus' }), webhook, health, 'TCP', false],
+    ['a namespace labeled with another value → /metrics', pod('monitoring', {}, { 'akv-injector.io/metrics': 'true' }), webhook, health, 'TCP', false],
+    ['a pod of the webhook\'s namespace → /metrics', pod(own, { app: 'debug' }), webhook, health, 'TCP', false],
+    ['an address outside the cluster → /metrics', outside('20.50.1.2'), webhook, health, 'TCP', false],
+    ['Prometheus → the admission port', prometheus, webhook, admission, 'TCP', true],
+    // Out: cluster DNS.
+    ['→ CoreDNS over UDP', webhook, coreDns, 53, 'UDP', true],
+    ['→ CoreDNS over TCP', webhook, coreDns, 53, 'TCP', true],
+    ['→ CoreDNS\'s metrics port', webhook, coreDns, 9153, 'TCP', false],
+    ['→ a kube-dns look-alike in another namespace', webhook, pod('shop', { 'k8s-app': 'kube-dns' }), 53, 'UDP', false],
+    ['→ another kube-system pod on 53', webhook, pod('kube-system', { 'k8s-app': 'metrics-server' }), 53, 'UDP', false],
+    ['→ a DNS server outside the cluster', webhook, outside('168.63.129.16'), 53, 'UDP', false],
+    // Out: the API server, on 443 (AKS, managed) or 6443 (kubeadm), wherever it is.
+    ['→ the API server of a managed cluster, 443', webhook, outside('20.50.1.2'), 443, 'TCP', true],
+    ['→ the API server on a control-plane node, 6443', webhook, outside('172.18.0.2'), 6443, 'TCP', true],
+    ['→ the API server port over UDP', webhook, outside('20.50.1.2'), 443, 'UDP', false],
+    ['→ plain HTTP anywhere', webhook, outside('20.50.1.2'), 80, 'TCP', false],
+    ['→ a pod\'s HTTP port', webhook, pod('shop', { app: 'checkout' }), 8080, 'TCP', false],
+    ['→ Azure instance metadata', webhook, outside('169.254.169.254'), 80, 'TCP', false],
+    // The documented trade-off: the API server's address is not known in advance, so 443 is open to any address.
+    ['→ any address on 443 (the trade-off; narrow it with an ipBlock)', webhook, outside('52.1.2.3'), 443, 'TCP', true],
+  ];
+  for (const [name, from, to, port, protocol, allowed] of cases) {
+    t.equal(connectionAllowed([policy], { from, to, port, protocol }), allowed, `${name}: ${allowed ? 'allowed' : 'denied'}`);
+  }
+});
+
+t.test('base: the README\'s overlay narrows egress to the API server\'s address', async (t) => {
+  const readme = path.join(MANIFESTS, 'README.md');
+  const block = markdownYamlBlocks(readme).find((b) => b.includes('NetworkPolicy') && b.includes('ipBlock'));
+  t.ok(block, 'the README has the overlay');
+  const root = copyOfManifests(t);
+  const overlay = path.join(root, 'manifests', 'overlays', 'api-server-only');
+  mkdirSync(overlay, { recursive: true });
+  writeFileSync(path.join(overlay, 'kustomization.yaml'), block as string);
+  const objects = renderKustomization(overlay);
+  validateAll(t, objects, 'narrowed');
+  const policy = find<Policy>(objects, 'NetworkPolicy');
+  const { deployment, container } = installation(objects);
+  const webhook: Endpoint = { ip: '10.244.1.10', pod: { namespace: deployment.metadata?.namespace as string, namespaceLabels: {}, labels: deployment.spec?.template.metadata?.labels ?? {}, ports: container.ports ?? [] } };
+  const apiServer = /cidr: ([\d.]+)\/32/.exec(block as string)?.[1] as string;
+  t.ok(apiServer, 'the example names an address');
+  t.equal(connectionAllowed([policy], { from: webhook, to: { ip: apiServer }, port: 443 }), true, 'the API server: allowed');
+  t.equal(connectionAllowed([policy], { from: webhook, to: { ip: '52.1.2.3' }, port: 443 }), false, 'any other address on 443: denied');
+  const coreDns: Endpoint = { ip: '10.244.0.5', pod: { namespace: 'kube-system', namespaceLabels: namespaceLabels('kube-system'), labels: { 'k8s-app': 'kube-dns' } } };
+  t.equal(connectionAllowed([policy], { from: webhook, to: coreDns, port: 53, protocol: 'UDP' }), true, 'DNS still allowed');
+});
+
 t.test('base: RBAC grants exactly what the webhook reads', async (t) => {
   const { deployment, spec } = installation(base);
   const role = find<V1ClusterRole>(base, 'ClusterRole');
@@ -754,6 +840,46 @@ t.test('base: which webhook the API server calls, for every kind of pod and name
     t.same(exclusion, { key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: [...NEVER_INJECTED, own] }, `${webhook.name}: exclusion`);
   }
   t.same(namespaces?.namespaceSelector?.matchLabels, enabled);
+});
+
+t.test('the NetworkPolicy evaluator behaves like the NetworkPolicy API', async (t) => {
+  const pod = (namespace: string, labels: Record<string, string>, ports: V1ContainerPort[] = []): Endpoint =>
+    ({ ip: '10.244.3.30', pod: { namespace, namespaceLabels: namespaceLabels(namespace, namespace === 'monitoring' ? { team: 'ops' } : {}), labels, ports } });
+  const api = pod('shop', { app: 'api' }, [{ name: 'http', containerPort: 8080 }, { name: 'dns', containerPort: 5353, protocol: 'UDP' }]);
+  const web = pod('shop', { app: 'web' });
+  const scraper = pod('monitoring', { app: 'prometheus' });
+  const policy = (spec: NonNullable<Policy['spec']>, namespace = 'shop'): Policy => ({ metadata: { name: 'p', namespace }, spec });
+  const denyIngress = policy({ podSelector: { matchLabels: { app: 'api' } }, policyTypes: ['Ingress'] });
+  const cases: Array<[string, Policy[], Endpoint, Endpoint, number, Protocol | undefined, boolean]> = [
+    ['no policy: open', [], web, api, 8080, undefined, true],
+    ['selected with no ingress rules: closed', [denyIngress], web, api, 8080, undefined, false],
+    ['an Ingress-only policy leaves egress open', [denyIngress], api, web, 80, undefined, true],
+    ['a policy of another namespace does not apply', [policy({ podSelector: {}, policyTypes: ['Ingress'] }, 'other')], web, api, 8080, undefined, true],
+    ['a rule without peers or ports: everything', [policy({ podSelector: {}, ingress: [{}] })], scraper, api, 1, undefined, true],
+    ['podSelector alone: the policy\'s namespace', [policy({ podSelector: {}, ingress: [{ from: [{ podSelector: {} }] }] })], scraper, api, 8080, undefined, false],
+    ['podSelector alone: a pod of the namespace', [policy({ podSelector: {}, ingress: [{ from: [{ podSelector: { matchLabels: { app: 'web' } } }] }] })], web, api, 8080, undefined, true],
+    ['namespaceSelector and podSelector in one peer: both', [policy({ podSelector: {}, ingress: [{ from: [{ namespaceSelector: { matchLabels: { team: 'ops' } }, podSelector: { matchLabels: { app: 'grafana' } } }] }] })], scraper, api, 8080, undefined, false],
+    ['two peers: either', [policy({ podSelector: {}, ingress: [{ from: [{ namespaceSelector: { matchLabels: { team: 'ops' } } }, { podSelector: { matchLabels: { app: 'grafana' } } }] }] })], scraper, api, 8080, undefined, true],
+    ['a pod is no ipBlock\'s outside address', [policy({ podSelector: {}, ingress: [{ from: [{ ipBlock: { cidr: '192.168.0.0/16' } }] }] })], web, api, 8080, undefined, false],
+    ['ipBlock', [policy({ podSelector: {}, ingress: [{ from: [{ ipBlock: { cidr: '10.0.0.0/8' } }] }] })], { ip: '10.1.2.3' }, api, 8080, undefined, true],
+    ['ipBlock except', [policy({ podSelector: {}, ingress: [{ from: [{ ipBlock: { cidr: '10.0.0.0/8', except: ['10.1.0.0/16'] } }] }] })], { ip: '10.1.2.3' }, api, 8080, undefined, false],
+    ['a selector peer never matches an outside address', [policy({ podSelector: {}, ingress: [{ from: [{ namespaceSelector: {} }] }] })], { ip: '10.1.2.3' }, api, 8080, undefined, false],
+    ['a port is TCP unless it says otherwise', [policy({ podSelector: {}, ingress: [{ ports: [{ port: 8080 }] }] })], web, api, 8080, 'UDP', false],
+    ['a port range', [policy({ podSelector: {}, ingress: [{ ports: [{ port: 8000, endPort: 8100 }] }] })], web, api, 8080, undefined, true],
+    ['past a port range', [policy({ podSelector: {}, ingress: [{ ports: [{ port: 8000, endPort: 8079 }] }] })], web, api, 8080, undefined, false],
+    ['a named port: the destination container\'s', [policy({ podSelector: {}, ingress: [{ ports: [{ port: 'http' }] }] })], web, api, 8080, undefined, true],
+    ['a named port of another number', [policy({ podSelector: {}, ingress: [{ ports: [{ port: 'http' }] }] })], web, api, 9090, undefined, false],
+    ['a named UDP port', [policy({ podSelector: {}, ingress: [{ ports: [{ port: 'dns', protocol: 'UDP' }] }] })], web, api, 5353, 'UDP', true],
+    ['a protocol without a port: all its ports', [policy({ podSelector: {}, ingress: [{ ports: [{ protocol: 'UDP' }] }] })], web, api, 5353, 'UDP', true],
+    ['without policyTypes, egress rules make it an Egress policy', [policy({ podSelector: { matchLabels: { app: 'web' } }, egress: [{ ports: [{ port: 53, protocol: 'UDP' }] }] })], web, api, 8080, undefined, false],
+    ['egress: the rule that matches', [policy({ podSelector: { matchLabels: { app: 'web' } }, policyTypes: ['Egress'], egress: [{ to: [{ podSelector: { matchLabels: { app: 'api' } } }], ports: [{ port: 'http' }] }] })], web, api, 8080, undefined, true],
+    ['policies add up', [denyIngress, policy({ podSelector: { matchLabels: { app: 'api' } }, ingress: [{ from: [{ podSelector: {} }] }] })], web, api, 8080, undefined, true],
+    ['both ends must allow it', [policy({ podSelector: {}, policyTypes: ['Egress'] }), policy({ podSelector: {}, ingress: [{}] })], web, api, 8080, undefined, false],
+  ];
+  for (const [name, policies, from, to, port, protocol, allowed] of cases) {
+    t.equal(connectionAllowed(policies, { from, to, port, ...(protocol ? { protocol } : {}) }), allowed, name);
+  }
+  t.throws(() => connectionAllowed([policy({ podSelector: {}, ingress: [{ from: [{ ipBlock: { cidr: '10.0.0.0' } }] }] })], { from: { ip: '10.0.0.1' }, to: api, port: 1 }), /not a CIDR/);
 });
 
 t.test('the CEL subset evaluator behaves like CEL', async (t) => {
