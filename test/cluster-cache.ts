@@ -162,10 +162,10 @@ t.test('a miss reads directly: a ServiceAccount created a moment before its pod'
   const w = await world(t);
   await synced(w);
 
-  const created = w.fake.upsert<V1ServiceAccount>('serviceaccounts', { metadata: { name: 'fresh', namespace: 'team-a', annotations: { a: '1' } } }, { silent: true });
+  const created = w.fake.upsert<V1ServiceAccount>('serviceaccounts', { metadata: { name: 'fresh', namespace: 'team-a', annotations: { 'azure.workload.identity/client-id': 'client-fresh' } } }, { silent: true });
   const found = await w.cache.serviceAccount('team-a', 'fresh');
-  t.equal(found?.metadata?.uid, created.metadata?.uid);
-  t.equal(found?.metadata?.annotations?.a, '1');
+  t.equal(found?.metadata?.resourceVersion, created.metadata?.resourceVersion);
+  t.equal(found?.metadata?.annotations?.['azure.workload.identity/client-id'], 'client-fresh');
   t.equal(gets(w.fake, '/api/v1/namespaces/team-a/serviceaccounts/fresh'), 1);
 
   w.fake.upsert('serviceaccounts', { metadata: { name: 'burst', namespace: 'team-a' } }, { silent: true });
@@ -460,4 +460,41 @@ t.test('lookups return the cached objects as typed by the client', async (t) => 
 
 t.test('no unhandled rejections anywhere above', async (t) => {
   t.same(rejections, []);
+});
+
+t.test('what a namespace owner stores costs the cache a bounded size: lists paged, objects trimmed to what is read', async (t) => {
+  const w = await world(t, { seed: false });
+  const big = 'x'.repeat(20_000);
+  const huge = 'x'.repeat(100_000);
+  w.fake.upsert('namespaces', { metadata: { name: 'team-a', labels: { 'akv-injector.io/inject': 'enabled', other: big }, annotations: { 'akv-injector.io/vault': 'kv-a', 'example.com/notes': big } } });
+  for (let i = 0; i < 250; i++) {
+    w.fake.upsert('serviceaccounts', { metadata: { name: `sa-${i}`, namespace: 'team-a', labels: { big }, annotations: { 'azure.workload.identity/client-id': `client-${i}`, 'example.com/blob': big } }, secrets: [{ name: big }] } as V1ServiceAccount);
+  }
+  w.fake.upsert('secretproviderclasses', {
+    metadata: { name: 'huge', namespace: 'team-a', annotations: { blob: big } },
+    spec: { provider: 'azure', parameters: JSON.parse(JSON.stringify({ keyvaultName: 'kv-a', objects: huge, unrelated: huge }).replace('{', '{"__proto__":"p",')) as Record<string, string>, secretObjects: Array.from({ length: 10 }, () => ({ secretName: big })) },
+  });
+  await synced(w);
+
+  const lists = w.fake.requests.filter((request) => !request.watch && request.path === '/api/v1/serviceaccounts');
+  t.equal(lists.length, 3, 'the 250 ServiceAccounts arrived in pages of 100');
+  t.equal(w.cache.sizes().serviceAccounts, 250, 'all of them cached');
+  const account = await w.cache.serviceAccount('team-a', 'sa-7');
+  t.same(account, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'sa-7', namespace: 'team-a', resourceVersion: account?.metadata?.resourceVersion, annotations: { 'azure.workload.identity/client-id': 'client-7' } } }, 'a ServiceAccount keeps its name and the workload identity annotations only');
+  t.same((await w.cache.namespace('team-a'))?.metadata?.labels, { 'akv-injector.io/inject': 'enabled' }, 'a namespace keeps the inject label only');
+  t.same((await w.cache.namespace('team-a'))?.metadata?.annotations, { 'akv-injector.io/vault': 'kv-a' }, 'and akv-injector.io annotations only');
+  const spc = (await w.cache.secretProviderClass('team-a', 'huge')) as SecretProviderClass;
+  t.same(Object.keys(spc.spec?.parameters ?? {}), ['keyvaultName', 'objects'], 'a SecretProviderClass keeps the parameters the webhook reads');
+  t.equal(spc.spec?.parameters?.objects?.length, 64 * 1024 + 1, 'an objects parameter over the limit is cut one past it, so it is still refused as too long');
+  t.same(spc.spec?.secretObjects, [{}], 'secretObjects: only that there are some');
+  t.equal(JSON.stringify(spc).length < 70_000, true, 'the cached SecretProviderClass is small');
+
+  // A watch event's object is trimmed like the list's.
+  w.fake.upsert('serviceaccounts', { metadata: { name: 'sa-7', namespace: 'team-a', annotations: { 'azure.workload.identity/client-id': 'client-7b', 'example.com/blob': big } } });
+  const updated = await waitFor('the update', async () => {
+    const account = await w.cache.serviceAccount('team-a', 'sa-7');
+    return account?.metadata?.annotations?.['azure.workload.identity/client-id'] === 'client-7b' ? account : undefined;
+  });
+  t.same(Object.keys(updated.metadata?.annotations ?? {}), ['azure.workload.identity/client-id'], 'the watched update is trimmed');
+  t.equal(({} as Record<string, unknown>).p, undefined);
 });

@@ -16,11 +16,14 @@ import {
   type V1ServiceAccount,
 } from '@kubernetes/client-node';
 import type { Logger } from '../src/log.js';
+import { trimNamespace, trimSecretProviderClass, trimServiceAccount } from './cache-trim.js';
 import { CRD_MISSING, type Lookups, type SecretProviderClass } from './lookups.js';
 
 const SPC_GROUP = 'secrets-store.csi.x-k8s.io';
 const SPC_VERSION = 'v1';
 const SPC_PLURAL = 'secretproviderclasses';
+/** Objects per list page: a cluster's worth of large objects never arrives in one response. */
+const LIST_PAGE_SIZE = 100;
 
 // A DNS subdomain (RFC 1123), which every name we look up must be: anything else cannot exist, and
 // names such as `..` would change the request path.
@@ -102,20 +105,23 @@ export function createClusterCache(kubeConfig: KubeConfig, options: ClusterCache
     resource: 'namespaces',
     path: '/api/v1/namespaces',
     optional: false,
-    list: (requestOptions) => core.listNamespace({}, requestOptions),
+    trim: trimNamespace,
+    list: (page, requestOptions) => core.listNamespace(page, requestOptions),
   });
   const serviceAccounts = new WatchedResource<V1ServiceAccount>(kubeConfig, timing, logger, {
     resource: 'serviceaccounts',
     path: '/api/v1/serviceaccounts',
     optional: false,
-    list: (requestOptions) => core.listServiceAccountForAllNamespaces({}, requestOptions),
+    trim: trimServiceAccount,
+    list: (page, requestOptions) => core.listServiceAccountForAllNamespaces(page, requestOptions),
   });
   const secretProviderClasses = new WatchedResource<SecretProviderClass>(kubeConfig, timing, logger, {
     resource: SPC_PLURAL,
     path: `/apis/${SPC_GROUP}/${SPC_VERSION}/${SPC_PLURAL}`,
     optional: true,
-    list: async (requestOptions) =>
-      (await custom.listClusterCustomObject({ group: SPC_GROUP, version: SPC_VERSION, plural: SPC_PLURAL }, requestOptions)) as KubernetesListObject<SecretProviderClass>,
+    trim: trimSecretProviderClass,
+    list: async (page, requestOptions) =>
+      (await custom.listClusterCustomObject({ group: SPC_GROUP, version: SPC_VERSION, plural: SPC_PLURAL, ...page }, requestOptions)) as KubernetesListObject<SecretProviderClass>,
   });
   const resources = [namespaces, serviceAccounts, secretProviderClasses];
 
@@ -162,7 +168,7 @@ export function createClusterCache(kubeConfig: KubeConfig, options: ClusterCache
       if (!isObjectName(name)) return undefined;
       const cached = namespaces.get(name);
       if (cached) return cached;
-      return once(`namespace ${name}`, () => directRead(`namespace "${name}"`, (requestOptions) => core.readNamespace({ name }, requestOptions), notFound));
+      return once(`namespace ${name}`, () => directRead(`namespace "${name}"`, async (requestOptions) => trimNamespace(await core.readNamespace({ name }, requestOptions)), notFound));
     },
 
     serviceAccount: async (namespace, name) => {
@@ -170,7 +176,7 @@ export function createClusterCache(kubeConfig: KubeConfig, options: ClusterCache
       const cached = serviceAccounts.get(name, namespace);
       if (cached) return cached;
       return once(`serviceaccount ${namespace}/${name}`, () =>
-        directRead(`ServiceAccount "${namespace}/${name}"`, (requestOptions) => core.readNamespacedServiceAccount({ namespace, name }, requestOptions), notFound),
+        directRead(`ServiceAccount "${namespace}/${name}"`, async (requestOptions) => trimServiceAccount(await core.readNamespacedServiceAccount({ namespace, name }, requestOptions)), notFound),
       );
     },
 
@@ -184,10 +190,9 @@ export function createClusterCache(kubeConfig: KubeConfig, options: ClusterCache
         directRead(
           `SecretProviderClass "${namespace}/${name}"`,
           async (requestOptions) =>
-            (await custom.getNamespacedCustomObject(
-              { group: SPC_GROUP, version: SPC_VERSION, namespace, plural: SPC_PLURAL, name },
-              requestOptions,
-            )) as SecretProviderClass,
+            trimSecretProviderClass(
+              (await custom.getNamespacedCustomObject({ group: SPC_GROUP, version: SPC_VERSION, namespace, plural: SPC_PLURAL, name }, requestOptions)) as SecretProviderClass,
+            ),
           // A missing object's 404 names it; a 404 for a resource type the server does not know names nothing.
           (body) => (statusDetailsName(body) === undefined ? CRD_MISSING : undefined),
         ),
@@ -203,7 +208,16 @@ interface ResourceSpec<T extends KubernetesObject> {
   path: string;
   /** A custom resource whose CRD may be missing: a 404 on list turns it off until a re-check finds it. */
   optional: boolean;
-  list(requestOptions: ConfigurationOptions): Promise<KubernetesListObject<T>>;
+  /** What the cache keeps of each object (cache-trim.ts). */
+  trim(object: T): T;
+  /** One page of the list. */
+  list(page: ListPage, requestOptions: ConfigurationOptions): Promise<KubernetesListObject<T>>;
+}
+
+/** The paging parameters of a list request. */
+interface ListPage {
+  limit: number;
+  _continue?: string;
 }
 
 /** One informer and what we know about it. A fresh list means a new generation, since ListWatch relists only on 410. */
@@ -275,7 +289,7 @@ class WatchedResource<T extends KubernetesObject> {
 
   private create(): Generation<T> {
     const abort = new AbortController();
-    const watch = new GenerationWatch(this.kubeConfig, abort.signal);
+    const watch = new GenerationWatch(this.kubeConfig, abort.signal, this.spec.trim);
     const generation: Generation<T> = {
       informer: new ListWatch<T>(this.spec.path, watch, () => this.list(generation), false),
       abort,
@@ -300,7 +314,7 @@ class WatchedResource<T extends KubernetesObject> {
     const timeout = AbortSignal.timeout(this.timing.listTimeoutMs);
     let result: KubernetesListObject<T>;
     try {
-      result = await this.spec.list(withSignal(AbortSignal.any([generation.abort.signal, timeout])));
+      result = await this.listPages(withSignal(AbortSignal.any([generation.abort.signal, timeout])));
     } catch (error) {
       generation.absent = this.spec.optional && error instanceof ApiException && error.code === 404;
       if (timeout.aborted) throw new Error(`list of ${this.spec.resource} timed out after ${this.timing.listTimeoutMs} ms`, { cause: error });
@@ -312,6 +326,20 @@ class WatchedResource<T extends KubernetesObject> {
     // The informer fills its cache from this list synchronously once the promise settles; mark it listed after that.
     setImmediate(() => this.listed(generation, result.items.length));
     return result;
+  }
+
+  // Page by page, each page trimmed before the next arrives; the pages share one snapshot of the
+  // cluster, and the last one carries its resourceVersion (the same for all).
+  private async listPages(requestOptions: ConfigurationOptions): Promise<KubernetesListObject<T>> {
+    const items: T[] = [];
+    let page: ListPage = { limit: LIST_PAGE_SIZE };
+    for (;;) {
+      const result = await this.spec.list(page, requestOptions);
+      for (const item of result.items) items.push(this.spec.trim(item));
+      const next = result.metadata?._continue;
+      if (next === undefined || next === '') return { ...result, items };
+      page = { limit: LIST_PAGE_SIZE, _continue: next };
+    }
   }
 
   private listed(generation: Generation<T>, count: number): void {
@@ -413,21 +441,27 @@ class WatchedResource<T extends KubernetesObject> {
 
 type WatchArgs = Parameters<Watch['watch']>;
 
+const OBJECT_EVENTS = new Set(['ADDED', 'MODIFIED', 'DELETED']);
+
 /**
  * The library's Watch, made safe to stop and unable to crash the process: a watch request still in flight when
  * its generation is retired is aborted as soon as it connects, and a failure before the request is sent (building
  * the auth headers) reaches `done` instead of becoming an unhandled rejection in ListWatch's restart path.
  */
-class GenerationWatch extends Watch {
+class GenerationWatch<T extends KubernetesObject> extends Watch {
   constructor(
     config: KubeConfig,
     private readonly signal: AbortSignal,
+    private readonly trim: (object: T) => T,
   ) {
     super(config);
   }
 
-  override async watch(path: WatchArgs[0], queryParams: WatchArgs[1], callback: WatchArgs[2], done: WatchArgs[3]): Promise<AbortController> {
+  override async watch(path: WatchArgs[0], queryParams: WatchArgs[1], events: WatchArgs[2], done: WatchArgs[3]): Promise<AbortController> {
     if (this.signal.aborted) return new AbortController();
+    // Objects of ADDED, MODIFIED and DELETED events enter the cache: trimmed like the list's. BOOKMARK and ERROR pass as sent.
+    const callback: WatchArgs[2] = (phase, object, watchObject) =>
+      events(phase, OBJECT_EVENTS.has(phase) && object !== null && typeof object === 'object' ? this.trim(object as T) : object, watchObject);
     let controller: AbortController | undefined;
     let ended = false;
     const onAbort = (): void => controller?.abort();
