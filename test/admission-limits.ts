@@ -259,3 +259,10 @@ t.test('fields of the wrong type: a 400 naming the field, never a 500', async (t
     t.same(decodeReview(review), { ok: false, message: `request.${field} must be a string` }, `a request whose ${field} is not a string is refused`);
   }
 });
+
+t.test('messages list a few names, not all of them', async (t) => {
+  const names = Array.from({ length: 500 }, (_, i) => `c${i}`).join(',');
+  const { result } = await admit(annotate({ 'akv-injector.io/containers': names }));
+  t.match(result.response.status?.message, /"c0", "c1", .*"c9" and 490 more are not containers of this pod; its containers are checkout$/m);
+  t.ok((result.response.status?.message ?? '').length < 1000, 'the message stays short');
+});

@@ -381,9 +381,15 @@ function resolveContainers(source: Sourced | undefined, pod: V1Pod, problems: st
   const unknown = names.filter((n) => !knownSet.has(n));
   if (names.length === 0) problems.push(`${source.origin}: is empty; list container names separated by commas`);
   if (unknown.length > 0) {
-    problems.push(`${source.origin}: ${unknown.map((n) => JSON.stringify(n)).join(', ')} ${unknown.length === 1 ? 'is not a container' : 'are not containers'} of this pod; its containers are ${known.join(', ') || '(none)'}`);
+    problems.push(`${source.origin}: ${listSome(unknown.map((n) => JSON.stringify(n)))} ${unknown.length === 1 ? 'is not a container' : 'are not containers'} of this pod; its containers are ${listSome(known) || '(none)'}`);
   }
   return names;
+}
+
+/** A list for a message: the first few items, and how many more. */
+function listSome(items: string[], shown = 10): string {
+  const head = items.slice(0, shown).join(', ');
+  return items.length > shown ? `${head} and ${items.length - shown} more` : head;
 }
 
 function resolveTokenExpiration(source: Sourced | undefined, problems: string[]): number {
