@@ -2,19 +2,22 @@
 import { execFile } from 'node:child_process';
 import { createPublicKey, generateKeyPairSync, X509Certificate, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import http2 from 'node:http2';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { createGunzip, gunzipSync } from 'node:zlib';
 import { WorkloadIdentityCredential, type WorkloadIdentityCredentialOptions } from '@azure/identity';
 import { CertificateClient } from '@azure/keyvault-certificates';
 import { KeyClient } from '@azure/keyvault-keys';
 import { SecretClient } from '@azure/keyvault-secrets';
-import t from 'tap';
+import t, { type Test } from 'tap';
+import { GZIP_BOMB_BYTES, HUGE_BODY_BYTES, type RawFault } from './fixtures/emulator-server.js';
 import { startEntraEmulator } from './fixtures/entra-emulator.js';
 import { fakeServiceAccountToken, type ServiceAccountTokenOptions } from './fixtures/jwt.js';
 import { startKeyVaultEmulator } from './fixtures/keyvault-emulator.js';
-import { loopbackAgent, loopbackChildEnv } from './fixtures/loopback.js';
+import { loopbackAgent, loopbackChildEnv, loopbackLookup } from './fixtures/loopback.js';
 import { makeTestPki } from './fixtures/tls.js';
 
 const TENANT_ID = '72f988bf-86f1-41af-91ab-2d7cd011db47';
@@ -470,7 +473,7 @@ t.test('fault injection: Key Vault', async (t) => {
     { name: '503 is retried', fault: { status: 503 }, statuses: [503, 200] },
     { name: '429 with Retry-After is retried', fault: { status: 429, retryAfter: '0' }, statuses: [429, 200] },
     { name: '429 without Retry-After is not retried', fault: { status: 429 }, statuses: [429], fails: 429 },
-    { name: 'a reset connection is retried', fault: { resetConnection: true }, statuses: [0, 200] },
+    { name: 'a reset connection is retried', fault: { raw: 'reset' }, statuses: [0, 200] },
     { name: 'retries run out', fault: { status: 500, times: 4 }, statuses: [500, 500, 500, 500], fails: 500 },
   ];
   for (const c of cases) {
@@ -540,6 +543,189 @@ t.test('a sovereign login host serves the same protocol', async (t) => {
   clearLogs();
   t.ok(entra.verifyAccessToken((await cred.getToken('https://vault.usgovcloudapi.net/.default')).token));
   t.equal(entra.tokenRequests, 1);
+});
+
+/** What a plain Node.js client saw of one answer, read until it ended, broke, or `stopAfter` bytes arrived. */
+interface WireView {
+  status?: number;
+  headers: Record<string, string | string[] | undefined>;
+  bytes: Buffer;
+  /** complete: the body ended as the protocol says a body ends; cut: the transfer broke; stopped: we stopped reading. */
+  end: 'complete' | 'cut' | 'stopped' | 'silent';
+  /** HTTP/2: the RST_STREAM code the stream closed with. */
+  rstCode?: number;
+}
+
+/** GET `url` over HTTP/1.1 or HTTP/2 with a fresh connection, and report what arrived. */
+function wireGet(url: string, protocol: '1.1' | '2', options: { token?: string; stopAfter?: number; silentAfterMs?: number } = {}): Promise<WireView> {
+  const headers: Record<string, string> = { 'accept-encoding': 'gzip', ...(options.token ? { authorization: `Bearer ${options.token}` } : {}) };
+  const tls = { ca: entra.caCertPem, lookup: loopbackLookup };
+  return new Promise((resolve) => {
+    const view: WireView = { headers: {}, bytes: Buffer.alloc(0), end: 'cut' };
+    const chunks: Buffer[] = [];
+    let done = false;
+    const finish = (end: WireView['end'], close: () => void, rstCode?: number): void => {
+      if (done) return;
+      done = true;
+      close();
+      resolve({ ...view, bytes: Buffer.concat(chunks), end, ...(rstCode !== undefined ? { rstCode } : {}) });
+    };
+    const onData = (chunk: Buffer, close: () => void): void => {
+      chunks.push(chunk);
+      if (options.stopAfter !== undefined && Buffer.concat(chunks).length >= options.stopAfter) finish('stopped', close);
+    };
+    if (protocol === '1.1') {
+      const req = https.get(url, { ...tls, agent: false, headers }, (res) => {
+        view.status = res.statusCode;
+        view.headers = res.headers;
+        res.on('data', (chunk: Buffer) => onData(chunk, () => req.destroy()));
+        res.on('end', () => finish(res.complete ? 'complete' : 'cut', () => req.destroy()));
+        res.on('error', () => finish('cut', () => req.destroy()));
+      });
+      req.on('error', () => finish('cut', () => req.destroy()));
+      if (options.silentAfterMs !== undefined) setTimeout(() => finish('silent', () => req.destroy()), options.silentAfterMs);
+      return;
+    }
+    const target = new URL(url);
+    const session = http2.connect(target.origin, tls);
+    session.on('error', () => {});
+    const stream = session.request({ ':path': `${target.pathname}${target.search}`, ...headers });
+    let endStream = false;
+    // See src/fetch/http2-client.ts: Node pushes the end of the body while the stream is open only on END_STREAM.
+    const push = stream.push.bind(stream);
+    stream.push = (chunk: unknown, encoding?: BufferEncoding): boolean => {
+      if (chunk === null && !stream.closed) endStream = true;
+      return push(chunk, encoding);
+    };
+    const close = (): void => void session.destroy();
+    stream.on('response', (h) => {
+      view.status = Number(h[':status']);
+      view.headers = h;
+    });
+    stream.on('data', (chunk: Buffer) => onData(chunk, close));
+    stream.on('error', () => {});
+    stream.on('close', () => finish(endStream ? 'complete' : 'cut', close, stream.rstCode));
+    if (options.silentAfterMs !== undefined) setTimeout(() => finish('silent', close), options.silentAfterMs);
+  });
+}
+
+t.test('raw faults: what reaches a plain client, over HTTP/1.1 and HTTP/2, from Key Vault and Entra ID', async (t) => {
+  const h1Vault = await startKeyVaultEmulator({ tenantId: TENANT_ID, verifyToken: entra.verifyAccessToken, http2: false });
+  t.teardown(() => h1Vault.close());
+  const value = `raw-fault-value-${'v'.repeat(200)}`;
+  for (const v of [vault, h1Vault]) v.setSecret('raw', value);
+  const token = (await (await credential()).getToken(SCOPE)).token;
+  const real = await rawGet('/secrets/raw?api-version=7.6', token);
+  const realBody = Buffer.from(JSON.stringify(real.body));
+  const half = realBody.subarray(0, Math.floor(realBody.length / 2));
+
+  interface Case {
+    raw: RawFault;
+    protocols: Array<'1.1' | '2'>;
+    options?: { stopAfter?: number; silentAfterMs?: number };
+    check: (t: Test, view: WireView, protocol: '1.1' | '2') => void;
+  }
+  const cases: Case[] = [
+    { raw: 'reset', protocols: ['1.1', '2'], check: (t, v) => t.match(v, { status: undefined, end: 'cut' }) },
+    {
+      raw: 'reset-before-body',
+      protocols: ['1.1', '2'],
+      check: (t, v) => {
+        t.match(v, { status: 200, end: 'cut' });
+        t.equal(Number(v.headers['content-length']), realBody.length, 'the whole answer was announced');
+        t.equal(v.bytes.length, 0, 'no byte of it came');
+      },
+    },
+    {
+      raw: 'reset-mid-body',
+      protocols: ['1.1', '2'],
+      check: (t, v, p) => {
+        t.match(v, { status: 200, end: 'cut' });
+        t.same(v.bytes, half, 'the first half of the real answer, then the connection went');
+        if (p === '2') t.not(v.rstCode, 0, 'the stream closed with the connection, not with NO_ERROR');
+      },
+    },
+    {
+      raw: 'rst-stream',
+      protocols: ['2'],
+      check: (t, v) => {
+        t.match(v, { status: 200, end: 'cut', rstCode: http2.constants.NGHTTP2_NO_ERROR });
+        t.equal(v.headers['content-length'], undefined, 'no length announced: only END_STREAM says the body is whole');
+        t.same(v.bytes, half, 'half the real answer, then RST_STREAM(NO_ERROR)');
+      },
+    },
+    { raw: 'hang', protocols: ['1.1', '2'], options: { silentAfterMs: 300 }, check: (t, v) => t.match(v, { status: undefined, end: 'silent' }) },
+    {
+      raw: 'trickle',
+      protocols: ['1.1', '2'],
+      options: { stopAfter: 3 },
+      check: (t, v) => {
+        t.match(v, { status: 200, end: 'stopped' });
+        t.equal(Number(v.headers['content-length']), realBody.length);
+        t.same(v.bytes, realBody.subarray(0, 3), 'the real answer, one byte at a time');
+      },
+    },
+    {
+      raw: 'huge',
+      protocols: ['1.1', '2'],
+      options: { stopAfter: 4 * 1024 * 1024 },
+      check: (t, v) => {
+        t.match(v, { status: 200, end: 'stopped' });
+        t.equal(Number(v.headers['content-length']), HUGE_BODY_BYTES);
+        t.ok(v.bytes.length >= 4 * 1024 * 1024, 'megabytes arrive as fast as they are read');
+        t.equal(v.bytes.subarray(0, 10).toString(), '{"value":"');
+      },
+    },
+    {
+      raw: 'malformed-json',
+      protocols: ['1.1', '2'],
+      check: (t, v) => {
+        t.match(v, { status: 200, end: 'complete' });
+        t.same(v.bytes, half, 'a complete transfer of half the real answer');
+        t.throws(() => JSON.parse(v.bytes.toString('utf8')) as unknown, SyntaxError);
+      },
+    },
+    {
+      raw: 'gzip-bomb',
+      protocols: ['1.1', '2'],
+      check: (t, v) => {
+        t.match(v, { status: 200, end: 'complete', headers: { 'content-encoding': 'gzip' } });
+        t.ok(v.bytes.length < 512 * 1024, `${v.bytes.length} bytes on the wire`);
+        t.throws(() => gunzipSync(v.bytes, { maxOutputLength: 1024 * 1024 }), { code: 'ERR_BUFFER_TOO_LARGE' });
+      },
+    },
+  ];
+  for (const c of cases) {
+    for (const protocol of c.protocols) {
+      const v = protocol === '2' ? vault : h1Vault;
+      v.requests.length = 0;
+      v.addFault({ match: '/secrets/raw', raw: c.raw });
+      const view = await wireGet(`${v.vaultUrl(VAULT)}secrets/raw?api-version=7.6`, protocol, { token, ...c.options });
+      await t.test(`${c.raw} over HTTP/${protocol}`, async (t) => {
+        c.check(t, view, protocol);
+        t.match(v.requests, [{ raw: c.raw, injected: true, httpVersion: protocol === '2' ? '2.0' : '1.1' }], 'recorded as injected');
+      });
+      v.clearFaults();
+    }
+  }
+
+  await t.test('the bomb expands to what it claims', async (t) => {
+    vault.addFault({ match: '/secrets/raw', raw: 'gzip-bomb' });
+    const view = await wireGet(`${vault.vaultUrl(VAULT)}secrets/raw?api-version=7.6`, '2', { token });
+    let expanded = 0;
+    const gunzip = createGunzip();
+    gunzip.on('data', (chunk: Buffer) => (expanded += chunk.length));
+    await new Promise((resolve) => gunzip.on('end', resolve).end(view.bytes));
+    t.equal(expanded, GZIP_BOMB_BYTES);
+  });
+
+  await t.test('Entra ID: the token answer cut by a truncating proxy', async (t) => {
+    clearLogs();
+    entra.failNext(1, { raw: 'malformed-json' });
+    const cred = await credential({ retryOptions: { maxRetries: 0 } });
+    await t.rejects(cred.getToken(SCOPE), 'the SDK cannot use half a token answer');
+    t.match(entra.requests.at(-1), { method: 'POST', path: /\/oauth2\/v2\.0\/token$/, status: 200, raw: 'malformed-json', injected: true });
+  });
 });
 
 /** The SDK returns the key's members as bytes; a JWK wants them base64url. */

@@ -141,7 +141,7 @@ t.test('transient faults are retried and recovered', async (t) => {
     { name: '503 twice', fault: { match: '/secrets/db-password', status: 503, times: 2 } },
     { name: '429 without Retry-After', fault: { match: '/secrets/db-password', status: 429, times: 1 } },
     { name: '429 with Retry-After: 0', fault: { match: '/secrets/db-password', status: 429, retryAfter: '0', times: 1 } },
-    { name: 'connection reset', fault: { match: '/secrets/db-password', resetConnection: true, times: 1 } },
+    { name: 'connection reset', fault: { match: '/secrets/db-password', raw: 'reset' as const, times: 1 } },
     { name: '500 on a version listing', fault: { match: '/secrets/rotating/versions', status: 500, times: 1 } },
   ];
   for (const c of cases) {

@@ -61,7 +61,7 @@ t.test('a connection reset with requests in flight: they fail as transient, the 
   const client = new SecretClient(world.vault.vaultUrl(VAULT_NAME), await credentialFor(world), { httpClient, retryOptions: { maxRetries: 0 } });
   await client.getSecret('a');
 
-  world.vault.addFault({ match: '/secrets/a/', resetConnection: true });
+  world.vault.addFault({ match: '/secrets/a/', raw: 'reset' });
   const settled = await Promise.allSettled(['a', 'b', 'c'].map((name) => client.getSecret(name)));
   t.ok(settled.every((s) => s.status === 'rejected'), 'the reset took every stream of the connection with it');
   for (const s of settled) {
