@@ -38,7 +38,7 @@ import type { WebhookSettings } from '../webhook/settings.js';
 import { parseManifests, parseYamlDocuments, renderKustomization, resourceId, type KubeObject } from './fixtures/kustomize.js';
 import { selects } from './fixtures/label-selector.js';
 import { memoryLookups } from './fixtures/memory-lookups.js';
-import { connectionAllowed, policiesFor, type Endpoint, type NetworkPolicy as Policy, type Protocol } from './fixtures/network-policy.js';
+import { connectionAllowed, policiesFor, type Endpoint, type NetworkPolicy as Policy, type PodEndpoint, type Protocol } from './fixtures/network-policy.js';
 import { podSecurityViolations } from './fixtures/pod-security.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -987,6 +987,8 @@ t.test('overlay self-signed: generated keys and certificates are git-ignored', a
 // ---------------------------------------------------------------------------------------------------------
 // Examples
 
+// A CoreDNS pod as AKS and kubeadm label it.
+const CORE_DNS: Endpoint = { ip: '10.244.0.10', pod: { namespace: 'kube-system', namespaceLabels: namespaceLabels('kube-system'), labels: { 'k8s-app': 'kube-dns' } } };
 const exampleDirs = readdirSync(EXAMPLES).filter((name) => statSync(path.join(EXAMPLES, name)).isDirectory()).sort();
 const settings: WebhookSettings = { image: IMAGE, cloud: CLOUDS.AzurePublicCloud, namespace: installation(base).deployment.metadata?.namespace as string };
 
@@ -1060,6 +1062,20 @@ for (const dir of exampleDirs) {
       t.ok(injectedSpec.initContainers?.some((c) => c.name === INIT_CONTAINER), `${name}: init container ${INIT_CONTAINER}`);
       t.same(injectedSpec.volumes?.map((v) => v.name).filter((v) => v === TOKEN_VOLUME || v === SECRETS_VOLUME).sort(), [SECRETS_VOLUME, TOKEN_VOLUME].sort());
 
+      // Where the example restricts egress, the init container still reaches DNS, the authority and the vault it is given.
+      const policies = objects.filter((o) => o.kind === 'NetworkPolicy') as unknown as Policy[];
+      const selfPod: PodEndpoint = { namespace, namespaceLabels: namespaceLabels(namespace, namespaceObject?.metadata.labels), labels: template?.metadata?.labels ?? {} };
+      const self: Endpoint = { ip: '10.244.5.50', pod: selfPod };
+      if (policiesFor(policies, selfPod, 'Egress').length > 0) {
+        const env = (variable: string): string => injectedSpec.initContainers?.find((c) => c.name === INIT_CONTAINER)?.env?.find((e) => e.name === variable)?.value ?? '';
+        t.ok(connectionAllowed(policies, { from: self, to: CORE_DNS, port: 53, protocol: 'UDP' }), `${name}: the init container reaches cluster DNS`);
+        for (const [what, variable, ip] of [['Entra ID', 'AZURE_AUTHORITY_HOST', '20.190.160.1'], ['the vault', 'AKV_INJECTOR_VAULT_URL', '52.1.2.3']] as const) {
+          const url = new URL(env(variable));
+          const port = Number(url.port || 443);
+          t.ok(connectionAllowed(policies, { from: self, to: { ip }, port }), `${name}: the init container reaches ${what} (${url.host}:${port}, at a public address)`);
+        }
+      }
+
       // The identity the federated credential must name is written down next to the example.
       const account = template?.spec?.serviceAccountName ?? 'default';
       t.ok(text.includes(`system:serviceaccount:${namespace}:${account}`), `${name}: the federated credential subject is documented`);
@@ -1075,6 +1091,32 @@ for (const dir of exampleDirs) {
     }
   });
 }
+
+t.test('example workload-identity: egress denied by default, the checkout pods reach only DNS and public HTTPS', async (t) => {
+  const root = path.join(EXAMPLES, 'workload-identity');
+  const objects = walk(root, isYaml).flatMap(readObjects);
+  const policies = objects.filter((o) => o.kind === 'NetworkPolicy') as unknown as Policy[];
+  const namespace = find<KubeObject>(objects, 'Namespace');
+  const labels = find<V1Deployment>(objects, 'Deployment').spec?.template.metadata?.labels ?? {};
+  const pod = (podLabels: Record<string, string>): Endpoint =>
+    ({ ip: '10.244.5.50', pod: { namespace: namespace.metadata.name, namespaceLabels: namespaceLabels(namespace.metadata.name, namespace.metadata.labels), labels: podLabels } });
+  const checkout = pod(labels);
+  const cases: Array<[string, Endpoint, Endpoint, number, Protocol, boolean]> = [
+    ['→ cluster DNS over TCP', checkout, CORE_DNS, 53, 'TCP', true],
+    ['→ Entra ID', checkout, { ip: '40.126.0.1' }, 443, 'TCP', true],
+    ['→ a DNS server outside the cluster', checkout, { ip: '8.8.8.8' }, 53, 'UDP', false],
+    ['→ plain HTTP outside', checkout, { ip: '52.1.2.3' }, 80, 'TCP', false],
+    ['→ instance metadata', checkout, { ip: '169.254.169.254' }, 80, 'TCP', false],
+    ['→ a private address on 443 (a private endpoint needs its own ipBlock)', checkout, { ip: '10.1.2.3' }, 443, 'TCP', false],
+    ['→ a pod of another namespace', checkout, { ip: '10.244.9.9', pod: { namespace: 'payments', namespaceLabels: namespaceLabels('payments'), labels: { app: 'api' } } }, 443, 'TCP', false],
+    ['another pod of the namespace → Entra ID', pod({ app: 'worker' }), { ip: '40.126.0.1' }, 443, 'TCP', false],
+  ];
+  for (const [name, from, to, port, protocol, allowed] of cases) {
+    t.equal(connectionAllowed(policies, { from, to, port, protocol }), allowed, `${name}: ${allowed ? 'allowed' : 'denied'}`);
+  }
+  const readme = readFileSync(path.join(root, 'README.md'), 'utf8');
+  t.match(readme, /networkpolicy\.yaml/, 'the README explains the policy');
+});
 
 t.test('example workload-identity: the az commands match the manifests', async (t) => {
   const readme = readFileSync(path.join(EXAMPLES, 'workload-identity', 'README.md'), 'utf8');
