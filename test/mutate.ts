@@ -307,3 +307,21 @@ t.test('a very large pod (about 3 MiB) is injected like any other', async (t) =>
   t.equal(after.spec?.containers.filter((c) => c.volumeMounts?.some((m) => m.name === 'akv-injector-secrets')).length, 20, 'every container gets the mount');
   t.ok(Buffer.from(result.response.patch ?? '', 'base64').length < 16 * 1024, 'the patch holds only the additions');
 });
+
+t.test('the init container never runs as root, whatever user the pod runs as', async (t) => {
+  const cases: Array<{ podUser: number | undefined; initUser: number | undefined }> = [
+    { podUser: undefined, initUser: 65532 },
+    { podUser: 0, initUser: 65532 },
+    { podUser: 1000, initUser: undefined },
+  ];
+  for (const c of cases) {
+    const { after } = await admit('deployment-pod', (pod) => {
+      pod.spec!.securityContext = c.podUser === undefined ? {} : { runAsUser: c.podUser };
+    });
+    const init = after.spec?.initContainers?.find((x) => x.name === 'akv-injector');
+    t.equal(init?.securityContext?.runAsUser, c.initUser, `pod user ${c.podUser}: init container user ${c.initUser ?? 'the pod\'s'}`);
+    t.equal(init?.securityContext?.runAsNonRoot, true);
+    const effective = init?.securityContext?.runAsUser ?? after.spec?.securityContext?.runAsUser;
+    t.not(effective, 0, `pod user ${c.podUser}: the init container's effective user is not root`);
+  }
+});

@@ -22,11 +22,14 @@ export const SECRETS_VOLUME_SIZE = '16Mi';
 export function injectPod(pod: V1Pod, config: InjectionConfig): V1Pod {
   const spec = pod.spec ?? { containers: [] };
   const existing = spec.initContainers ?? [];
+  // A pod running as root gets no say: the init container is non-root, so it runs as 65532 (root can still read its files).
+  const podUser = spec.securityContext?.runAsUser;
+  const podSetsUser = podUser !== undefined && podUser !== null && podUser !== 0;
   const initContainers = existing.some((c) => c.name === INIT_CONTAINER)
     ? existing
     : config.initFirst
-      ? [initContainer(config, spec.securityContext?.runAsUser !== undefined), ...existing]
-      : [...existing, initContainer(config, spec.securityContext?.runAsUser !== undefined)];
+      ? [initContainer(config, podSetsUser), ...existing]
+      : [...existing, initContainer(config, podSetsUser)];
 
   const mount: V1VolumeMount = { name: SECRETS_VOLUME, mountPath: config.mountPath, readOnly: true };
   const withMount = (container: V1Container): V1Container =>
