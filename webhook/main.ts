@@ -8,11 +8,12 @@ import { tenantIdProblem } from '../src/azure-ids.js';
 import { cloudFromFlag } from '../src/clouds.js';
 import { createServerLogger, type Logger } from '../src/log.js';
 import { writeTerminationLog } from '../src/termination-log.js';
+import { createBodyBudget } from './body-budget.js';
 import { createClusterCache, type ClusterCache } from './cluster-cache.js';
 import { buildHealthApp } from './health.js';
 import { createMetrics } from './metrics.js';
 import { createMutator } from './mutate.js';
-import { buildApp } from './server.js';
+import { buildApp, DEFAULT_BODY_BUDGET } from './server.js';
 import type { WebhookSettings } from './settings.js';
 import { createTlsReloader, TLS_POLICY, type TlsReloader } from './tls-reloader.js';
 
@@ -232,8 +233,9 @@ export async function runWebhook(args: string[], options: RunOptions = {}): Prom
   }
 
   const cache: ClusterCache = createClusterCache(kubeConfig, { logger });
-  const metrics = createMetrics({ cacheSizes: () => cache.sizes() });
-  const app = buildApp({ mutator: createMutator(config.settings, cache), logger, metrics, https: httpsOptions });
+  const bodyBudget = createBodyBudget(DEFAULT_BODY_BUDGET);
+  const metrics = createMetrics({ cacheSizes: () => cache.sizes(), bodyBudget: () => bodyBudget.usage() });
+  const app = buildApp({ mutator: createMutator(config.settings, cache), logger, metrics, bodyBudget, https: httpsOptions });
   if (reloader !== undefined && app.server instanceof https.Server) reloader.attach(app.server);
 
   let listening = false;

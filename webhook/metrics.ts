@@ -1,13 +1,17 @@
 // The webhook's Prometheus metrics, in a registry of its own (never prom-client's global one).
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { BudgetUsage } from './body-budget.js';
 import type { CacheSizes } from './cluster-cache.js';
 
 export type { CacheSizes };
 
-/** What an admission came to: the mutator's outcomes, plus `invalid` for a request rejected before it (4xx). */
-export type AdmissionOutcome = 'injected' | 'skipped' | 'denied' | 'error' | 'invalid';
+/**
+ * What an admission came to: the mutator's outcomes, plus `invalid` for a request rejected before it (4xx) and
+ * `busy` for one shed unread because the body budget stayed full (503).
+ */
+export type AdmissionOutcome = 'injected' | 'skipped' | 'denied' | 'error' | 'invalid' | 'busy';
 
-const OUTCOMES: readonly AdmissionOutcome[] = ['injected', 'skipped', 'denied', 'error', 'invalid'];
+const OUTCOMES: readonly AdmissionOutcome[] = ['injected', 'skipped', 'denied', 'error', 'invalid', 'busy'];
 
 export interface WebhookMetrics {
   readonly registry: Registry;
@@ -18,6 +22,8 @@ export interface WebhookMetrics {
 export interface MetricsOptions {
   /** Read at every scrape (the cluster cache's `sizes()`); without it the cache gauge has no samples. */
   cacheSizes?: () => CacheSizes;
+  /** Read at every scrape (the body budget's `usage()`); without it the budget gauges have no samples. */
+  bodyBudget?: () => BudgetUsage;
   /** Node.js process metrics (CPU, memory, event loop, GC); default true. */
   defaultMetrics?: boolean;
 }
@@ -53,6 +59,27 @@ export function createMetrics(options: MetricsOptions = {}): WebhookMetrics {
       this.set({ kind: 'Namespace' }, sizes.namespaces);
       this.set({ kind: 'ServiceAccount' }, sizes.serviceAccounts);
       this.set({ kind: 'SecretProviderClass' }, sizes.secretProviderClasses);
+    },
+  });
+  const { bodyBudget } = options;
+  new Gauge({
+    name: 'akv_injector_request_body_bytes',
+    help: 'Request body bytes admitted and not yet answered: all, and those of large bodies.',
+    labelNames: ['size'] as const,
+    registers: [registry],
+    collect(): void {
+      if (bodyBudget === undefined) return;
+      const usage = bodyBudget();
+      this.set({ size: 'all' }, usage.bytes);
+      this.set({ size: 'large' }, usage.largeBytes);
+    },
+  });
+  new Gauge({
+    name: 'akv_injector_requests_waiting',
+    help: 'Requests waiting, unread, for room in the body budget.',
+    registers: [registry],
+    collect(): void {
+      if (bodyBudget !== undefined) this.set(bodyBudget().waiting);
     },
   });
   // Every outcome shows from the first scrape, so rate() and absent() work before the first admission.

@@ -4,12 +4,49 @@ import type https from 'node:https';
 import { fastify, LogController, type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Logger } from '../src/log.js';
 import { decodeReview, encodeReview, type AdmissionRequest } from './admission.js';
+import { createBodyBudget, type BodyBudget, type BodyBudgetOptions } from './body-budget.js';
+import { parseJsonBody } from './json-body.js';
 import type { AdmissionOutcome, WebhookMetrics } from './metrics.js';
 import type { MutationResult, Mutator } from './mutate.js';
 
 /** The API server sends at most 3 MiB of object (twice that for an UPDATE's oldObject): stay above it. */
 export const DEFAULT_BODY_LIMIT = 4 * 1024 * 1024;
 export const MIN_BODY_LIMIT = 3 * 1024 * 1024;
+
+/**
+ * Memory: the bytes of request bodies taken in at once (see body-budget.ts). Measured with the Deployment's Node
+ * flags (test/server-abuse.ts): one 4 MiB body of tiny JSON values adds ~100 MiB to a ~100 MiB process, so large
+ * bodies go one 4 MiB at a time, and 2 MiB stay for ordinary pods (40 of 50 KB, 400 of 5 KB) whatever large ones do.
+ */
+export const DEFAULT_BODY_BUDGET: BodyBudgetOptions = { totalBytes: 6 * 1024 * 1024, largeBytes: 4 * 1024 * 1024, smallBodyBytes: 64 * 1024 };
+
+/**
+ * Time bounds, in ms, set against the API server's webhook client: it sends the whole body at once and gives up
+ * after timeoutSeconds (5 s in manifests/base, 30 s at most), and closes its idle keep-alive connections after 90 s
+ * (Go's http.Transport IdleConnTimeout, which client-go keeps).
+ */
+export const TIMEOUTS = {
+  /** A request waits at most this long for room in the body budget, then gets a 503: the API server still has time to hear it. */
+  budgetWaitMs: 2_000,
+  /** Complete TLS handshake. */
+  handshakeMs: 10_000,
+  /** Complete request headers. */
+  headersMs: 5_000,
+  /** Complete request, headers and body: a trickling client is cut after this, within one checking interval more. */
+  requestMs: 10_000,
+  /** How often Node looks for requests past headersMs or requestMs. */
+  checkingIntervalMs: 1_000,
+  /** Idle keep-alive connection: longer than the API server's 90 s, so it is always the client that closes one (a server closing first races a new request, which then fails). */
+  keepAliveMs: 100_000,
+  /** Socket inactivity before the first request's answer; past the API server's 30 s longest webhook timeout no answer is awaited. */
+  socketIdleMs: 30_000,
+} as const;
+
+/**
+ * Open connections at once; past it new ones are refused at accept. A TLS connection with a request under way
+ * costs ~90 KiB (measured), so 512 hold ~45 MiB; the API servers keep a few dozen to each replica.
+ */
+export const MAX_CONNECTIONS = 512;
 
 export type WebhookApp = FastifyInstance<http.Server, http.IncomingMessage, http.ServerResponse, Logger>;
 
@@ -19,6 +56,10 @@ export interface BuildAppOptions {
   /** Largest request body in bytes; default 4 MiB, at least 3 MiB. */
   bodyLimit?: number;
   metrics?: WebhookMetrics;
+  /** Body bytes taken in at once; default one of DEFAULT_BODY_BUDGET. Its large-body share must hold one body of bodyLimit. */
+  bodyBudget?: BodyBudget;
+  /** How long a request waits for room in the body budget; default TIMEOUTS.budgetWaitMs. */
+  budgetWaitMs?: number;
   /** Serve HTTPS with these options (main sets minVersion TLSv1.2); without them, plain HTTP (tests). */
   https?: https.ServerOptions;
 }
@@ -34,17 +75,43 @@ export function buildApp(options: BuildAppOptions): WebhookApp {
   if (!Number.isInteger(bodyLimit) || bodyLimit < MIN_BODY_LIMIT) {
     throw new RangeError(`bodyLimit must be a whole number of bytes ≥ ${MIN_BODY_LIMIT} (3 MiB, the API server's largest object), got ${bodyLimit}`);
   }
+  const budget = options.bodyBudget ?? createBodyBudget(DEFAULT_BODY_BUDGET);
+  if (budget.options.largeBytes < bodyLimit) {
+    throw new RangeError(`the body budget's large share (${budget.options.largeBytes} bytes) must hold one body of bodyLimit (${bodyLimit} bytes)`);
+  }
+  const budgetWaitMs = options.budgetWaitMs ?? TIMEOUTS.budgetWaitMs;
+  const nodeServer: http.ServerOptions = {
+    headersTimeout: TIMEOUTS.headersMs,
+    requestTimeout: TIMEOUTS.requestMs,
+    keepAliveTimeout: TIMEOUTS.keepAliveMs,
+    connectionsCheckingInterval: TIMEOUTS.checkingIntervalMs,
+  };
   const base = {
     loggerInstance: options.logger,
     // One line per admission, written by the handler, instead of fastify's two per request.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit,
     return503OnClosing: true,
+    // fastify sets these on the server itself, over what the server was created with.
+    requestTimeout: TIMEOUTS.requestMs,
+    keepAliveTimeout: TIMEOUTS.keepAliveMs,
+    connectionTimeout: TIMEOUTS.socketIdleMs,
   };
-  const app: WebhookApp = options.https === undefined ? fastify(base) : fastify({ ...base, https: options.https });
+  const app: WebhookApp =
+    options.https === undefined
+      ? fastify({ ...base, http: nodeServer })
+      : fastify({ ...base, https: { ...nodeServer, handshakeTimeout: TIMEOUTS.handshakeMs, ...options.https } });
+  app.server.maxConnections = MAX_CONNECTIONS;
   const { mutator, metrics } = options;
   // JSON only: fastify's text/plain parser would hand a string to decodeReview instead of a 415.
   app.removeContentTypeParser('text/plain');
+  // Ours instead of fastify's: values counted before they are built, "__proto__" keys kept as data (json-body.ts).
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_req, body, done) => {
+    const parsed = parseJsonBody(body as Buffer);
+    if (parsed.ok) done(null, parsed.value);
+    else done(Object.assign(new Error(parsed.message), { statusCode: parsed.status }), undefined);
+  });
 
   const count = (outcome: AdmissionOutcome, reply: FastifyReply): void => {
     metrics?.observeAdmission(outcome, reply.elapsedTime / 1000);
@@ -55,6 +122,38 @@ export function buildApp(options: BuildAppOptions): WebhookApp {
     reply.log.warn({ status, message, ms: round(reply.elapsedTime) }, 'admission request rejected');
     return reply.code(status).send(errorBody(status, message));
   };
+
+  // Before the body is read: wait for room in the budget, the socket unread meanwhile so TCP holds the sender back.
+  app.addHook('onRequest', async (req, reply) => {
+    const declared = bodyCharge(req.headers, bodyLimit);
+    if (declared > bodyLimit) return reject(reply, 413, tooLarge(bodyLimit));
+    if (declared === 0) return;
+    const waitedFrom = performance.now();
+    // A timer of our own rather than AbortSignal.timeout, which Node 20 may collect before it fires when combined.
+    const giveUp = new AbortController();
+    const timer = setTimeout(() => giveUp.abort(), budgetWaitMs);
+    let gone = false;
+    reply.raw.once('close', () => {
+      gone = true;
+      giveUp.abort();
+    });
+    const release = await budget.acquire(declared, giveUp.signal);
+    clearTimeout(timer);
+    if (release === undefined) {
+      if (gone) return reply;
+      count('busy', reply);
+      const waitedMs = round(performance.now() - waitedFrom);
+      reply.log.warn({ status: 503, bodyBytes: declared, waitedMs, budget: budget.usage() }, 'admission request shed: the body budget stayed full');
+      // Close the connection: its unread body is not worth reading.
+      return reply
+        .code(503)
+        .header('connection', 'close')
+        .header('retry-after', '1')
+        .send(errorBody(503, `akv-injector is busy: ${declared} more body bytes did not fit in its memory budget within ${budgetWaitMs} ms; retry`));
+    }
+    reply.raw.once('close', release);
+    return undefined;
+  });
 
   app.post('/mutate', async (req, reply) => {
     if (req.body === undefined || req.body === null) {
@@ -105,12 +204,23 @@ function clientErrorMessage(error: FastifyError, contentType: string | undefined
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return 'the body is empty: expected an AdmissionReview (admission.k8s.io/v1)';
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return `the body is larger than the limit of ${bodyLimit} bytes`;
+      return tooLarge(bodyLimit);
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return 'the body does not match its content-length';
   }
   if (error instanceof SyntaxError) return 'the body is not valid JSON';
   return error.message;
+}
+
+function tooLarge(bodyLimit: number): string {
+  return `the body is larger than the limit of ${bodyLimit} bytes`;
+}
+
+/** The bytes a request's body is charged: its content-length (Node's parser has checked it), the whole limit when sent in chunks. */
+function bodyCharge(headers: http.IncomingHttpHeaders, bodyLimit: number): number {
+  const length = headers['content-length'];
+  if (length !== undefined) return Number(length);
+  return headers['transfer-encoding'] === undefined ? 0 : bodyLimit;
 }
 
 const STATUS_TEXT: Record<number, string> = {
@@ -119,6 +229,7 @@ const STATUS_TEXT: Record<number, string> = {
   413: 'Payload Too Large',
   415: 'Unsupported Media Type',
   500: 'Internal Server Error',
+  503: 'Service Unavailable',
 };
 
 function errorBody(status: number, message: string): ErrorBody {
