@@ -1,6 +1,7 @@
 // Property-based tests of the admission path (issue 8): random pods, configurations and bodies through the
 // real fastify app and mutator; every property seeded, bounded in runs and in time, every admission in CPU.
-// Replay a failure: AKV_PROPERTY_SEED=<seed> npx tap test/admission-properties.ts (the report gives seed and path).
+// Replay a failure: AKV_PROPERTY_SEED=<seed> npx tap test/admission-properties.ts (the report gives seed and path);
+// search longer: AKV_PROPERTY_SCALE=10 multiplies every property's runs and time limit.
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import v8 from 'node:v8';
@@ -15,7 +16,7 @@ import type { AdmissionResponse, AdmissionReview } from '../webhook/admission.js
 import type { Lookups } from '../webhook/lookups.js';
 import { createMutator, type Mutator } from '../webhook/mutate.js';
 import { buildApp } from '../webhook/server.js';
-import { applyResponse } from './fixtures/admission-fixtures.js';
+import { applyResponse, loadReview } from './fixtures/admission-fixtures.js';
 import {
   ANNOTATION,
   CONFIG_KEYS,
@@ -38,6 +39,7 @@ import { memoryLookups, type MemoryCluster } from './fixtures/memory-lookups.js'
 import { podViolations } from './fixtures/pod-rules.js';
 
 const SEED = Number(process.env.AKV_PROPERTY_SEED ?? 8_2026);
+const SCALE = Number(process.env.AKV_PROPERTY_SCALE ?? 1);
 
 /**
  * The time bound of one admission, in CPU time: the tests of other engineers share the two cores, and a
@@ -100,7 +102,10 @@ async function post(payload: string | Buffer, contentType = 'application/json'):
   let answer: Answer | undefined;
   let overMutate = Infinity;
   let overHttp = Infinity;
-  for (let attempt = 0; attempt < 3 && (overMutate > 0 || overHttp > 0); attempt++) {
+  let attempts = 0;
+  // Retried only when over by less than a blowup's margin: hundreds of ms are not a GC pause.
+  const retry = (): boolean => (overMutate > 0 || overHttp > 0) && Math.max(overMutate, overHttp) < 4 * MUTATE_CPU_BOUND_MS;
+  do {
     mutateCpuMs = 0;
     const start = process.cpuUsage();
     const res = await app.inject({ method: 'POST', url: '/mutate', headers: { 'content-type': contentType }, payload });
@@ -109,10 +114,11 @@ async function post(payload: string | Buffer, contentType = 'application/json'):
     overMutate = Math.min(overMutate, mutateCpuMs - MUTATE_CPU_BOUND_MS);
     overHttp = Math.min(overHttp, httpMs - HTTP_CPU_BOUND_MS - HTTP_CPU_MS_PER_MIB * mib);
     answer ??= { status: res.statusCode, text: res.body, json: parseJson(res.body) };
-  }
+  } while (++attempts < 3 && retry());
   slowest = Math.max(slowest, MUTATE_CPU_BOUND_MS + overMutate);
-  assert.ok(overMutate <= 0, `mutate() took ${(MUTATE_CPU_BOUND_MS + overMutate).toFixed(1)} ms of CPU (least of 3), over the bound of ${MUTATE_CPU_BOUND_MS} ms`);
-  assert.ok(overHttp <= 0, `the HTTP round took ${overHttp.toFixed(1)} ms of CPU more than its bound (${HTTP_CPU_BOUND_MS} ms + ${HTTP_CPU_MS_PER_MIB} ms/MiB)`);
+  const tries = attempts === 1 ? '' : ` (least of ${attempts})`;
+  assert.ok(overMutate <= 0, `mutate() took ${(MUTATE_CPU_BOUND_MS + overMutate).toFixed(1)} ms of CPU${tries}, over the bound of ${MUTATE_CPU_BOUND_MS} ms`);
+  assert.ok(overHttp <= 0, `the HTTP round took ${overHttp.toFixed(1)} ms of CPU more than its bound (${HTTP_CPU_BOUND_MS} ms + ${HTTP_CPU_MS_PER_MIB} ms/MiB)${tries}`);
   return answer as Answer;
 }
 
@@ -128,8 +134,8 @@ let uids = 0;
 const nextUid = (): string => `00000000-0000-4000-8000-${String(++uids).padStart(12, '0')}`;
 
 /** Admit `pod` as a CREATE in the scenario's cluster; the request's uid comes back with the answer. */
-async function admit(s: Pick<Scenario, 'namespace' | 'cluster'>, pod: unknown, edit: (review: AdmissionReview) => void = () => {}): Promise<{ answer: Answer; uid: string }> {
-  cluster = memoryLookups(s.cluster as MemoryCluster);
+async function admit(s: { namespace: string; cluster: MemoryCluster }, pod: unknown, edit: (review: AdmissionReview) => void = () => {}): Promise<{ answer: Answer; uid: string }> {
+  cluster = memoryLookups(s.cluster);
   const uid = nextUid();
   const review = podCreateReview(uid, s.namespace, pod);
   edit(review);
@@ -193,6 +199,17 @@ function elide(text: string): string {
   return text.replace(/(.{1,2}?)\1{64,}/gs, (run, unit: string) => `${unit}…(×${run.length / unit.length})`);
 }
 
+// An interrupted property's run is not stopped (fast-check races it against the time limit): it is
+// awaited before the next property starts, so no two admissions share the cluster or the CPU clock.
+let running: Promise<unknown> = Promise.resolve();
+function settled<A extends unknown[]>(predicate: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
+  return (...args) => {
+    const run = predicate(...args);
+    running = run.catch(() => undefined);
+    return run;
+  };
+}
+
 interface Budget {
   numRuns: number;
   seconds: number;
@@ -201,13 +218,15 @@ interface Budget {
 /** Check a property under the file's seed; a failure is reported with its shrunk counterexample. */
 async function holds<Ts>(t: Test, property: fc.IAsyncProperty<Ts>, budget: Budget): Promise<void> {
   slowest = 0;
-  const details = await fc.check(property, { seed: SEED, numRuns: budget.numRuns, plugins: [fc.interruptAfterTimeLimit(budget.seconds * 1000)] });
+  const numRuns = Math.ceil(budget.numRuns * SCALE);
+  const details = await fc.check(property, { seed: SEED, numRuns, plugins: [fc.interruptAfterTimeLimit(budget.seconds * SCALE * 1000)] });
+  await running;
   if (details.failed) {
     const error = details.errorInstance instanceof Error ? details.errorInstance.message : String(details.errorInstance);
     t.fail(elide(`${error}\n${fc.defaultReportMessage(details) ?? 'the property failed'}`));
     return;
   }
-  const runs = `${details.numRuns} of ${budget.numRuns} runs${details.interrupted ? ', stopped by the time limit' : ''}`;
+  const runs = `${details.numRuns} of ${numRuns} runs${details.interrupted ? ', stopped by the time limit' : ''}`;
   t.ok(details.numRuns > 0, `${runs} (seed ${SEED}); slowest mutate() ${slowest.toFixed(1)} ms of CPU`);
 }
 
@@ -379,8 +398,8 @@ const anyBody: fc.Arbitrary<{ s?: Scenario; body: string | Buffer }> = fc.oneof(
 );
 
 t.test('(a) any body: a valid AdmissionReview echoing the uid, or a JSON 4xx; never a 5xx, never a crash', async (t) => {
-  await holds(t, fc.asyncProperty(anyBody, async ({ s, body }) => {
-    cluster = memoryLookups((s?.cluster ?? {}) as MemoryCluster);
+  await holds(t, fc.asyncProperty(anyBody, settled(async ({ s, body }) => {
+    cluster = memoryLookups(s?.cluster ?? {});
     const answer = await post(body);
     if (answer.status !== 200) return assertClientError(answer);
     const sent = JSON.parse(body.toString()) as AdmissionReview;
@@ -391,13 +410,13 @@ t.test('(a) any body: a valid AdmissionReview echoing the uid, or a JSON 4xx; ne
     if (!response.allowed) assert.equal(response.status?.code, 400, `a denial is the pod's fault: ${elide(response.status?.message ?? '')}`);
     const operations = patchOf(response);
     if (operations !== undefined) fastJsonPatch.applyPatch(clone(sent.request?.object), operations, true, false);
-  }), { numRuns: 300, seconds: 2 });
+  })), { numRuns: 300, seconds: 2 });
 });
 
 // ---------------------------------------------------------------------------------------------- (b) valid pods
 
 t.test('(b) valid pod × valid configuration: injected as DESIGN.md says, everything kept, idempotent', async (t) => {
-  await holds(t, fc.asyncProperty(validScenario(), async (s) => {
+  await holds(t, fc.asyncProperty(validScenario(), settled(async (s) => {
     const before = clone(s.pod);
     const { answer, uid } = await admit(s, before);
     const after = checkInjection(s, before, responseOf(answer, uid));
@@ -410,17 +429,17 @@ t.test('(b) valid pod × valid configuration: injected as DESIGN.md says, everyt
     delete lost.metadata?.annotations?.[ANNOTATION.status];
     const redo = await admit(s, lost);
     assert.deepEqual(applyResponse(lost, responseOf(redo.answer, redo.uid)), after, 'injecting an injected pod only restores its status');
-  }), { numRuns: 100, seconds: 2.5 });
+  })), { numRuns: 100, seconds: 2.5 });
 });
 
 t.test('(b) with refresh-interval: the refresh sidecar runs beside the fetch, with the token and the secrets', async (t) => {
-  await holds(t, fc.asyncProperty(validScenario({ refresh: true }), async (s) => {
+  await holds(t, fc.asyncProperty(validScenario({ refresh: true }), settled(async (s) => {
     const before = clone(s.pod);
     const { answer, uid } = await admit(s, before);
     const after = checkInjection(s, before, responseOf(answer, uid));
     const again = await admit(s, after);
     assertAllowedUntouched(responseOf(again.answer, again.uid));
-  }), { numRuns: 30, seconds: 1 });
+  })), { numRuns: 30, seconds: 1 });
 });
 
 // ---------------------------------------------------------------------------------------------- (c) invalid values
@@ -453,27 +472,27 @@ t.test('(c) one invalid annotation: denied with 400, the message naming the full
     // inject and containers are the pod's own; the others are namespace defaults too.
     const podOnly = key === 'inject' || key === 'containers';
     await t.test(ANNOTATION[key], async (t) => {
-      await holds(t, fc.asyncProperty(validScenario(), invalidValue(key), fc.boolean(), async (base, value, onNamespace) => {
+      await holds(t, fc.asyncProperty(validScenario(), invalidValue(key), fc.boolean(), settled(async (base, value, onNamespace) => {
         const { s, pod } = withValue(base, key, value, onNamespace && !podOnly);
         const { answer, uid } = await admit(s, pod);
         assertDenied(responseOf(answer, uid), ANNOTATION[key]);
-      }), { numRuns: 30, seconds: 0.6 });
+      })), { numRuns: 30, seconds: 0.6 });
     });
   }
 });
 
 t.test('(c) a mount path where a selected container already mounts a volume: denied naming the mount-path annotation', async (t) => {
-  await holds(t, fc.asyncProperty(validScenario(), fc.nat(), async (base, index) => {
+  await holds(t, fc.asyncProperty(validScenario(), fc.nat(), settled(async (base, index) => {
     const taken = (base.pod.spec?.containers ?? []).filter((c) => base.expected.mounted.includes(c.name)).flatMap((c) => c.volumeMounts ?? []);
     fc.pre(taken.length > 0);
     const { s, pod } = withValue(base, 'mountPath', (taken[index % taken.length] as { mountPath: string }).mountPath, false);
     const { answer, uid } = await admit(s, pod);
     assertDenied(responseOf(answer, uid), ANNOTATION.mountPath);
-  }), { numRuns: 40, seconds: 0.5 });
+  })), { numRuns: 40, seconds: 0.5 });
 });
 
 t.test('(c) an invalid SecretProviderClass: denied naming the class and its parameter', async (t) => {
-  await holds(t, fc.asyncProperty(validScenario(), fc.constantFrom(...INVALID_SPCS), async (base, bad) => {
+  await holds(t, fc.asyncProperty(validScenario(), fc.constantFrom(...INVALID_SPCS), settled(async (base, bad) => {
     const s = clone(base);
     const annotations = s.pod.metadata?.annotations as Record<string, string>;
     annotations[ANNOTATION.secretProviderClass] = 'bad-class';
@@ -481,7 +500,7 @@ t.test('(c) an invalid SecretProviderClass: denied naming the class and its para
     s.cluster.secretProviderClasses.push({ metadata: { namespace: s.namespace, name: 'bad-class' }, spec: { provider: bad.provider, parameters: bad.parameters } });
     const { answer, uid } = await admit(s, s.pod);
     assertDenied(responseOf(answer, uid), `SecretProviderClass ${s.namespace}/bad-class`, bad.names);
-  }), { numRuns: 40, seconds: 0.5 });
+  })), { numRuns: 40, seconds: 0.5 });
 });
 
 // A table, not a property: each huge value is a 2 MiB body, too costly to draw at random until all are seen.
@@ -489,7 +508,7 @@ t.test('(c) every huge value (up to 2 MiB): denied naming the annotation, within
   const scenarios = fc.sample(validScenario(), { seed: SEED, numRuns: HUGE_INVALID_VALUES.length });
   for (const [i, { key, value }] of HUGE_INVALID_VALUES.entries()) {
     const { s, pod } = withValue(scenarios[i] as Scenario, key, value, false);
-    const label = `${ANNOTATION[key]}: ${JSON.stringify(elide(value.slice(0, 300)))} (${value.length} characters)`;
+    const label = `${ANNOTATION[key]}: ${JSON.stringify(elide(value.slice(0, 300)).slice(0, 40))}… (${value.length} characters)`;
     let response: AdmissionResponse | undefined;
     try {
       const { answer, uid } = await admit(s, pod);
@@ -499,8 +518,53 @@ t.test('(c) every huge value (up to 2 MiB): denied naming the annotation, within
     } catch (error) {
       t.fail(`${label}: ${elide((error as Error).message)}`);
     }
-    const bytes = Buffer.byteLength(response?.status?.message ?? '');
+    if (response === undefined || response.allowed) continue;
+    const bytes = Buffer.byteLength(response.status?.message ?? '');
     t.ok(bytes <= MAX_MESSAGE_BYTES, `${label}: the message is ${bytes} bytes (at most ${MAX_MESSAGE_BYTES}), the value is not echoed whole`);
+  }
+});
+
+// ---------------------------------------------------------------------------------------------- wide pods
+
+/** Items in a wide pod: about 0.5 MiB of JSON, so a walk quadratic in them costs seconds. */
+const WIDE = 30_000;
+const many = <T>(make: (i: number) => T): T[] => Array.from({ length: WIDE }, (_, i) => make(i));
+
+// Counts no real pod has, all within the body limit: the webhook may deny them, but must answer in time.
+const WIDE_PODS: ReadonlyArray<{ name: string; edit: (pod: V1Pod) => void }> = [
+  { name: `${WIDE} init containers`, edit: (pod) => void (pod.spec!.initContainers = many((i) => ({ name: `wide-${i}`, image: 'busybox:1.36' }))) },
+  { name: `${WIDE} app containers`, edit: (pod) => void (pod.spec!.containers = many((i) => ({ name: `wide-${i}`, image: 'busybox:1.36' }))) },
+  {
+    name: `${WIDE} init containers, each named in ${ANNOTATION.containers}`,
+    edit: (pod) => {
+      pod.spec!.initContainers = many((i) => ({ name: `wide-${i}`, image: 'busybox:1.36' }));
+      pod.metadata!.annotations![ANNOTATION.containers] = many((i) => `wide-${i}`).join(',');
+    },
+  },
+  { name: `${WIDE} volumes`, edit: (pod) => void (pod.spec!.volumes = many((i) => ({ name: `wide-${i}`, emptyDir: {} }))) },
+  { name: `${WIDE} mounts in one container`, edit: (pod) => void (pod.spec!.containers[0]!.volumeMounts = many((i) => ({ name: 'kube-api-access-7kq2x', mountPath: `/wide/${i}` }))) },
+  { name: `${WIDE} env vars in one container`, edit: (pod) => void (pod.spec!.containers[0]!.env = many((i) => ({ name: `WIDE_${i}`, value: 'x' }))) },
+  { name: `${WIDE} annotations`, edit: (pod) => void Object.assign(pod.metadata!.annotations!, Object.fromEntries(many((i) => [`example.com/wide-${i}`, 'x']))) },
+  { name: `${WIDE} labels`, edit: (pod) => void Object.assign((pod.metadata!.labels ??= {}), Object.fromEntries(many((i) => [`wide-${i}`, 'x']))) },
+];
+
+// A table, not a property: each body is half a MiB, and a quadratic walk would stall the file, not fail it.
+t.test('a pod with tens of thousands of containers, volumes, mounts or annotations: answered within the time bound', async (t) => {
+  const fixture = loadReview('deployment-pod');
+  const namespace = fixture.request.namespace as string;
+  const serviceAccount = { namespace, name: fixture.request.object.spec?.serviceAccountName, annotations: { 'azure.workload.identity/client-id': '0b4b0a4c-1f3e-4c55-9c8e-6f1f0e6d2a01' } };
+  const s = { namespace, cluster: { namespaces: [{ metadata: { name: namespace } }], serviceAccounts: [{ metadata: serviceAccount }] } };
+  for (const c of WIDE_PODS) {
+    const pod = clone(fixture.request.object);
+    c.edit(pod);
+    try {
+      const { answer, uid } = await admit(s, pod);
+      const response = responseOf(answer, uid);
+      if (!response.allowed) assert.equal(response.status?.code, 400, elide(response.status?.message ?? ''));
+      t.ok(response, `${c.name}: ${response.allowed ? 'injected' : 'denied'} within the time bound`);
+    } catch (error) {
+      t.fail(`${c.name}: ${elide((error as Error).message)}`);
+    }
   }
 });
 
@@ -522,7 +586,7 @@ const skipCase = fc.record({
 });
 
 t.test('(d) not opted in, opted out, protected or already injected: allowed, the pod untouched', async (t) => {
-  await holds(t, fc.asyncProperty(skipCase, async (c) => {
+  await holds(t, fc.asyncProperty(skipCase, settled(async (c) => {
     const s = clone(c.s);
     const annotations = s.pod.metadata?.annotations as Record<string, string>;
     if (c.junk !== undefined) annotations[ANNOTATION[c.junk[0]]] = c.junk[1];
@@ -552,7 +616,7 @@ t.test('(d) not opted in, opted out, protected or already injected: allowed, the
     const response = responseOf(answer, uid);
     assertAllowedUntouched(response);
     assert.equal(response.status, undefined, 'a plain allow');
-  }), { numRuns: 150, seconds: 1.5 });
+  })), { numRuns: 150, seconds: 1.5 });
 });
 
 // ---------------------------------------------------------------------------------------------- (e) wrong types
@@ -599,7 +663,7 @@ function slotsOf(pod: V1Pod): Slot[] {
 }
 
 t.test('(e) a field the webhook reads has the wrong type: denied with 400 or allowed without a patch, never a 500', async (t) => {
-  await holds(t, fc.asyncProperty(validScenario(), fc.nat(), fc.nat(), async (s, slotIndex, valueIndex) => {
+  await holds(t, fc.asyncProperty(validScenario(), fc.nat(), fc.nat(), settled(async (s, slotIndex, valueIndex) => {
     const slots = slotsOf(s.pod);
     const slot = slots[slotIndex % slots.length] as Slot;
     const wrong = WRONG_TYPES.filter((v) => jsonType(v) !== slot.type && !(v === null && slot.nullable));
@@ -609,7 +673,7 @@ t.test('(e) a field the webhook reads has the wrong type: denied with 400 or all
     const where = `${slot.path.join('.')} = ${json(wrong[valueIndex % wrong.length])}`;
     if (response.allowed) assert.equal(response.patch, undefined, `${where}: allowed with a patch`);
     else assert.equal(response.status?.code, 400, `${where}: ${elide(response.status?.message ?? '')}`);
-  }), { numRuns: 200, seconds: 1.25 });
+  })), { numRuns: 200, seconds: 1.25 });
 });
 
 // ---------------------------------------------------------------------------------------------- reserved names
@@ -645,7 +709,7 @@ function collide(pod: V1Pod, collision: Collision, source: object, mountIt: bool
 }
 
 t.test('a pod using a name akv-injector injects: denied naming it, or injected with akv-injector\'s own parts', async (t) => {
-  await holds(t, fc.asyncProperty(validScenario(), fc.constantFrom(...COLLISIONS), fc.constantFrom(...FOREIGN_SOURCES), fc.boolean(), async (s, collision, source, mountIt) => {
+  await holds(t, fc.asyncProperty(validScenario(), fc.constantFrom(...COLLISIONS), fc.constantFrom(...FOREIGN_SOURCES), fc.boolean(), settled(async (s, collision, source, mountIt) => {
     const before = clone(s.pod);
     const name = collide(before, collision, source, mountIt);
     fc.pre(podViolations(before).length === 0);
@@ -664,11 +728,11 @@ t.test('a pod using a name akv-injector injects: denied naming it, or injected w
     for (const c of [...(spec.initContainers ?? []), ...spec.containers]) {
       if (c !== init) assert.ok(!(c.volumeMounts ?? []).some((m) => m.name === INJECTED.tokenVolume), `${c.name} does not mount the token`);
     }
-  }), { numRuns: 80, seconds: 1.5 });
+  })), { numRuns: 80, seconds: 1.5 });
 });
 
 t.test('an injected pod whose app container mounts the token: denied, the token stays the init container\'s', async (t) => {
-  await holds(t, fc.asyncProperty(validScenario(), async (s) => {
+  await holds(t, fc.asyncProperty(validScenario(), settled(async (s) => {
     const first = await admit(s, clone(s.pod));
     const injected = applyResponse(clone(s.pod), responseOf(first.answer, first.uid));
     delete injected.metadata?.annotations?.[ANNOTATION.status];
@@ -676,7 +740,7 @@ t.test('an injected pod whose app container mounts the token: denied, the token 
     app.volumeMounts = [...(app.volumeMounts ?? []), { name: INJECTED.tokenVolume, mountPath: '/app-token', readOnly: true }];
     const { answer, uid } = await admit(s, injected);
     assertDenied(responseOf(answer, uid), INJECTED.tokenVolume);
-  }), { numRuns: 25, seconds: 0.75 });
+  })), { numRuns: 25, seconds: 0.75 });
 });
 
 
