@@ -42,9 +42,11 @@ export function countJsonValues(body: Uint8Array, stopAfter: number = Number.POS
   return count;
 }
 
-/** The body as JSON, or why not (400 not JSON, 413 too many values); messages never quote the body. */
+const EMPTY = 'the body is empty: expected an AdmissionReview (admission.k8s.io/v1)';
+
+/** The body as JSON, or why not (400 empty or not JSON, 413 too many values); messages never quote the body. */
 export function parseJsonBody(body: Buffer, maxValues: number = MAX_JSON_VALUES): ParsedBody {
-  if (body.length === 0) return { ok: false, status: 400, message: 'the body is empty: expected an AdmissionReview (admission.k8s.io/v1)' };
+  if (body.length === 0) return { ok: false, status: 400, message: EMPTY };
   // Every value takes at least two bytes with its separator: a shorter body cannot pass the bound, skip the scan.
   if (body.length > 2 * maxValues && countJsonValues(body, maxValues) > maxValues) {
     return {
@@ -53,9 +55,11 @@ export function parseJsonBody(body: Buffer, maxValues: number = MAX_JSON_VALUES)
       message: `the body holds more than ${maxValues} JSON values (array items and object members): no pod has that many, and each costs memory`,
     };
   }
+  let value: unknown;
   try {
-    return { ok: true, value: JSON.parse(body.toString('utf8')) as unknown };
+    value = JSON.parse(body.toString('utf8')) as unknown;
   } catch {
     return { ok: false, status: 400, message: 'the body is not valid JSON' };
   }
+  return value === null ? { ok: false, status: 400, message: EMPTY } : { ok: true, value };
 }

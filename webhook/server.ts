@@ -105,13 +105,9 @@ export function buildApp(options: BuildAppOptions): WebhookApp {
   const { mutator, metrics } = options;
   // JSON only: fastify's text/plain parser would hand a string to decodeReview instead of a 415.
   app.removeContentTypeParser('text/plain');
-  // Ours instead of fastify's: values counted before they are built, "__proto__" keys kept as data (json-body.ts).
+  // The body as bytes: json-body.ts parses it in the handler, once the budget has room for it.
   app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_req, body, done) => {
-    const parsed = parseJsonBody(body as Buffer);
-    if (parsed.ok) done(null, parsed.value);
-    else done(Object.assign(new Error(parsed.message), { statusCode: parsed.status }), undefined);
-  });
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 
   const count = (outcome: AdmissionOutcome, reply: FastifyReply): void => {
     metrics?.observeAdmission(outcome, reply.elapsedTime / 1000);
@@ -123,43 +119,55 @@ export function buildApp(options: BuildAppOptions): WebhookApp {
     return reply.code(status).send(errorBody(status, message));
   };
 
-  // Before the body is read: wait for room in the budget, the socket unread meanwhile so TCP holds the sender back.
-  app.addHook('onRequest', async (req, reply) => {
-    const declared = bodyCharge(req.headers, bodyLimit);
-    if (declared > bodyLimit) return reject(reply, 413, tooLarge(bodyLimit));
-    if (declared === 0) return;
+  /** Room in the budget for `bytes` until the answer is sent; false (a 503 sent, or the client gone) when none came in time. */
+  const admit = async (reply: FastifyReply, bytes: number): Promise<boolean> => {
     const waitedFrom = performance.now();
     // A timer of our own rather than AbortSignal.timeout, which Node 20 may collect before it fires when combined.
     const giveUp = new AbortController();
     const timer = setTimeout(() => giveUp.abort(), budgetWaitMs);
     let gone = false;
-    reply.raw.once('close', () => {
+    const onClose = (): void => {
       gone = true;
       giveUp.abort();
-    });
-    const release = await budget.acquire(declared, giveUp.signal);
+    };
+    reply.raw.once('close', onClose);
+    const release = await budget.acquire(bytes, giveUp.signal);
     clearTimeout(timer);
-    if (release === undefined) {
-      if (gone) return reply;
-      count('busy', reply);
-      const waitedMs = round(performance.now() - waitedFrom);
-      reply.log.warn({ status: 503, bodyBytes: declared, waitedMs, budget: budget.usage() }, 'admission request shed: the body budget stayed full');
-      // Close the connection: its unread body is not worth reading.
-      return reply
-        .code(503)
-        .header('connection', 'close')
-        .header('retry-after', '1')
-        .send(errorBody(503, `akv-injector is busy: ${declared} more body bytes did not fit in its memory budget within ${budgetWaitMs} ms; retry`));
+    reply.raw.off('close', onClose);
+    if (release !== undefined && !gone) {
+      reply.raw.once('close', release);
+      return true;
     }
-    reply.raw.once('close', release);
-    return undefined;
+    release?.();
+    if (gone) return false;
+    count('busy', reply);
+    const waitedMs = round(performance.now() - waitedFrom);
+    reply.log.warn({ status: 503, bodyBytes: bytes, waitedMs, budget: budget.usage() }, 'admission request shed: the body budget stayed full');
+    // Close the connection: an unread body is not worth reading.
+    void reply
+      .code(503)
+      .header('connection', 'close')
+      .header('retry-after', '1')
+      .send(errorBody(503, `akv-injector is busy: ${bytes} more body bytes did not fit in its memory budget within ${budgetWaitMs} ms; retry`));
+    return false;
+  };
+  const { smallBodyBytes } = budget.options;
+
+  // A large body is charged before it is read, its socket unread meanwhile so TCP holds the sender back. A small
+  // one is charged once it has arrived (in the handler): a slow sender of one holds no budget, only a connection.
+  app.addHook('onRequest', async (req, reply) => {
+    const declared = bodyCharge(req.headers, bodyLimit);
+    if (declared > bodyLimit) return reject(reply, 413, tooLarge(bodyLimit));
+    if (declared <= smallBodyBytes || (await admit(reply, declared))) return undefined;
+    return reply;
   });
 
   app.post('/mutate', async (req, reply) => {
-    if (req.body === undefined || req.body === null) {
-      return reject(reply, 400, 'the body is empty: expected an AdmissionReview (admission.k8s.io/v1)');
-    }
-    const decoded = decodeReview(req.body);
+    const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    if (bodyCharge(req.headers, bodyLimit) <= smallBodyBytes && body.length > 0 && !(await admit(reply, body.length))) return reply;
+    const parsed = parseJsonBody(body);
+    if (!parsed.ok) return reject(reply, parsed.status, parsed.message);
+    const decoded = decodeReview(parsed.value);
     if (!decoded.ok) return reject(reply, 400, decoded.message);
     const { request } = decoded;
 
@@ -199,16 +207,11 @@ function clientErrorMessage(error: FastifyError, contentType: string | undefined
   switch (error.code) {
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return `content-type must be application/json, got ${JSON.stringify(contentType ?? null)}`;
-    case 'FST_ERR_CTP_INVALID_JSON_BODY':
-      return 'the body is not valid JSON';
-    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-      return 'the body is empty: expected an AdmissionReview (admission.k8s.io/v1)';
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return tooLarge(bodyLimit);
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return 'the body does not match its content-length';
   }
-  if (error instanceof SyntaxError) return 'the body is not valid JSON';
   return error.message;
 }
 
