@@ -599,10 +599,12 @@ t.test('a pod with tens of thousands of containers, volumes, mounts or annotatio
     c.edit(pod);
     const problem = await failure(async () => {
       const { answer, uid } = await admit(s, pod, undefined, true);
+      // The server may refuse the body itself (it bounds the JSON values of one): a 4xx is an answer too.
+      if (answer.status !== 200) return assertClientError(answer);
       const response = responseOf(answer, uid);
       if (!response.allowed) assert.equal(response.status?.code, 400, brief(response.status?.message));
     });
-    t.equal(problem, undefined, `${c.name}: injected or denied (400), within the time bound (mutate() ${lastMutateMs.toFixed(1)} ms)`);
+    t.equal(problem, undefined, `${c.name}: injected, denied (400) or refused (4xx), within the time bound (mutate() ${lastMutateMs.toFixed(1)} ms)`);
   }
 });
 
