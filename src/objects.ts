@@ -1,5 +1,6 @@
 // Parse and validate the list of objects to fetch, reporting every problem at once.
 import type { ObjectEncoding, ObjectFormat, ObjectSpec, ObjectType } from './object-spec.js';
+import { quote } from './quote.js';
 
 const FIELDS = [
   'objectName',
@@ -85,10 +86,10 @@ function parseObject(item: unknown, index: number): { object?: ObjectSpec; probl
   }
   const record = item as Record<string, unknown>;
   const name = fieldString(record, 'objectName');
-  const where = `object ${index}${name ? ` "${name}"` : ''}`;
+  const where = `object ${index}${name ? ` ${quote(name, 127)}` : ''}`;
   const problems: string[] = [];
   const problem = (field: string, value: string, allowed: string): void => {
-    problems.push(`${where}: ${field} ${JSON.stringify(value)} ${allowed}`);
+    problems.push(`${where}: ${field} ${quote(value)} ${allowed}`);
   };
 
   for (const key of Object.keys(record)) {
@@ -300,5 +301,5 @@ export function serializeObjects(objects: readonly ObjectSpec[]): string {
 function describe(value: unknown): string {
   if (Array.isArray(value)) return 'a list';
   if (value === null) return 'null';
-  return typeof value === 'object' ? 'a map' : `${typeof value} ${JSON.stringify(value)}`;
+  return typeof value === 'object' ? 'a map' : `${typeof value} ${quote(String(value))}`;
 }

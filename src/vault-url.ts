@@ -1,5 +1,6 @@
 // Key Vault URLs: validate and normalize, so a token is only ever sent to a real Key Vault host.
 import { KEY_VAULT_SUFFIXES } from './clouds.js';
+import { quote } from './quote.js';
 
 const VAULT_NAME = /^[A-Za-z0-9-]{3,24}$/;
 
@@ -23,11 +24,11 @@ export function parseVaultUrl(raw: string, suffixes: readonly string[] = KEY_VAU
   const host = url.hostname.toLowerCase();
   const suffix = suffixes.find((s) => host.endsWith(`.${s}`));
   if (suffix === undefined) {
-    return { ok: false, problem: `host "${host}" is not a Key Vault host; it must end in ${suffixes.map((s) => `.${s}`).join(', ')}` };
+    return { ok: false, problem: `host ${quote(host)} is not a Key Vault host; it must end in ${suffixes.map((s) => `.${s}`).join(', ')}` };
   }
   const name = host.slice(0, -(suffix.length + 1));
   if (!VAULT_NAME.test(name)) {
-    return { ok: false, problem: `vault name "${name}" must be 3-24 letters, digits and hyphens` };
+    return { ok: false, problem: `vault name ${quote(name)} must be 3-24 letters, digits and hyphens` };
   }
   return { ok: true, url: `https://${host}${url.port === '' ? '' : `:${url.port}`}/` };
 }

@@ -8,7 +8,7 @@ import { MAX_FILES, MAX_OBJECTS, MAX_VERSION_HISTORY } from '../src/objects.js';
 import { decodeReview, type AdmissionRequest } from '../webhook/admission.js';
 import type { SecretProviderClass } from '../webhook/lookups.js';
 import { createMutator, type MutationResult } from '../webhook/mutate.js';
-import { MAX_OBJECTS_ENV_BYTES } from '../webhook/resolve.js';
+import { MAX_CONTAINERS, MAX_OBJECTS_ENV_BYTES } from '../webhook/resolve.js';
 import type { WebhookSettings } from '../webhook/settings.js';
 import { applyResponse, loadReview } from './fixtures/admission-fixtures.js';
 import { memoryLookups } from './fixtures/memory-lookups.js';
@@ -154,7 +154,9 @@ t.test('reserved names: the injected containers and volumes are akv-injector\'s 
       },
       denied: [/container checkout mounts volume akv-injector-token: that token is mounted only into akv-injector's own init container/],
     },
-    { name: 'an init container named akv-injector is the pod\'s own doing, left in place', edit: (pod) => void (pod.spec!.initContainers = [container('akv-injector', { args: ['fetch'] })]), check: (t, { after }) => t.same(after.spec?.initContainers?.map((c) => c.image), ['contoso.azurecr.io/app:1']) },
+    // Otherwise the webhook would take it for its own, add none, and the app would find an empty volume.
+    { name: 'an init container named akv-injector that is not akv-injector\'s', edit: (pod) => void (pod.spec!.initContainers = [container('akv-injector', { args: ['sh', '-c', 'true'] })]), denied: [/init container name "akv-injector" is reserved for the init container akv-injector adds, and the pod's is not akv-injector's/] },
+    { name: 'one that fetches, but into no akv-injector volume', edit: (pod) => void (pod.spec!.initContainers = [container('akv-injector', { args: ['fetch'] })]), denied: [/init container name "akv-injector" is reserved/] },
   ]);
 });
 
@@ -265,4 +267,22 @@ t.test('messages list a few names, not all of them', async (t) => {
   const { result } = await admit(annotate({ 'akv-injector.io/containers': names }));
   t.match(result.response.status?.message, /"c0", "c1", .*"c9" and 490 more are not containers of this pod; its containers are checkout$/m);
   t.ok((result.response.status?.message ?? '').length < 1000, 'the message stays short');
+});
+
+t.test('wide pods and long values: refused before the work they would cost', async (t) => {
+  const app = (i: number): V1Container => ({ name: `c${i}`, image: 'contoso.azurecr.io/app:1' });
+  await runCases(t, [
+    { name: `${MAX_CONTAINERS} containers`, edit: (pod) => void (pod.spec!.containers = Array.from({ length: MAX_CONTAINERS }, (_, i) => app(i))), check: (t, { after }) => t.equal(after.spec?.containers.filter((c) => c.volumeMounts?.some((m) => m.name === 'akv-injector-secrets')).length, MAX_CONTAINERS) },
+    { name: 'one container more', edit: (pod) => void (pod.spec!.initContainers = Array.from({ length: MAX_CONTAINERS }, (_, i) => app(i + 1))), denied: [new RegExp(`the pod has ${MAX_CONTAINERS + 1} containers; akv-injector injects pods of at most ${MAX_CONTAINERS}`)] },
+    { name: '60,000 containers', edit: (pod) => void (pod.spec!.containers = Array.from({ length: 60_000 }, (_, i) => app(i))), denied: [/the pod has 60000 containers/] },
+    { name: 'a containers annotation of a million names', edit: annotate({ 'akv-injector.io/containers': 'checkout,'.repeat(250_000) }), denied: [/annotation akv-injector\.io\/containers on the pod: is 2250000 characters long; at most 64000/] },
+  ]);
+  const long = 'x'.repeat(2 * 1024 * 1024);
+  for (const key of ['akv-injector.io/vault', 'akv-injector.io/cloud', 'akv-injector.io/client-id', 'akv-injector.io/tenant-id', 'akv-injector.io/mount-path', 'akv-injector.io/token-expiration', 'akv-injector.io/init-first', 'akv-injector.io/inject', 'akv-injector.io/secret-provider-class']) {
+    const { result, ms } = await admit(annotate({ [key]: long }));
+    t.equal(result.response.allowed, false, `${key} of 2 MiB: denied`);
+    t.match(result.response.status?.message, new RegExp(`${key.replace(/[./]/g, '\\$&')}`), `${key}: named`);
+    t.ok((result.response.status?.message ?? '').length < 2000, `${key}: the message quotes the start of the value only (${result.response.status?.message?.length} characters)`);
+    t.ok(ms < ADMISSION_BOUND_MS, `${key}: ${Math.round(ms)} ms`);
+  }
 });

@@ -1,6 +1,7 @@
 // Whether a pod is injected: small adjudicators, each returning the reason it gives.
 import type { V1Namespace, V1Pod } from '@kubernetes/client-node';
 import { parseGoBool } from '../src/objects.js';
+import { quote } from '../src/quote.js';
 import type { AdmissionRequest } from './admission.js';
 import { ANNOTATIONS, NAMESPACE_LABEL, NAMESPACE_LABEL_VALUE, NEVER_INJECTED_NAMESPACES, STATUS_INJECTED } from './names.js';
 
@@ -30,7 +31,7 @@ export function podOptIn(pod: V1Pod): Decision | undefined {
   if (value === undefined) return undefined;
   const parsed = parseGoBool(value.trim());
   if (parsed === undefined) {
-    return { inject: 'invalid', problem: `annotation ${ANNOTATIONS.inject}: ${JSON.stringify(value)} must be "true" or "false"` };
+    return { inject: 'invalid', problem: `annotation ${ANNOTATIONS.inject}: ${quote(value)} must be "true" or "false"` };
   }
   return parsed ? { inject: true, reason: 'pod annotation' } : { inject: false, reason: 'pod opted out' };
 }

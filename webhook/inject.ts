@@ -37,8 +37,9 @@ export function injectPod(pod: V1Pod, config: InjectionConfig): V1Pod {
       ? container
       : { ...container, volumeMounts: [...(container.volumeMounts ?? []), mount] };
   // By default the app containers; with the containers annotation, exactly those named (init containers too).
+  const named = new Set(config.containers);
   const selected = (container: V1Container, isInit: boolean): boolean =>
-    container.name !== INIT_CONTAINER && (config.containers === undefined ? !isInit : config.containers.includes(container.name));
+    container.name !== INIT_CONTAINER && (config.containers === undefined ? !isInit : named.has(container.name));
 
   return {
     ...pod,

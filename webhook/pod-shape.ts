@@ -1,5 +1,6 @@
 // The parts of a pod the webhook reads or edits, type-checked before any of them is used: the API
 // server sends typed objects, but whatever arrives must get an answer with a reason, never a crash.
+import { quote } from '../src/quote.js';
 
 type Check = (value: unknown, where: string, problems: string[]) => void;
 
@@ -73,7 +74,7 @@ const stringMap: Check = (value, where, problems) => {
   if (!isRecord(value)) return void problems.push(`${where} must be a map of strings, got ${describe(value)}`);
   for (const key of Object.keys(value)) {
     if (typeof value[key] !== 'string') {
-      problems.push(`${where}[${JSON.stringify(key.length > 64 ? `${key.slice(0, 64)}…` : key)}] must be a string, got ${describe(value[key])}`);
+      problems.push(`${where}[${quote(key, 64)}] must be a string, got ${describe(value[key])}`);
       if (problems.length > MAX_PROBLEMS) return;
     }
   }

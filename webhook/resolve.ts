@@ -4,9 +4,10 @@ import { posix } from 'node:path';
 import type { V1Container, V1Namespace, V1Pod, V1ServiceAccount, V1Volume } from '@kubernetes/client-node';
 import { clientIdProblem, tenantIdProblem } from '../src/azure-ids.js';
 import { findCloud, type Cloud } from '../src/clouds.js';
-import { decodeObjectList } from '../src/object-list.js';
+import { decodeObjectList, MAX_OBJECT_LIST_BYTES } from '../src/object-list.js';
 import { parseGoBool, parseObjects, serializeObjects } from '../src/objects.js';
 import type { ObjectSpec } from '../src/object-spec.js';
+import { quote } from '../src/quote.js';
 import { isVaultName, parseVaultUrl } from '../src/vault-url.js';
 import { CRD_MISSING, type Lookups, type SecretProviderClass } from './lookups.js';
 import {
@@ -64,10 +65,23 @@ export interface ResolveInput {
 }
 
 /** Resolve and validate; lookup failures other than "not found" propagate (the admission errors). */
+/**
+ * Containers a pod may have to be injected (init, app and ephemeral together). Kubernetes sets no
+ * limit, but each selected container costs a mount in the patch, and a pod of this many is already
+ * near etcd's object size limit.
+ */
+export const MAX_CONTAINERS = 1000;
+/** The longest akv-injector.io/containers: the names of MAX_CONTAINERS containers (63 characters and a comma each). */
+const MAX_CONTAINERS_ANNOTATION = MAX_CONTAINERS * 64;
+
 export async function resolveConfig(input: ResolveInput): Promise<Resolution> {
   const { pod, namespace, settings } = input;
   const problems: string[] = [];
   const warnings: string[] = [];
+  const containerCount = (pod.spec?.containers?.length ?? 0) + (pod.spec?.initContainers?.length ?? 0) + (pod.spec?.ephemeralContainers?.length ?? 0);
+  if (containerCount > MAX_CONTAINERS) {
+    return { problems: [`the pod has ${containerCount} containers; akv-injector injects pods of at most ${MAX_CONTAINERS}`], warnings };
+  }
   const podNotes = annotationSource(pod.metadata?.annotations, 'on the pod');
   const nsNotes = annotationSource(input.namespaceObject?.metadata?.annotations, `on namespace ${namespace}`);
   const fromAnnotations = (key: string): Sourced | undefined => podNotes(key) ?? nsNotes(key);
@@ -81,7 +95,7 @@ export async function resolveConfig(input: ResolveInput): Promise<Resolution> {
   let cloud = settings.cloud;
   if (cloudSource !== undefined) {
     const found = findCloud(cloudSource.value);
-    if (found === undefined) problems.push(`${cloudSource.origin}: ${JSON.stringify(cloudSource.value)} is not a known cloud; use one of ${CLOUD_NAMES}`);
+    if (found === undefined) problems.push(`${cloudSource.origin}: ${quote(cloudSource.value)} is not a known cloud; use one of ${CLOUD_NAMES}`);
     else cloud = found;
   }
 
@@ -93,7 +107,7 @@ export async function resolveConfig(input: ResolveInput): Promise<Resolution> {
     problems.push(`no client ID: set annotation ${ANNOTATIONS.clientId} on the pod, or ${WORKLOAD_IDENTITY.clientId} on ServiceAccount ${namespace}/${serviceAccountName}${serviceAccount === undefined ? ' (which does not exist)' : ''}, to the client ID of the managed identity or app registration`);
   } else {
     const problem = clientIdProblem(clientId.value);
-    if (problem !== undefined) problems.push(`${clientId.origin}: ${JSON.stringify(clientId.value)} ${problem}`);
+    if (problem !== undefined) problems.push(`${clientId.origin}: ${quote(clientId.value)} ${problem}`);
   }
 
   const flagTenant = settings.tenantId ? { value: settings.tenantId, origin: 'the webhook flag --tenant-id' } : undefined;
@@ -102,7 +116,7 @@ export async function resolveConfig(input: ResolveInput): Promise<Resolution> {
     problems.push(`no tenant ID: set annotation ${ANNOTATIONS.tenantId} on the pod, ${WORKLOAD_IDENTITY.tenantId} on ServiceAccount ${namespace}/${serviceAccountName}, or the webhook's --tenant-id`);
   } else {
     const problem = tenantIdProblem(tenantId.value);
-    if (problem !== undefined) problems.push(`${tenantId.origin}: ${JSON.stringify(tenantId.value)} ${problem}`);
+    if (problem !== undefined) problems.push(`${tenantId.origin}: ${quote(tenantId.value)} ${problem}`);
   }
 
   const mountPath = resolveMountPath(fromAnnotations(ANNOTATIONS.mountPath), problems);
@@ -170,17 +184,17 @@ async function loadSpc(reference: Sourced | undefined, namespace: string, lookup
   const name = reference.value;
   const spc = await lookups.secretProviderClass(namespace, name);
   if (spc === CRD_MISSING) {
-    problems.push(`${reference.origin}: ${JSON.stringify(name)} cannot be used: the SecretProviderClass CRD (secrets-store.csi.x-k8s.io/v1) is not installed in this cluster; set ${ANNOTATIONS.vault} and ${ANNOTATIONS.objects} instead`);
+    problems.push(`${reference.origin}: ${quote(name)} cannot be used: the SecretProviderClass CRD (secrets-store.csi.x-k8s.io/v1) is not installed in this cluster; set ${ANNOTATIONS.vault} and ${ANNOTATIONS.objects} instead`);
     return NO_SPC;
   }
   if (spc === undefined) {
-    problems.push(`${reference.origin}: SecretProviderClass ${JSON.stringify(name)} not found in namespace ${namespace}`);
+    problems.push(`${reference.origin}: SecretProviderClass ${quote(name)} not found in namespace ${namespace}`);
     return NO_SPC;
   }
   const where = `SecretProviderClass ${namespace}/${name}`;
   const provider = (spc.spec?.provider ?? '').trim();
   if (provider !== 'azure') {
-    problems.push(`${where}: provider ${JSON.stringify(provider)} is not supported; akv-injector reads only provider "azure"`);
+    problems.push(`${where}: provider ${quote(provider)} is not supported; akv-injector reads only provider "azure"`);
     return NO_SPC;
   }
   const parameters = normalizeParameters(spc);
@@ -188,8 +202,8 @@ async function loadSpc(reference: Sourced | undefined, namespace: string, lookup
     const value = parameters.get(mode);
     if (value === undefined || value === '') continue;
     const enabled = parseGoBool(value);
-    if (enabled === undefined) problems.push(`${where} parameter ${mode}: ${JSON.stringify(value)} must be true or false`);
-    else if (enabled) problems.push(`${where} parameter ${mode}: ${JSON.stringify(value)}: only workload identity is supported; remove ${mode} and set clientID to the workload identity's client ID`);
+    if (enabled === undefined) problems.push(`${where} parameter ${mode}: ${quote(value)} must be true or false`);
+    else if (enabled) problems.push(`${where} parameter ${mode}: ${quote(value)}: only workload identity is supported; remove ${mode} and set clientID to the workload identity's client ID`);
   }
   const secretObjects = spc.spec?.secretObjects;
   if (Array.isArray(secretObjects) && secretObjects.length > 0) {
@@ -221,12 +235,12 @@ function resolveVault(source: Sourced | undefined, cloud: Cloud, problems: strin
   }
   if (isVaultName(source.value)) return `https://${source.value.toLowerCase()}.${cloud.keyVaultSuffix}/`;
   if (!source.value.includes('://')) {
-    problems.push(`${source.origin}: ${JSON.stringify(source.value)} is not a Key Vault name (3-24 letters, digits and hyphens) nor an https:// URL`);
+    problems.push(`${source.origin}: ${quote(source.value)} is not a Key Vault name (3-24 letters, digits and hyphens) nor an https:// URL`);
     return undefined;
   }
   const parsed = parseVaultUrl(source.value, [cloud.keyVaultSuffix]);
   if (!parsed.ok) {
-    problems.push(`${source.origin}: ${JSON.stringify(source.value)} ${parsed.problem} (cloud ${cloud.name})`);
+    problems.push(`${source.origin}: ${quote(source.value)} ${parsed.problem} (cloud ${cloud.name})`);
     return undefined;
   }
   return parsed.url;
@@ -272,6 +286,8 @@ function parseObjectListCached(text: string): ParsedList {
     return hit;
   }
   const parsed = parseObjectList(text);
+  // A text refused for its size is not kept: the cache holds at most its entries × the largest list.
+  if (text.length > MAX_OBJECT_LIST_BYTES) return parsed;
   objectListCache.set(text, parsed);
   if (objectListCache.size > OBJECT_LIST_CACHE_ENTRIES) objectListCache.delete(objectListCache.keys().next().value as string);
   return parsed;
@@ -300,7 +316,7 @@ function resolveMountPath(source: Sourced | undefined, problems: string[]): stri
   if (source === undefined) return DEFAULT_MOUNT_PATH;
   const problem = mountPathProblem(source.value);
   if (problem !== undefined) {
-    problems.push(`${source.origin}: ${JSON.stringify(source.value)} ${problem}`);
+    problems.push(`${source.origin}: ${quote(source.value)} ${problem}`);
     return DEFAULT_MOUNT_PATH;
   }
   return normalizeMountPath(source.value);
@@ -342,24 +358,35 @@ function reservedNameProblems(pod: V1Pod, windows: boolean): string[] {
   const others: V1Container[] = [...(spec?.containers ?? []), ...((spec?.ephemeralContainers ?? []) as V1Container[])];
   for (const container of others) {
     if (RESERVED_CONTAINER_NAMES.includes(container.name)) {
-      problems.push(`container name ${JSON.stringify(container.name)} is reserved for the init container akv-injector adds: rename the pod's container`);
+      problems.push(`container name ${quote(container.name)} is reserved for the init container akv-injector adds: rename the pod's container`);
+    }
+  }
+  const ours = new Set(initContainers.filter(isOurs));
+  for (const container of initContainers) {
+    if (RESERVED_CONTAINER_NAMES.includes(container.name) && !ours.has(container)) {
+      problems.push(`init container name ${quote(container.name)} is reserved for the init container akv-injector adds, and the pod's is not akv-injector's: rename the pod's container`);
     }
   }
   for (const container of [...initContainers, ...others]) {
-    const ours = initContainers.includes(container) && RESERVED_CONTAINER_NAMES.includes(container.name);
-    if (!ours && (container.volumeMounts ?? []).some((m) => m.name === TOKEN_VOLUME)) {
+    if (!ours.has(container) && (container.volumeMounts ?? []).some((m) => m.name === TOKEN_VOLUME)) {
       problems.push(`container ${container.name} mounts volume ${TOKEN_VOLUME}: that token is mounted only into akv-injector's own init container; remove the mount`);
     }
   }
   for (const volume of spec?.volumes ?? []) {
     if (volume.name === SECRETS_VOLUME && !isSecretsVolume(volume, windows)) {
-      problems.push(`volume name ${JSON.stringify(SECRETS_VOLUME)} is reserved for the in-memory volume akv-injector adds, and the pod's is another kind: rename the pod's volume (and its mounts)`);
+      problems.push(`volume name ${quote(SECRETS_VOLUME)} is reserved for the in-memory volume akv-injector adds, and the pod's is another kind: rename the pod's volume (and its mounts)`);
     }
     if (volume.name === TOKEN_VOLUME && !isTokenVolume(volume)) {
-      problems.push(`volume name ${JSON.stringify(TOKEN_VOLUME)} is reserved for the service-account token volume akv-injector adds, and the pod's is another kind: rename the pod's volume (and its mounts)`);
+      problems.push(`volume name ${quote(TOKEN_VOLUME)} is reserved for the service-account token volume akv-injector adds, and the pod's is another kind: rename the pod's volume (and its mounts)`);
     }
   }
   return problems;
+}
+
+// As inject.ts makes them: the fetch (or refresh) role of this image, with the secrets volume mounted.
+function isOurs(container: V1Container): boolean {
+  const role = container.args?.[0];
+  return RESERVED_CONTAINER_NAMES.includes(container.name) && (role === 'fetch' || role === 'refresh') && (container.volumeMounts ?? []).some((m) => m.name === SECRETS_VOLUME);
 }
 
 function isSecretsVolume(volume: V1Volume, windows: boolean): boolean {
@@ -375,13 +402,17 @@ function isTokenVolume(volume: V1Volume): boolean {
 
 function resolveContainers(source: Sourced | undefined, pod: V1Pod, problems: string[]): string[] | undefined {
   if (source === undefined) return undefined;
+  if (source.value.length > MAX_CONTAINERS_ANNOTATION) {
+    problems.push(`${source.origin}: is ${source.value.length} characters long; at most ${MAX_CONTAINERS_ANNOTATION} (the names of ${MAX_CONTAINERS} containers)`);
+    return undefined;
+  }
   const names = [...new Set(source.value.split(',').map((n) => n.trim()).filter((n) => n !== ''))];
   const known = [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? [])].map((c) => c.name);
   const knownSet = new Set(known);
   const unknown = names.filter((n) => !knownSet.has(n));
   if (names.length === 0) problems.push(`${source.origin}: is empty; list container names separated by commas`);
   if (unknown.length > 0) {
-    problems.push(`${source.origin}: ${listSome(unknown.map((n) => JSON.stringify(n)))} ${unknown.length === 1 ? 'is not a container' : 'are not containers'} of this pod; its containers are ${listSome(known) || '(none)'}`);
+    problems.push(`${source.origin}: ${listSome(unknown.map((n) => quote(n)))} ${unknown.length === 1 ? 'is not a container' : 'are not containers'} of this pod; its containers are ${listSome(known) || '(none)'}`);
   }
   return names;
 }
@@ -396,7 +427,7 @@ function resolveTokenExpiration(source: Sourced | undefined, problems: string[])
   if (source === undefined) return DEFAULT_TOKEN_EXPIRATION;
   const value = Number(source.value);
   if (!/^\d+$/.test(source.value) || value < 600 || value > 86_400) {
-    problems.push(`${source.origin}: ${JSON.stringify(source.value)} must be a whole number of seconds from 600 to 86400`);
+    problems.push(`${source.origin}: ${quote(source.value)} must be a whole number of seconds from 600 to 86400`);
     return DEFAULT_TOKEN_EXPIRATION;
   }
   return value;
@@ -406,7 +437,7 @@ function resolveBool(source: Sourced | undefined, fallback: boolean, problems: s
   if (source === undefined) return fallback;
   const value = parseGoBool(source.value);
   if (value === undefined) {
-    problems.push(`${source.origin}: ${JSON.stringify(source.value)} must be "true" or "false"`);
+    problems.push(`${source.origin}: ${quote(source.value)} must be "true" or "false"`);
     return fallback;
   }
   return value;
