@@ -5,6 +5,7 @@ import { register as globalRegistry } from 'prom-client';
 import { createLogger } from '../src/log.js';
 import type { AdmissionRequest } from '../webhook/admission.js';
 import { buildHealthApp } from '../webhook/health.js';
+import type { BudgetUsage } from '../webhook/body-budget.js';
 import { createMetrics, type CacheSizes } from '../webhook/metrics.js';
 import type { MutationResult, Outcome } from '../webhook/mutate.js';
 import { buildApp } from '../webhook/server.js';
@@ -49,7 +50,8 @@ t.test('/healthz answers while the process runs; /readyz follows TLS, caches and
 
 t.test('/metrics: admissions by outcome, their durations, cache objects by kind, process metrics', async (t) => {
   const sizes: CacheSizes = { namespaces: 12, serviceAccounts: 40, secretProviderClasses: 3 };
-  const metrics = createMetrics({ cacheSizes: () => sizes });
+  const usage: BudgetUsage = { bytes: 5 * 1024 * 1024, largeBytes: 4 * 1024 * 1024, waiting: 7 };
+  const metrics = createMetrics({ cacheSizes: () => sizes, bodyBudget: () => usage });
   const outcomes: Outcome[] = ['injected', 'injected', 'skipped', 'denied', 'error'];
   let next = 0;
   const mutator = async (request: AdmissionRequest): Promise<MutationResult> => ({
@@ -97,6 +99,10 @@ t.test('/metrics: admissions by outcome, their durations, cache objects by kind,
   t.equal(sample('akv_injector_cache_objects{kind="Namespace"}'), 12);
   t.equal(sample('akv_injector_cache_objects{kind="ServiceAccount"}'), 40);
   t.equal(sample('akv_injector_cache_objects{kind="SecretProviderClass"}'), 3);
+  t.equal(sample('akv_injector_admissions_total{outcome="busy"}'), 0, 'shed requests have their outcome from the start');
+  t.equal(sample('akv_injector_request_body_bytes{size="all"}'), 5 * 1024 * 1024, 'body bytes admitted');
+  t.equal(sample('akv_injector_request_body_bytes{size="large"}'), 4 * 1024 * 1024);
+  t.equal(sample('akv_injector_requests_waiting'), 7, 'requests waiting for the budget');
   t.match(text, /^# TYPE akv_injector_admission_duration_seconds histogram$/m);
   t.match(text, /^process_resident_memory_bytes \d+/m, 'default process metrics');
   t.match(text, /^nodejs_heap_size_used_bytes \d+/m);

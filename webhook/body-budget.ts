@@ -1,6 +1,6 @@
 // How many request-body bytes the webhook takes in at once: requests past the budget wait, unread, for their turn.
 //
-// A parsed AdmissionReview costs many times its size in memory (up to ~27× for a body of tiny JSON values), so the
+// A parsed AdmissionReview costs many times its size in memory (~20× for a body of short map entries), so the
 // bytes admitted together are what bounds the process's memory. Bodies over `smallBodyBytes` share `largeBytes`
 // of it; the rest is kept for small bodies, so ordinary pods (5–50 KB) are never held up by large ones.
 

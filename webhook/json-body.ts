@@ -1,9 +1,10 @@
 // The admission listener's JSON body parser: the count of values bounded before JSON.parse builds them.
 //
 // Memory follows the number of values more than the bytes: `[[],[],…]` costs ~40 bytes a value for 3 bytes of
-// JSON, a map of one-letter keys ~190 (measured in test/server-abuse.ts), so 4 MiB of them would need more than
-// the webhook's whole memory limit. No pod comes near the bound (a large real one has a few thousand values; a
-// 3 MiB annotation is one), so it costs nothing to keep.
+// JSON, a map of short keys ~190 for 7, so 4 MiB of them would take more than the webhook's whole memory limit
+// (measured: +100 MiB and more for one such body). Real pods hold a value per ~21 bytes of JSON (the fixtures),
+// so even the API server's largest request (3 MiB) of real structure stays under the bound; a 3 MiB annotation
+// is one value.
 //
 // JSON.parse, unlike fastify's default parser, keeps "__proto__" and "constructor" keys as what JSON.parse
 // always makes them: own data properties, never a prototype. They are a pod's data (unvalidated maps such as a

@@ -14,9 +14,10 @@ export const DEFAULT_BODY_LIMIT = 4 * 1024 * 1024;
 export const MIN_BODY_LIMIT = 3 * 1024 * 1024;
 
 /**
- * Memory: the bytes of request bodies taken in at once (see body-budget.ts). Measured with the Deployment's Node
- * flags (test/server-abuse.ts): one 4 MiB body of tiny JSON values adds ~100 MiB to a ~100 MiB process, so large
- * bodies go one 4 MiB at a time, and 2 MiB stay for ordinary pods (40 of 50 KB, 400 of 5 KB) whatever large ones do.
+ * Memory: the bytes of request bodies taken in at once (see body-budget.ts). Measured on Node 24 with the
+ * Deployment's Node flags: the process idles at ~95 MiB, and one 4 MiB body of the costliest shape under the value
+ * bound (json-body.ts) lifts it to ~175 MiB, two at once past 256 MiB; so large bodies go one 4 MiB at a time, and
+ * 2 MiB stay for ordinary pods (40 of 50 KB, 400 of 5 KB) whatever large ones do (test/server-abuse.ts).
  */
 export const DEFAULT_BODY_BUDGET: BodyBudgetOptions = { totalBytes: 6 * 1024 * 1024, largeBytes: 4 * 1024 * 1024, smallBodyBytes: 64 * 1024 };
 
