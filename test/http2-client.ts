@@ -1,7 +1,9 @@
 // The fetch role's HTTP client: the real SecretClient over it against the Key Vault emulator (HTTP/2,
 // and HTTP/1.1 when the vault does not offer h2), and the edges of HTTP/2 against a plain node:http2 server.
-import http2 from 'node:http2';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import http2, { type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
+import https from 'node:https';
+import net, { type AddressInfo } from 'node:net';
 import { gzipSync, deflateSync } from 'node:zlib';
 import { createHttpHeaders, createPipelineRequest, type PipelineRequest } from '@azure/core-rest-pipeline';
 import { WorkloadIdentityCredential } from '@azure/identity';
@@ -73,7 +75,7 @@ t.test('a connection reset with requests in flight: they fail as transient, the 
   t.equal(world.vault.connectionCount, 2);
 });
 
-t.test('requests the client leaves to the SDK HTTP/1.1 client', async (t) => {
+t.test('requests that do not choose their own HTTP/2: an agent of their own (a proxy) is used for HTTP/1.1; streamed bodies go to the SDK client', async (t) => {
   const world = await startFetchWorld();
   t.teardown(() => world.close());
   world.vault.setSecret('routed', 'ok');
@@ -260,4 +262,113 @@ t.test('HTTP/2 edges', async (t) => {
     client.close();
     await t.rejects(client.sendRequest(get('/after-close')), { name: 'RestError', message: /closed/ });
   });
+});
+
+// What a server can make the client hold, over each transport: bare servers misbehave on purpose, per path.
+t.test('bounds on both transports: size on the wire and decompressed, completeness, time', async (t) => {
+  const pki = makeTestPki();
+  const LIMIT = 64 * 1024;
+  const bomb = gzipSync(Buffer.alloc(16 * 1024 * 1024));
+  let cancelled: () => void = () => {};
+  const handle = (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse): void => {
+    const h2 = 'stream' in req;
+    const out = res as ServerResponse;
+    const destroyConnection = (): void => void (h2 ? req.stream.session?.destroy() : req.socket.destroy());
+    res.once('close', () => cancelled());
+    switch (req.url) {
+      case '/ok':
+        return void out.end('ok');
+      case '/cut': // content-length 100, 40 bytes, then the connection goes
+        out.writeHead(200, { 'content-length': '100' });
+        return void out.write('x'.repeat(40), () => setImmediate(destroyConnection));
+      case '/rst': // no content-length, 40 bytes, then RST_STREAM(NO_ERROR) without END_STREAM
+        out.writeHead(200);
+        return void out.write('x'.repeat(40), () => setImmediate(() => (h2 ? req.stream.destroy() : destroyConnection())));
+      case '/announced-huge':
+        out.writeHead(200, { 'content-length': String(1024 * 1024 * 1024) });
+        return void out.write('x');
+      case '/endless': { // no content-length, chunks as fast as the client reads, until it gives up
+        out.writeHead(200);
+        const chunk = Buffer.alloc(16 * 1024, 'x');
+        const more = (): void => {
+          while (!res.destroyed && out.write(chunk));
+          if (!res.destroyed) res.once('drain', more);
+        };
+        return more();
+      }
+      case '/bomb':
+        out.writeHead(200, { 'content-encoding': 'gzip', 'content-length': String(bomb.length) });
+        return void out.end(bomb);
+      case '/corrupt-gzip':
+        out.writeHead(200, { 'content-encoding': 'gzip' });
+        return void out.end(Buffer.concat([bomb.subarray(0, 20), Buffer.from('not deflate at all')]));
+      case '/hang':
+        return;
+    }
+  };
+  const servers = [
+    { protocol: 'HTTP/2', server: http2.createSecureServer({ cert: pki.certPem, key: pki.keyPem }, handle) },
+    { protocol: 'HTTP/1.1', server: https.createServer({ cert: pki.certPem, key: pki.keyPem }, handle) },
+  ];
+  for (const { server } of servers) await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => {
+    for (const { server } of servers) {
+      server.close();
+      if ('closeAllConnections' in server) server.closeAllConnections();
+    }
+  });
+
+  const cases: Array<{ path: string; code: string; retry: boolean; serverSeesCancel?: boolean }> = [
+    { path: '/cut', code: 'ERR_RESPONSE_INCOMPLETE', retry: true },
+    { path: '/rst', code: 'ERR_RESPONSE_INCOMPLETE', retry: true },
+    { path: '/announced-huge', code: 'ERR_RESPONSE_TOO_LARGE', retry: false, serverSeesCancel: true },
+    { path: '/endless', code: 'ERR_RESPONSE_TOO_LARGE', retry: false, serverSeesCancel: true },
+    { path: '/bomb', code: 'ERR_RESPONSE_TOO_LARGE', retry: false },
+    { path: '/corrupt-gzip', code: 'PARSE_ERROR', retry: true },
+    { path: '/hang', code: 'ERR_RESPONSE_TIMEOUT', retry: true, serverSeesCancel: true },
+  ];
+  for (const { protocol, server } of servers) {
+    const origin = `https://bounds.vault.azure.net:${(server.address() as AddressInfo).port}`;
+    const client = createHttp2Client({ agent: loopbackAgent(pki.caCertPem), requestTimeoutMs: 500, maxResponseBytes: LIMIT });
+    t.teardown(() => client.close());
+    const get = (path: string): Promise<unknown> =>
+      client.sendRequest(createPipelineRequest({ url: `${origin}${path}`, headers: createHttpHeaders({ 'accept-encoding': 'gzip,deflate' }) })).catch((e: unknown) => e);
+    for (const c of cases) {
+      const serverSaw = new Promise<void>((resolve) => (cancelled = resolve));
+      const error = await get(c.path);
+      t.match(error, { name: 'RestError', code: c.code }, `${protocol} ${c.path}: ${c.code}`);
+      t.equal(classify(error).retry, c.retry, `${protocol} ${c.path}: ${c.retry ? 'retried' : 'not retried'}`);
+      if (c.serverSeesCancel) {
+        await serverSaw;
+        t.pass(`${protocol} ${c.path}: the server saw the client give up, and stopped sending`);
+      }
+      t.match(await client.sendRequest(createPipelineRequest({ url: `${origin}/ok` })), { status: 200, bodyAsText: 'ok' }, `${protocol} ${c.path}: the next request is answered`);
+    }
+  }
+});
+
+t.test('a TLS handshake that never completes costs one request time limit, and is not reused', async (t) => {
+  let accepted = 0;
+  let closed: () => void = () => {};
+  const silent = net.createServer((socket) => {
+    accepted += 1;
+    socket.on('error', () => {});
+    // Read (and ignore) the ClientHello: a socket that is never read never sees the client hang up.
+    socket.resume();
+    socket.once('close', () => closed());
+  });
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => silent.close());
+  const client = createHttp2Client({ agent: loopbackAgent(makeTestPki().caCertPem), requestTimeoutMs: 300 });
+  t.teardown(() => client.close());
+  const url = `https://silent.vault.azure.net:${(silent.address() as AddressInfo).port}/`;
+  for (const attempt of [1, 2]) {
+    const gaveUp = new Promise<void>((resolve) => (closed = resolve));
+    const error = await client.sendRequest(createPipelineRequest({ url })).catch((e: unknown) => e);
+    t.match(error, { name: 'RestError', code: /^(ETIMEDOUT|ERR_RESPONSE_TIMEOUT)$/ }, `attempt ${attempt}: timed out`);
+    t.equal(classify(error).retry, true, `attempt ${attempt}: retried`);
+    await gaveUp;
+    t.pass(`attempt ${attempt}: the client closed the connection it was handshaking on`);
+  }
+  t.equal(accepted, 2, 'the second request connected again instead of waiting on the first handshake');
 });

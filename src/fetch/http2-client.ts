@@ -1,14 +1,17 @@
-// The Azure SDK clients' transport for the fetch role: every request to an origin goes over one
-// HTTP/2 connection when the server offers h2 by ALPN, and through the SDK's own HTTP/1.1 client
-// otherwise. Forty parallel reads over HTTP/1.1 open forty TLS connections, and on a small node
-// setting them up costs more CPU than everything else the fetch does per object; over HTTP/2 they
-// share one handshake. Requests this client does not handle itself (a proxy, a custom agent or TLS
-// settings, streamed bodies, progress callbacks) go to the SDK's client unchanged.
+// The Azure SDK clients' transport for the fetch role: every request to an origin goes over one HTTP/2
+// connection when the server offers h2 by ALPN, and over HTTP/1.1 otherwise. Forty parallel reads over
+// HTTP/1.1 open forty TLS connections, and on a small node setting them up costs more CPU than everything
+// else the fetch does per object; over HTTP/2 they share one handshake. Both paths hold what the network
+// can make us do to a bound: a response's size on the wire and decompressed (response-body.ts), and its
+// time (requestTimeoutMs, from the first byte sent to the last received). A request with an agent of its own
+// (a proxy) goes over HTTP/1.1 through that agent, with the same bounds. Only requests whose body the caller
+// reads itself (streamed responses, progress callbacks) or that bring TLS settings or request overrides go to
+// the SDK's own client unchanged; the SDK clients of the fetch make none of them.
 import http2, { type ClientHttp2Session, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
-import type { Agent } from 'node:https';
+import https, { type Agent } from 'node:https';
+import type { IncomingHttpHeaders as Http1Headers } from 'node:http';
 import { isIP } from 'node:net';
 import tls from 'node:tls';
-import zlib from 'node:zlib';
 import { AbortError } from '@azure/abort-controller';
 import {
   createDefaultHttpClient,
@@ -19,10 +22,19 @@ import {
   type PipelineRequest,
   type PipelineResponse,
 } from '@azure/core-rest-pipeline';
+import { bodyText, BodyReader, declaredLength, incomplete, MAX_RESPONSE_BYTES, timedOut } from './response-body.js';
 
 export interface Http2ClientOptions {
   /** Connect as this agent does (its `ca` and `lookup`), and send HTTP/1.1 requests through it. Tests pass one that trusts their CA. */
   agent?: Agent;
+  /**
+   * A request with no complete answer this long after it started (connecting included) fails with
+   * ERR_RESPONSE_TIMEOUT, a transient error: a server that accepts and never answers costs one attempt,
+   * not the whole deadline. Default: no limit of its own (the caller's abort signal still applies).
+   */
+  requestTimeoutMs?: number;
+  /** The largest response body, on the wire and decompressed. Default MAX_RESPONSE_BYTES. */
+  maxResponseBytes?: number;
 }
 
 export interface ClosableHttpClient extends HttpClient {
@@ -39,11 +51,21 @@ interface Connection {
 /** How an origin is reached: its HTTP/2 connection, or HTTP/1.1 when the server did not choose h2. */
 type Route = Connection | 'http1';
 
+/** One request's bounds: the abort signal that ends it (the caller's, or its time limit), and the size limit. */
+interface Bounds {
+  signal: AbortSignal;
+  maxBytes: number;
+}
+
 // RFC 9113 §8.2.2: connection-specific header fields are not allowed in HTTP/2.
 const CONNECTION_HEADERS = new Set(['connection', 'host', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te']);
+// The response headers a server may send us; Node's HTTP/1.1 parser holds them to 16 KiB already.
+const MAX_HEADER_LIST_BYTES = 64 * 1024;
 
 export function createHttp2Client(options: Http2ClientOptions = {}): ClosableHttpClient {
-  const http1 = createDefaultHttpClient();
+  const sdk = createDefaultHttpClient();
+  const http1Agent = options.agent ?? new https.Agent({ keepAlive: true });
+  const maxBytes = options.maxResponseBytes ?? MAX_RESPONSE_BYTES;
   const routes = new Map<string, Promise<Route>>();
   const sockets = new Set<tls.TLSSocket>();
   let closed = false;
@@ -51,7 +73,7 @@ export function createHttp2Client(options: Http2ClientOptions = {}): ClosableHtt
   const routeTo = (url: URL): Promise<Route> => {
     let route = routes.get(url.origin);
     if (route === undefined) {
-      route = negotiate(url, options.agent, sockets).then((socket) => {
+      route = negotiate(url, options.agent, sockets, options.requestTimeoutMs).then((socket) => {
         if (socket.alpnProtocol !== 'h2') {
           // One handshake spent learning this; every later request to the origin goes straight to HTTP/1.1.
           socket.destroy();
@@ -66,40 +88,50 @@ export function createHttp2Client(options: Http2ClientOptions = {}): ClosableHtt
     return route;
   };
 
-  const viaHttp1 = (request: PipelineRequest): Promise<PipelineResponse> => {
-    if (options.agent !== undefined && request.agent === undefined) request.agent = options.agent;
-    return http1.sendRequest(request);
+  const send = async (request: PipelineRequest, bounds: Bounds): Promise<PipelineResponse> => {
+    // The SDK types the agent loosely; at run time it is an https.Agent (a proxy's, or the caller's own).
+    if (request.agent !== undefined) return sendHttp1(request, request.agent as Agent, bounds);
+    const url = new URL(request.url);
+    let route: Route;
+    try {
+      route = await untilAborted(routeTo(url), bounds.signal);
+    } catch (error) {
+      throw asRestError(error, request);
+    }
+    return route === 'http1' ? sendHttp1(request, http1Agent, bounds) : sendHttp2(route, url, request, bounds);
   };
 
   return {
     async sendRequest(request: PipelineRequest): Promise<PipelineResponse> {
       if (closed) throw new RestError('the HTTP client is closed', { code: RestError.REQUEST_SEND_ERROR, request });
-      if (!handlesItself(request)) return viaHttp1(request);
-      const url = new URL(request.url);
-      let route: Route;
-      try {
-        route = await untilAborted(routeTo(url), request.abortSignal);
-      } catch (error) {
-        throw asRestError(error, request);
+      if (!buffered(request)) {
+        if (options.agent !== undefined && request.agent === undefined) request.agent = options.agent;
+        return sdk.sendRequest(request);
       }
-      return route === 'http1' ? viaHttp1(request) : send(route, url, request);
+      const scope = requestScope(request, options.requestTimeoutMs);
+      try {
+        return await send(request, { signal: scope.signal, maxBytes });
+      } finally {
+        scope.end();
+      }
     },
     close() {
       closed = true;
       for (const socket of sockets) socket.destroy();
       sockets.clear();
       routes.clear();
+      if (http1Agent !== options.agent) http1Agent.destroy();
     },
   };
 }
 
-function handlesItself(request: PipelineRequest): boolean {
+// Requests whose whole answer this client reads and bounds; the rest go to the SDK's client.
+function buffered(request: PipelineRequest): boolean {
   const body = request.body;
   return (
     request.url.startsWith('https:') &&
-    request.agent === undefined &&
     request.tlsSettings === undefined &&
-    request.proxySettings === undefined &&
+    (request.proxySettings === undefined || request.agent !== undefined) &&
     request.requestOverrides === undefined &&
     !request.disableKeepAlive &&
     request.onUploadProgress === undefined &&
@@ -111,8 +143,29 @@ function handlesItself(request: PipelineRequest): boolean {
   );
 }
 
-// A TLS connection offering h2 and HTTP/1.1; the server chooses.
-function negotiate(url: URL, agent: Agent | undefined, sockets: Set<tls.TLSSocket>): Promise<tls.TLSSocket> {
+/**
+ * The signal that ends one request: the caller's abort (an AbortError, as the SDK's client throws), the SDK's
+ * own `timeout` (likewise), or this client's time limit (ERR_RESPONSE_TIMEOUT, which is retried).
+ */
+function requestScope(request: PipelineRequest, limitMs: number | undefined): { signal: AbortSignal; end: () => void } {
+  const controller = new AbortController();
+  const onAbort = (): void => controller.abort(new AbortError('The operation was aborted.'));
+  const timers: NodeJS.Timeout[] = [];
+  if (request.abortSignal?.aborted) onAbort();
+  request.abortSignal?.addEventListener('abort', onAbort);
+  if (limitMs !== undefined && limitMs > 0) timers.push(setTimeout(() => controller.abort(timedOut(request, limitMs)), limitMs));
+  if (request.timeout > 0) timers.push(setTimeout(() => controller.abort(new AbortError('The operation was aborted: the request timed out.')), request.timeout));
+  return {
+    signal: controller.signal,
+    end: () => {
+      for (const timer of timers) clearTimeout(timer);
+      request.abortSignal?.removeEventListener('abort', onAbort);
+    },
+  };
+}
+
+// A TLS connection offering h2 and HTTP/1.1; the server chooses. A handshake that never completes fails after `limitMs`.
+function negotiate(url: URL, agent: Agent | undefined, sockets: Set<tls.TLSSocket>, limitMs: number | undefined): Promise<tls.TLSSocket> {
   const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
   return new Promise((resolve, reject) => {
     const socket = tls.connect({
@@ -124,9 +177,16 @@ function negotiate(url: URL, agent: Agent | undefined, sockets: Set<tls.TLSSocke
       ...(agent?.options.lookup !== undefined ? { lookup: agent.options.lookup } : {}),
     });
     sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
+    const timer = limitMs !== undefined && limitMs > 0
+      ? setTimeout(() => socket.destroy(new RestError(`no TLS connection to ${url.host} within ${limitMs} ms`, { code: 'ETIMEDOUT' })), limitMs)
+      : undefined;
+    socket.once('close', () => {
+      clearTimeout(timer);
+      sockets.delete(socket);
+    });
     socket.once('error', reject);
     socket.once('secureConnect', () => {
+      clearTimeout(timer);
       socket.off('error', reject);
       // Frames of many streams go out as they are ready, not held back for the last ACK (Nagle).
       socket.setNoDelay(true);
@@ -136,20 +196,20 @@ function negotiate(url: URL, agent: Agent | undefined, sockets: Set<tls.TLSSocke
 }
 
 function openSession(url: URL, socket: tls.TLSSocket, forget: () => void): ClientHttp2Session {
-  const session = http2.connect(url.origin, { createConnection: () => socket });
+  const session = http2.connect(url.origin, { createConnection: () => socket, settings: { maxHeaderListSize: MAX_HEADER_LIST_BYTES } });
   // Stream errors reach their requests; a session error only ends the session, and new requests connect again.
   session.on('error', forget);
   session.once('close', forget);
   // After GOAWAY the server takes no new streams on this connection.
   session.once('goaway', forget);
-  // Idle, the connection does not keep the process alive; streams in flight do (see send).
+  // Idle, the connection does not keep the process alive; streams in flight do (see sendHttp2).
   session.unref();
   return session;
 }
 
-function send(connection: Connection, url: URL, request: PipelineRequest): Promise<PipelineResponse> {
+function sendHttp2(connection: Connection, url: URL, request: PipelineRequest, bounds: Bounds): Promise<PipelineResponse> {
   return new Promise((resolve, reject) => {
-    const body = request.body === undefined || request.body === null ? undefined : Buffer.from(request.body as string | Uint8Array);
+    const body = requestBody(request);
     const headers: OutgoingHttpHeaders = { ':method': request.method, ':path': `${url.pathname}${url.search}` };
     // HTTP/2 header names are lower case; the SDK keeps the case each header was set with.
     for (const [name, value] of request.headers) {
@@ -160,23 +220,20 @@ function send(connection: Connection, url: URL, request: PipelineRequest): Promi
 
     let stream: http2.ClientHttp2Stream | undefined;
     let settled = false;
-    let timer: NodeJS.Timeout | undefined;
-    const cleanup = (): void => {
+    const settle = (): boolean => {
+      if (settled) return false;
       settled = true;
-      if (timer !== undefined) clearTimeout(timer);
-      request.abortSignal?.removeEventListener('abort', onAbort);
+      bounds.signal.removeEventListener('abort', onAbort);
+      return true;
     };
     const fail = (error: Error): void => {
-      if (settled) return;
-      cleanup();
+      if (!settle()) return;
+      stream?.close(http2.constants.NGHTTP2_CANCEL);
       reject(error);
     };
-    const onAbort = (): void => {
-      stream?.close(http2.constants.NGHTTP2_CANCEL);
-      fail(new AbortError('The operation was aborted.'));
-    };
+    const onAbort = (): void => fail(bounds.signal.reason as Error);
 
-    if (request.abortSignal?.aborted) return fail(new AbortError('The operation was aborted. Request has already been canceled.'));
+    if (bounds.signal.aborted) return onAbort();
     try {
       stream = connection.session.request(headers, { endStream: body === undefined });
     } catch (error) {
@@ -184,36 +241,117 @@ function send(connection: Connection, url: URL, request: PipelineRequest): Promi
       return fail(asRestError(error, request));
     }
     holdOpen(connection, stream);
-    request.abortSignal?.addEventListener('abort', onAbort);
-    if (request.timeout > 0) timer = setTimeout(onAbort, request.timeout);
+    const ended = watchEndStream(stream);
+    bounds.signal.addEventListener('abort', onAbort);
     stream.on('error', (error) => fail(asRestError(error, request)));
-    // Reset by the server (or with its connection) without an error of its own: the answer is incomplete.
-    stream.once('close', () =>
-      fail(new RestError(`the HTTP/2 stream closed before the response was complete (RST_STREAM code ${stream?.rstCode})`, { code: 'ERR_HTTP2_STREAM_CANCEL', request })),
-    );
+    // Reset by the server (or with its connection) before the answer was complete.
+    stream.once('close', () => fail(incomplete(request, `the HTTP/2 stream closed early (RST_STREAM code ${stream?.rstCode})`)));
     stream.once('response', (responseHeaders) => {
-      const status = Number(responseHeaders[':status']);
-      const response: PipelineResponse = { request, status, headers: toHttpHeaders(responseHeaders) };
+      const response: PipelineResponse = { request, status: Number(responseHeaders[':status']), headers: toHttpHeaders(responseHeaders) };
       if (request.method === 'HEAD') {
         stream?.close();
-        cleanup();
-        return resolve(response);
+        if (settle()) resolve(response);
+        return;
       }
-      const chunks: Buffer[] = [];
-      stream?.on('data', (chunk: Buffer) => chunks.push(chunk));
+      const reader = new BodyReader(request, bounds.maxBytes, declaredLength(response.headers.get('content-length')));
+      const announced = reader.announced();
+      if (announced !== undefined) return fail(announced);
+      stream?.on('data', (chunk: Buffer) => {
+        const error = reader.add(chunk);
+        if (error !== undefined) fail(error);
+      });
       stream?.once('end', () => {
-        if (settled) return;
-        try {
-          response.bodyAsText = decode(Buffer.concat(chunks), response.headers, request.headers).toString('utf8');
-        } catch (error) {
-          return fail(new RestError(`Error reading response as text: ${(error as Error).message}`, { code: RestError.PARSE_ERROR, request }));
-        }
-        cleanup();
-        resolve(response);
+        if (!ended()) return fail(incomplete(request, `the HTTP/2 stream was reset without END_STREAM (RST_STREAM code ${stream?.rstCode})`));
+        finishBody(reader, response, request, bounds, resolve, fail, settle);
       });
     });
     if (body !== undefined) stream.end(body);
   });
+}
+
+function sendHttp1(request: PipelineRequest, agent: Agent, bounds: Bounds): Promise<PipelineResponse> {
+  if (bounds.signal.aborted) return Promise.reject(bounds.signal.reason as Error);
+  return new Promise((resolve, reject) => {
+    const url = new URL(request.url);
+    const body = requestBody(request);
+    const headers = request.headers.toJSON({ preserveCase: true });
+    if (body !== undefined && !request.headers.has('content-length')) headers['Content-Length'] = String(body.length);
+    let settled = false;
+    const settle = (): boolean => {
+      if (settled) return false;
+      settled = true;
+      bounds.signal.removeEventListener('abort', onAbort);
+      return true;
+    };
+    const fail = (error: Error): void => {
+      if (!settle()) return;
+      // The connection goes too: the rest of an unwanted answer must not be read into it.
+      req.destroy();
+      reject(error);
+    };
+    const onAbort = (): void => fail(bounds.signal.reason as Error);
+
+    const req = https.request({ agent, hostname: url.hostname, port: url.port, path: `${url.pathname}${url.search}`, method: request.method, headers });
+    bounds.signal.addEventListener('abort', onAbort);
+    req.on('error', (error) => fail(asRestError(error, request)));
+    req.on('response', (res) => {
+      const response: PipelineResponse = { request, status: res.statusCode ?? 0, headers: toHttpHeaders(res.headers) };
+      if (request.method === 'HEAD') {
+        res.resume();
+        if (settle()) resolve(response);
+        return;
+      }
+      const reader = new BodyReader(request, bounds.maxBytes, declaredLength(response.headers.get('content-length')));
+      const announced = reader.announced();
+      if (announced !== undefined) return fail(announced);
+      res.on('data', (chunk: Buffer) => {
+        const error = reader.add(chunk);
+        if (error !== undefined) fail(error);
+      });
+      // A connection lost mid-body: Node reports 'aborted' as an error, or the response closes without ending.
+      res.on('error', () => fail(incomplete(request, 'the connection closed mid-body')));
+      res.once('close', () => fail(incomplete(request, 'the connection closed mid-body')));
+      res.once('end', () => {
+        if (!res.complete) return fail(incomplete(request, 'the connection closed mid-body'));
+        finishBody(reader, response, request, bounds, resolve, fail, settle);
+      });
+    });
+    req.end(body);
+  });
+}
+
+function finishBody(
+  reader: BodyReader,
+  response: PipelineResponse,
+  request: PipelineRequest,
+  bounds: Bounds,
+  resolve: (response: PipelineResponse) => void,
+  fail: (error: Error) => void,
+  settle: () => boolean,
+): void {
+  const body = reader.finish();
+  if (body instanceof RestError) return fail(body);
+  const text = bodyText(body, response.headers, request, bounds.maxBytes);
+  if (text instanceof RestError) return fail(text);
+  response.bodyAsText = text;
+  if (settle()) resolve(response);
+}
+
+/**
+ * Whether the stream's body ended with END_STREAM. Node ends a stream's readable side both when END_STREAM
+ * arrives and when the stream closes early (RST_STREAM, even with NO_ERROR, or its connection lost); only the
+ * first means the body is whole. Node pushes the end of the data while the stream is still open in the first
+ * case, and after marking it closed in the second (lib/internal/http2/core.js: onStreamRead, onStreamClose):
+ * that moment is the only place the two differ, so it is watched there.
+ */
+function watchEndStream(stream: http2.ClientHttp2Stream): () => boolean {
+  let endStream = false;
+  const push = stream.push.bind(stream);
+  stream.push = (chunk: unknown, encoding?: BufferEncoding): boolean => {
+    if (chunk === null && !stream.closed) endStream = true;
+    return push(chunk, encoding);
+  };
+  return () => endStream;
 }
 
 // A connection is referenced while it carries a stream, so the process waits for the answer but not for an idle connection.
@@ -224,7 +362,11 @@ function holdOpen(connection: Connection, stream: http2.ClientHttp2Stream): void
   });
 }
 
-function toHttpHeaders(headers: IncomingHttpHeaders): HttpHeaders {
+function requestBody(request: PipelineRequest): Buffer | undefined {
+  return request.body === undefined || request.body === null ? undefined : Buffer.from(request.body as string | Uint8Array);
+}
+
+function toHttpHeaders(headers: IncomingHttpHeaders | Http1Headers): HttpHeaders {
   const result = createHttpHeaders();
   for (const [name, value] of Object.entries(headers)) {
     if (name.startsWith(':') || value === undefined) continue;
@@ -234,26 +376,16 @@ function toHttpHeaders(headers: IncomingHttpHeaders): HttpHeaders {
   return result;
 }
 
-// The SDK asks for gzip or deflate (decompressResponsePolicy) and expects the text decoded, as its HTTP/1.1 client does.
-function decode(body: Buffer, responseHeaders: HttpHeaders, requestHeaders: HttpHeaders): Buffer {
-  const accepted = requestHeaders.get('accept-encoding') ?? '';
-  const encoding = responseHeaders.get('content-encoding');
-  if (encoding === 'gzip' && accepted.includes('gzip')) return zlib.gunzipSync(body);
-  if (encoding === 'deflate' && accepted.includes('deflate')) return zlib.inflateSync(body);
-  return body;
-}
-
 function asRestError(error: unknown, request: PipelineRequest): Error {
   if (error instanceof AbortError || error instanceof RestError) return error;
   const e = error as NodeJS.ErrnoException;
   return new RestError(e.message, { code: e.code ?? RestError.REQUEST_SEND_ERROR, request });
 }
 
-function untilAborted<T>(promise: Promise<T>, signal: PipelineRequest['abortSignal']): Promise<T> {
-  if (signal === undefined) return promise;
-  if (signal.aborted) return Promise.reject(new AbortError('The operation was aborted. Request has already been canceled.'));
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
   return new Promise((resolve, reject) => {
-    const onAbort = (): void => reject(new AbortError('The operation was aborted.'));
+    const onAbort = (): void => reject(signal.reason as Error);
     signal.addEventListener('abort', onAbort);
     promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
   });
