@@ -1,12 +1,17 @@
 // Failure explanations: every reason a user can meet says what is wrong and how to fix it.
+import { RestError } from '@azure/core-rest-pipeline';
 import t from 'tap';
-import { decodeTokenClaims, diagnose } from '../src/fetch/diagnose.js';
+import { TokenRequestError } from '../src/fetch/credential.js';
+import { classify, diagnose, errorLabel } from '../src/fetch/diagnose.js';
+import { decodeTokenClaims, TokenFileError } from '../src/fetch/token-file.js';
 import { summarize } from '../src/fetch/run.js';
 import type { FetchJob } from '../src/fetch/job.js';
 import type { ObjectSpec } from '../src/object-spec.js';
 
 const CLIENT = '11111111-2222-3333-4444-555555555555';
-const target = { type: 'secret' as const, name: 'db-password', vaultUrl: 'https://kv1.vault.azure.net/', clientId: CLIENT };
+const target = { type: 'secret' as const, name: 'db-password', vaultUrl: 'https://kv1.vault.azure.net/', clientId: CLIENT, authorityHost: 'https://login.microsoftonline.com/', requestTimeoutMs: 20_000 };
+/** Stands for a secret value or any text a server sent: it must never reach a reason or a hint. */
+const QUOTED = 'QUOTED-by-the-server-7b1e';
 
 function keyVaultError(statusCode: number, code: string, message: string, inner?: string): Error {
   const body = JSON.stringify({ error: { code, message, ...(inner ? { innererror: { code: inner } } : {}) } });
@@ -25,10 +30,16 @@ t.test('Key Vault failures', async (t) => {
     { name: 'tenant mismatch', error: keyVaultError(401, 'Unauthorized', 'AKV10032: Invalid issuer.'), reason: /unauthorized \(401 Unauthorized\)/, hint: /same tenant/ },
     { name: 'throttled until the end', error: keyVaultError(429, 'Throttled', 'throttled'), reason: /throttled/, hint: /--timeout/ },
     { name: 'server error', error: keyVaultError(503, 'ServiceUnavailable', 'down'), reason: /Key Vault error \(503\)/, hint: /retry later/ },
-    { name: 'bad request', error: keyVaultError(400, 'BadParameter', 'The request is bad.'), reason: /rejected \(400 BadParameter\)/, hint: /The request is bad/ },
-    { name: 'DNS', error: Object.assign(new Error('getaddrinfo ENOTFOUND'), { code: 'ENOTFOUND' }), reason: /cannot resolve the vault host/, hint: /check the vault name.*privatelink/ },
+    { name: 'bad request', error: keyVaultError(400, 'BadParameter', `The value ${QUOTED} is bad.`), reason: /^rejected \(400 BadParameter\)$/, hint: /objectName must be 1–127 letters/ },
+    { name: 'a code that is no Key Vault code', error: keyVaultError(409, `${QUOTED} x`, QUOTED), reason: /^rejected \(409\)$/, hint: /diagnostic logs/ },
+    { name: 'DNS', error: Object.assign(new Error('getaddrinfo ENOTFOUND'), { code: 'ENOTFOUND' }), reason: /cannot resolve the Key Vault host/, hint: /check the vault name.*privatelink/ },
     { name: 'network', error: Object.assign(new Error('reset'), { code: 'ECONNRESET' }), reason: /network error \(ECONNRESET\)/, hint: /egress/ },
-    { name: 'other', error: new Error('something odd\nsecond line'), reason: /^something odd$/, hint: /unexpected/ },
+    { name: 'TLS interception', error: new RestError('self-signed certificate in certificate chain', { code: 'SELF_SIGNED_CERT_IN_CHAIN' }), reason: /TLS certificate is not trusted \(SELF_SIGNED_CERT_IN_CHAIN\)/, hint: /proxy inspecting TLS/ },
+    { name: 'malformed answer (the SDK quotes the body)', error: new RestError(`Error "SyntaxError" occurred while parsing the response body - {"value":"${QUOTED}`, { code: 'PARSE_ERROR', statusCode: 200 }), reason: /^Key Vault's answer was not valid JSON \(PARSE_ERROR\)$/, hint: /cut short or rewritten.*kv1\.vault\.azure\.net/ },
+    { name: 'cut answer', error: new RestError('x', { code: 'ERR_RESPONSE_INCOMPLETE' }), reason: /broke in the middle of an answer/, hint: /stability/ },
+    { name: 'no answer in time', error: new RestError('x', { code: 'ERR_RESPONSE_TIMEOUT' }), reason: /^Key Vault did not answer within 20s \(ERR_RESPONSE_TIMEOUT\)$/, hint: /accepted the requests but did not answer/ },
+    { name: 'huge answer', error: new RestError('x', { code: 'ERR_RESPONSE_TOO_LARGE' }), reason: /^Key Vault's answer was larger than 1 MiB/, hint: /proxy/ },
+    { name: 'other', error: new Error(`something odd ${QUOTED}\nsecond line`), reason: /^unexpected error \(Error\)$/, hint: /not a known failure/ },
   ];
   for (const c of cases) {
     const d = diagnose(c.error, { ...target, type: c.type ?? 'secret' });
@@ -36,7 +47,41 @@ t.test('Key Vault failures', async (t) => {
     t.match(d.hint, c.hint, `${c.name}: hint`);
     t.equal(d.notFound, c.notFound ?? false, `${c.name}: notFound`);
     t.equal(d.identity, c.name === 'tenant mismatch', `${c.name}: identity`);
+    t.notOk(`${d.reason} ${d.hint}`.includes(QUOTED), `${c.name}: nothing the server wrote`);
   }
+});
+
+t.test('retry decisions for what the transport reports', async (t) => {
+  const cases: Array<[string, unknown, boolean]> = [
+    ['a malformed answer, though its status is 200', new RestError('x', { code: 'PARSE_ERROR', statusCode: 200 }), true],
+    ['a cut answer', new RestError('x', { code: 'ERR_RESPONSE_INCOMPLETE' }), true],
+    ['no answer in time', new RestError('x', { code: 'ERR_RESPONSE_TIMEOUT' }), true],
+    ['an answer too large: no retry makes it smaller', new RestError('x', { code: 'ERR_RESPONSE_TOO_LARGE' }), false],
+    ['a token request cut short', new TokenRequestError(new RestError('x', { code: 'ERR_RESPONSE_INCOMPLETE' })), true],
+    ['a token answer too large', new TokenRequestError(new RestError('x', { code: 'ERR_RESPONSE_TOO_LARGE' })), false],
+    ['an unusable token file', new TokenFileError('r', 'h'), false],
+  ];
+  for (const [name, error, retry] of cases) t.equal(classify(error).retry, retry, name);
+});
+
+t.test('the identity side: the token file and the token request', async (t) => {
+  const file = diagnose(new TokenFileError('AZURE_FEDERATED_TOKEN_FILE /t is empty', 'mount the volume'), target);
+  t.same(file, { reason: 'AZURE_FEDERATED_TOKEN_FILE /t is empty', hint: 'Fix: mount the volume.', identity: true, notFound: false });
+  const cut = diagnose(new TokenRequestError(new RestError(QUOTED, { code: 'PARSE_ERROR', statusCode: 200 })), target);
+  t.match(cut, { reason: "Entra ID's answer was not valid JSON (PARSE_ERROR)", hint: /^Fix: .*login\.microsoftonline\.com/, identity: true });
+  t.notOk(JSON.stringify(cut).includes(QUOTED));
+  const hung = diagnose(new TokenRequestError(new RestError('x', { code: 'ERR_RESPONSE_TIMEOUT' })), target);
+  t.match(hung.reason, /^Entra ID did not answer within 20s/);
+});
+
+t.test('log labels: statuses and codes, never a message', async (t) => {
+  t.equal(errorLabel(keyVaultError(503, 'ServiceUnavailable', QUOTED)), '503 ServiceUnavailable');
+  t.equal(errorLabel(new RestError(QUOTED, { code: 'PARSE_ERROR', statusCode: 200 })), '200 PARSE_ERROR');
+  t.equal(errorLabel(Object.assign(new Error(QUOTED), { code: 'ECONNRESET' })), 'ECONNRESET');
+  t.equal(errorLabel(new TokenRequestError(new RestError(QUOTED, { code: 'ERR_RESPONSE_TIMEOUT' }))), 'Entra ID: ERR_RESPONSE_TIMEOUT');
+  t.equal(errorLabel(new Error(`AADSTS70021: ${QUOTED}`)), 'AADSTS70021');
+  t.equal(errorLabel(keyVaultError(409, QUOTED, QUOTED)), '409');
+  t.equal(errorLabel(new Error(QUOTED)), 'Error');
 });
 
 t.test('Entra ID failures explain the federated credential and show the token claims', async (t) => {
@@ -56,8 +101,9 @@ t.test('Entra ID failures explain the federated credential and show the token cl
     t.match(d.hint, /The token presented: iss=https:\/\/oidc\.prod-aks\.azure\.com\/tenant\/issuer\/ sub=system:serviceaccount:shop:checkout aud=api:\/\/AzureADTokenExchange\./);
     t.ok(d.identity);
   }
-  const unknown = diagnose(Object.assign(new Error('x'), { name: 'AuthenticationError', errorResponse: { error: 'invalid_grant', errorDescription: 'Something new' } }), target);
-  t.match(unknown.hint, /Entra ID refused the token exchange: Something new/);
+  const unknown = diagnose(Object.assign(new Error('x'), { name: 'AuthenticationError', errorResponse: { error: 'invalid_grant', errorDescription: `Something new ${QUOTED}` } }), target);
+  t.match(unknown.hint, /^Entra ID refused the token exchange \(invalid_grant\)\. Check the client ID/);
+  t.notOk(unknown.hint.includes(QUOTED), 'the description is not shown: only its OAuth error code');
   const unavailable = diagnose(Object.assign(new Error('WorkloadIdentityCredential: no token file'), { name: 'CredentialUnavailableError' }), target);
   t.match(unavailable, { identity: true, reason: /workload identity unavailable/, hint: /AZURE_FEDERATED_TOKEN_FILE/ });
 });

@@ -1,6 +1,14 @@
-// Turn SDK and network errors into a retry decision and a user-facing reason with a fix.
+// Turn SDK, network and identity errors into a retry decision and a user-facing reason with a fix. Errors are
+// classified before anything is printed, and nothing a server sent is printed as text: a reason carries status
+// numbers, codes that match a known pattern (AADSTS numbers, Key Vault's PascalCase codes, Node.js error codes),
+// and our own words. An error's message may quote a response body (the SDK's parse errors quote the whole body,
+// secret value included), so no message is ever shown.
+import { formatDuration } from '../duration.js';
 import type { ObjectType } from '../object-spec.js';
+import { TokenRequestError } from './credential.js';
+import { MAX_RESPONSE_BYTES, RESPONSE_INCOMPLETE, RESPONSE_TIMEOUT, RESPONSE_TOO_LARGE } from './response-body.js';
 import { parseRetryAfter, type RetryDecision } from './retry.js';
+import { TokenFileError, type TokenClaims } from './token-file.js';
 
 /** The parts of @azure/core-rest-pipeline's RestError and @azure/identity's errors we read. */
 interface ErrorLike {
@@ -14,13 +22,6 @@ interface ErrorLike {
   errorResponse?: { error?: string; errorDescription?: string };
 }
 
-/** Claims of the projected service-account token, safe to print (never the token itself). */
-export interface TokenClaims {
-  iss?: string;
-  sub?: string;
-  aud?: string | string[];
-}
-
 export interface Diagnosis {
   /** Short reason, e.g. `forbidden (403 ForbiddenByRbac)`. */
   reason: string;
@@ -32,7 +33,20 @@ export interface Diagnosis {
   notFound: boolean;
 }
 
+/** What was being done when an error happened, for the reason and the fix. */
+export interface DiagnoseContext {
+  type: ObjectType;
+  name: string;
+  vaultUrl: string;
+  clientId: string;
+  /** The Entra ID authority, e.g. https://login.microsoftonline.com/. */
+  authorityHost?: string;
+  /** The per-request time limit of the fetch's HTTP client. */
+  requestTimeoutMs?: number;
+}
+
 const TRANSIENT_STATUS = new Set([408, 429, 500, 502, 503, 504]);
+const PARSE_ERROR = 'PARSE_ERROR';
 const TRANSIENT_CODES = new Set([
   'ECONNRESET',
   'ECONNREFUSED',
@@ -51,7 +65,20 @@ const TRANSIENT_CODES = new Set([
   'ERR_HTTP2_SESSION_ERROR',
   'ERR_HTTP2_GOAWAY_SESSION',
   'ERR_HTTP2_INVALID_SESSION',
+  // A body cut short, no answer in time, or an answer that is no JSON: a truncated transfer and a proxy
+  // that mangles one answer look the same, and asking again within the deadline is what a user expects.
+  RESPONSE_INCOMPLETE,
+  RESPONSE_TIMEOUT,
+  PARSE_ERROR,
 ]);
+
+/** Key Vault's error codes (SecretNotFound, ForbiddenByRbac, ...): one PascalCase word. */
+const SERVICE_CODE = /^[A-Z][A-Za-z]{1,63}$/;
+/** Node.js and SDK error codes (ECONNRESET, ERR_HTTP2_STREAM_ERROR, CERT_HAS_EXPIRED, PARSE_ERROR, ...). */
+const TRANSPORT_CODE = /^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*$/;
+const TLS_CODE = /CERT|SELF_SIGNED|UNABLE_TO_|SIGNATURE|ISSUER|ALTNAME/;
+const OAUTH_ERROR = /^[a-z_]{1,64}$/;
+const REQUEST_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 const ROLE_FOR: Record<ObjectType, string> = {
   secret: 'Key Vault Secrets User',
@@ -66,42 +93,68 @@ const PERMISSION_FOR: Record<ObjectType, string> = {
 
 /** Whether a failed attempt is worth another try. */
 export function classify(error: unknown): RetryDecision {
+  if (error instanceof TokenFileError) return { retry: false };
+  if (error instanceof TokenRequestError) return classify(error.cause);
   const e = asErrorLike(error);
   if (e.name === 'AbortError') return { retry: false };
+  const transport = transportCode(e);
+  if (transport === RESPONSE_TOO_LARGE) return { retry: false };
+  if (transport !== undefined && TRANSIENT_CODES.has(transport)) return { retry: true };
   if (e.statusCode !== undefined) {
     if (!TRANSIENT_STATUS.has(e.statusCode)) return { retry: false };
     return { retry: true, retryAfterMs: parseRetryAfter(e.response?.headers?.get('retry-after')) };
   }
-  if (e.code !== undefined && TRANSIENT_CODES.has(e.code)) return { retry: true };
-  const aadsts = aadstsCode(e);
   // An AADSTS code is Entra ID's answer about the configuration: asking again will not change it.
-  if (aadsts !== undefined) return { retry: false };
-  const message = e.message ?? '';
-  // MSAL reports network failures to the authority as plain errors without a status.
-  return { retry: /network|ECONNRESET|ECONNREFUSED|ETIMEDOUT|socket hang up|status code: 5\d\d|Status code: 5\d\d/i.test(message) };
+  if (aadstsCode(e) !== undefined) return { retry: false };
+  // MSAL reports failures of its network module as plain errors without a status.
+  return { retry: /network|ECONNRESET|ECONNREFUSED|ETIMEDOUT|socket hang up|status code: 5\d\d/i.test(e.message ?? '') };
 }
 
-/** Explain why reading `type` `name` from `vaultUrl` failed, and how to fix it. */
-export function diagnose(error: unknown, object: { type: ObjectType; name: string; vaultUrl: string; clientId: string }, claims?: TokenClaims): Diagnosis {
+/** A short label for a log line: status, codes and names that match known patterns, never a message. */
+export function errorLabel(error: unknown): string {
+  if (error instanceof TokenFileError) return 'token file unusable';
+  if (error instanceof TokenRequestError) return `Entra ID: ${errorLabel(error.cause)}`;
+  const e = asErrorLike(error);
+  const aadsts = aadstsCode(e);
+  const parts = [e.statusCode, transportCode(e) ?? serviceCode(e), aadsts === undefined ? undefined : `AADSTS${aadsts}`].filter((p) => p !== undefined);
+  if (parts.length > 0) return parts.join(' ');
+  return e.name !== undefined && /^[A-Za-z]{1,64}$/.test(e.name) ? e.name : 'error';
+}
+
+/** Explain why reading an object failed, and how to fix it. */
+export function diagnose(error: unknown, context: DiagnoseContext, claims?: TokenClaims): Diagnosis {
+  // Identity failures are shown once, as "<reason>. <hint>", and their hints say "Fix:" themselves.
+  if (error instanceof TokenFileError) return { reason: error.reason, hint: `Fix: ${error.hint}.`, identity: true, notFound: false };
+  if (error instanceof TokenRequestError) {
+    const transport = transportDiagnosis(asErrorLike(error.cause), 'Entra ID', context.authorityHost ?? 'the Entra ID authority', context);
+    return { ...transport, hint: `Fix: ${transport.hint}.`, identity: true };
+  }
   const e = asErrorLike(error);
   const aadsts = aadstsCode(e);
   if (aadsts !== undefined || e.name === 'AuthenticationError' || e.name === 'AuthenticationRequiredError') {
-    return identityDiagnosis(aadsts, e, object.clientId, claims);
+    return identityDiagnosis(aadsts, e, context.clientId, claims);
   }
-  if (e.name === 'CredentialUnavailableError') {
-    return {
-      reason: `workload identity unavailable: ${firstLine(e.message)}`,
-      hint: 'check that the projected token file exists (AZURE_FEDERATED_TOKEN_FILE) and AZURE_CLIENT_ID / AZURE_TENANT_ID are set',
-      identity: true,
-      notFound: false,
-    };
+  if (e.name === 'CredentialUnavailableError') return unavailableDiagnosis(e);
+  const transport = transportCode(e);
+  if (transport !== undefined && (transport === RESPONSE_TOO_LARGE || TRANSIENT_CODES.has(transport) || TLS_CODE.test(transport) || transport === 'ENOTFOUND')) {
+    return transportDiagnosis(e, 'Key Vault', context.vaultUrl, context);
   }
-  const status = e.statusCode;
-  const serviceCode = keyVaultErrorCode(e);
+  if (e.statusCode !== undefined) return statusDiagnosis(e, e.statusCode, context);
+  return {
+    reason: `unexpected error (${errorLabel(error)})`,
+    hint: 'this is not a known failure of Key Vault, Entra ID or the network; please report it with the log lines above',
+    identity: false,
+    notFound: false,
+  };
+}
+
+function statusDiagnosis(e: ErrorLike, status: number, object: DiagnoseContext): Diagnosis {
+  const code = serviceCode(e);
   const what = `${object.type === 'cert' ? 'certificate' : object.type} "${object.name}"`;
+  const fail = (reason: string, hint: string): Diagnosis => ({ reason, hint, identity: false, notFound: false });
   if (status === 404) {
     return {
-      reason: `not found (404 ${serviceCode ?? 'NotFound'})`,
+      reason: `not found (404 ${code ?? 'NotFound'})`,
       hint: `vault ${object.vaultUrl} has no ${what}${/\/[0-9a-f]{32}/i.test(e.message ?? '') ? ' at that version' : ''}: check objectName and objectVersion, or that it was not deleted; set optional: true to skip it when absent`,
       identity: false,
       notFound: true,
@@ -109,74 +162,67 @@ export function diagnose(error: unknown, object: { type: ObjectType; name: strin
   }
   if (status === 403) {
     const inner = innerErrorCode(e);
-    if (inner === 'SecretDisabled' || /disabled/i.test(e.message ?? '')) {
-      return {
-        reason: `disabled (403 ${inner ?? 'Forbidden'})`,
-        hint: `the requested version of ${what} is disabled: enable it in Key Vault or pin another objectVersion`,
-        identity: false,
-        notFound: false,
-      };
+    if (inner === 'SecretDisabled' || inner === 'KeyDisabled' || /disabled/i.test(e.message ?? '')) {
+      return fail(`disabled (403 ${inner ?? 'Forbidden'})`, `the requested version of ${what} is disabled: enable it in Key Vault or pin another objectVersion`);
     }
-    const rbac = inner === 'ForbiddenByRbac';
-    return {
-      reason: `forbidden (403 ${inner ?? serviceCode ?? 'Forbidden'})`,
-      hint: rbac
+    return fail(
+      `forbidden (403 ${inner ?? code ?? 'Forbidden'})`,
+      inner === 'ForbiddenByRbac'
         ? `the identity ${object.clientId} has no role that may read ${what}: assign it "${ROLE_FOR[object.type]}" on the vault (or the object), e.g. az role assignment create --role "${ROLE_FOR[object.type]}" --assignee ${object.clientId} --scope <vault resource id>; role assignments take a few minutes to apply`
         : `the vault denies the identity ${object.clientId}: with access policies, grant it "${PERMISSION_FOR[object.type]}" (az keyvault set-policy --name <vault> --spn ${object.clientId} ...); with Azure RBAC, assign "${ROLE_FOR[object.type]}"; also check the vault's firewall allows the cluster`,
-      identity: false,
-      notFound: false,
-    };
+    );
   }
   if (status === 401) {
     return {
-      reason: `unauthorized (401 ${serviceCode ?? 'Unauthorized'})`,
+      reason: `unauthorized (401 ${code ?? 'Unauthorized'})`,
       hint: 'Key Vault rejected the Entra ID token: the vault must be in the same tenant as the identity (check the tenant ID) and the cloud must match the vault',
       identity: true,
       notFound: false,
     };
   }
-  if (status === 429) {
-    return { reason: 'throttled (429)', hint: 'Key Vault throttled the requests until the deadline; reduce how many pods start at once, or raise --timeout', identity: false, notFound: false };
+  if (status === 429) return fail('throttled (429)', 'Key Vault throttled the requests until the deadline; reduce how many pods start at once, or raise --timeout');
+  if (status >= 500) return fail(`Key Vault error (${status})`, `Key Vault kept failing until the deadline; retry later or check Azure status${requestIdNote(e)}`);
+  if (status === 400) {
+    return fail(
+      `rejected (400${code === undefined ? '' : ` ${code}`})`,
+      `Key Vault refused the request as invalid: objectName must be 1–127 letters, digits and dashes, objectVersion 32 hexadecimal digits or empty${requestIdNote(e)}`,
+    );
   }
-  if (status !== undefined && status >= 500) {
-    return { reason: `Key Vault error (${status})`, hint: 'Key Vault kept failing until the deadline; retry later or check Azure status', identity: false, notFound: false };
-  }
-  if (status !== undefined) {
-    return { reason: `rejected (${status} ${serviceCode ?? ''})`.replace(/ \)$/, ')'), hint: firstLine(e.message), identity: false, notFound: false };
-  }
-  if (e.code === 'ENOTFOUND' || e.code === 'EAI_AGAIN') {
-    return {
-      reason: `cannot resolve the vault host (${e.code})`,
-      hint: `check the vault name in ${object.vaultUrl}; for a private endpoint, the cluster's DNS must resolve privatelink.vaultcore.azure.net`,
-      identity: false,
-      notFound: false,
-    };
-  }
-  if (e.code !== undefined && TRANSIENT_CODES.has(e.code)) {
-    return { reason: `network error (${e.code})`, hint: `the vault ${object.vaultUrl} could not be reached until the deadline: check egress (network policies, firewall, proxy)`, identity: false, notFound: false };
-  }
-  return { reason: firstLine(e.message ?? String(error)), hint: 'unexpected error; see the log above', identity: false, notFound: false };
+  return fail(`rejected (${status}${code === undefined ? '' : ` ${code}`})`, `Key Vault refused to serve ${what}; the vault's diagnostic logs have the details${requestIdNote(e)}`);
 }
 
-/** Decode the payload of a JWT without verifying it; undefined if it is not one. */
-export function decodeTokenClaims(token: string): TokenClaims | undefined {
-  const payload = token.trim().split('.')[1];
-  if (payload === undefined) return undefined;
-  try {
-    const claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as Record<string, unknown>;
-    return {
-      ...(typeof claims.iss === 'string' ? { iss: claims.iss } : {}),
-      ...(typeof claims.sub === 'string' ? { sub: claims.sub } : {}),
-      ...(typeof claims.aud === 'string' || Array.isArray(claims.aud) ? { aud: claims.aud as string | string[] } : {}),
-    };
-  } catch {
-    return undefined;
+/** The network between the pod and `service` failed, or `service` answered with something that is no answer. */
+function transportDiagnosis(e: ErrorLike, service: 'Key Vault' | 'Entra ID', url: string, context: DiagnoseContext): Diagnosis {
+  const code = transportCode(e) ?? 'unknown';
+  const host = hostOf(url);
+  const fail = (reason: string, hint: string): Diagnosis => ({ reason, hint, identity: false, notFound: false });
+  const middlebox = `something between the pod and ${host} (a proxy, a firewall inspecting TLS) answers in its place or alters the answers: check the cluster's egress path`;
+  if (code === RESPONSE_TOO_LARGE) {
+    return fail(`${service}'s answer was larger than ${formatBytes(MAX_RESPONSE_BYTES)} (${code})`, `a ${service} answer is a few KB; ${middlebox}`);
   }
-}
-
-/** The sentence comparing the token with the federated credential: ` The token presented: iss=… sub=… aud=….` */
-function describeClaims(claims: TokenClaims | undefined): string {
-  return claims === undefined ? '' : ` The token presented: iss=${claims.iss ?? '?'} sub=${claims.sub ?? '?'} aud=${formatAud(claims.aud)}.`;
+  if (code === PARSE_ERROR) return fail(`${service}'s answer was not valid JSON (${code})`, `the answer was cut short or rewritten on its way; ${middlebox}`);
+  if (code === RESPONSE_INCOMPLETE) {
+    return fail(`the connection to ${service} broke in the middle of an answer (${code})`, `answers from ${host} kept arriving cut short until the deadline: check the network's stability, and proxies or load balancers that close connections`);
+  }
+  if (code === RESPONSE_TIMEOUT) {
+    const limit = context.requestTimeoutMs === undefined ? '' : ` within ${formatDuration(context.requestTimeoutMs)}`;
+    return fail(
+      `${service} did not answer${limit} (${code})`,
+      `${host} accepted the requests but did not answer them: check egress (network policies, firewall, proxy); each request waits a quarter of --timeout (at most 20s) before it is tried again`,
+    );
+  }
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
+    return fail(
+      `cannot resolve the ${service} host (${code})`,
+      service === 'Key Vault'
+        ? `check the vault name in ${url}; for a private endpoint, the cluster's DNS must resolve privatelink.vaultcore.azure.net`
+        : `the cluster's DNS must resolve ${host}: check the pod's DNS policy and egress`,
+    );
+  }
+  if (TLS_CODE.test(code)) {
+    return fail(`${service}'s TLS certificate is not trusted (${code})`, `the certificate presented for ${host} does not chain to a public CA: a proxy inspecting TLS must be bypassed for it (or its CA added with NODE_EXTRA_CA_CERTS)`);
+  }
+  return fail(`network error (${code})`, `${service} at ${host} could not be reached until the deadline: check egress (network policies, firewall, proxy)`);
 }
 
 function identityDiagnosis(code: string | undefined, e: ErrorLike, clientId: string, claims?: TokenClaims): Diagnosis {
@@ -197,7 +243,8 @@ function identityDiagnosis(code: string | undefined, e: ErrorLike, clientId: str
     '700027': 'the client assertion signature is invalid. Fix: check that the cluster\'s OIDC issuer publishes its current signing keys (the issuer URL and JWKS must be reachable by Entra ID).',
     '700025': `application ${clientId} is not a confidential client or managed identity. Fix: use a user-assigned managed identity or an app registration.`,
   };
-  const text = (code !== undefined ? explain[code] : undefined) ?? `Entra ID refused the token exchange: ${firstLine(e.errorResponse?.errorDescription ?? e.message ?? '')}. Check the client ID, tenant ID and the federated identity credential.`;
+  const oauthError = e.errorResponse?.error !== undefined && OAUTH_ERROR.test(e.errorResponse.error) ? ` (${e.errorResponse.error})` : '';
+  const text = (code !== undefined ? explain[code] : undefined) ?? `Entra ID refused the token exchange${oauthError}. Check the client ID, tenant ID and the federated identity credential.`;
   return {
     reason: code !== undefined ? `Entra ID token exchange failed (AADSTS${code})` : 'Entra ID token exchange failed',
     hint: `${text}${presented}`,
@@ -206,22 +253,61 @@ function identityDiagnosis(code: string | undefined, e: ErrorLike, clientId: str
   };
 }
 
+function unavailableDiagnosis(e: ErrorLike): Diagnosis {
+  // MSAL's words for a tenant its discovery cannot find; nothing of the message is shown.
+  if (/endpoints_resolution_error/.test(e.message ?? '')) {
+    return {
+      reason: 'Entra ID does not know the tenant (endpoints_resolution_error)',
+      hint: 'set akv-injector.io/tenant-id (or azure.workload.identity/tenant-id, or the webhook\'s --tenant-id) to the directory ID of the vault\'s tenant, and check the cloud',
+      identity: true,
+      notFound: false,
+    };
+  }
+  return {
+    reason: 'workload identity unavailable (CredentialUnavailableError)',
+    hint: 'check that the projected token file exists (AZURE_FEDERATED_TOKEN_FILE) and AZURE_CLIENT_ID / AZURE_TENANT_ID are set',
+    identity: true,
+    notFound: false,
+  };
+}
+
+/** The sentence comparing the token with the federated credential: ` The token presented: iss=… sub=… aud=….` */
+function describeClaims(claims: TokenClaims | undefined): string {
+  return claims === undefined ? '' : ` The token presented: iss=${claims.iss ?? '?'} sub=${claims.sub ?? '?'} aud=${formatAud(claims.aud)}.`;
+}
+
 function asErrorLike(error: unknown): ErrorLike {
-  return typeof error === 'object' && error !== null ? (error as ErrorLike) : { message: String(error) };
+  return typeof error === 'object' && error !== null ? (error as ErrorLike) : {};
 }
 
 function aadstsCode(e: ErrorLike): string | undefined {
   const text = `${e.errorResponse?.errorDescription ?? ''} ${e.message ?? ''}`;
-  return /AADSTS(\d+)/.exec(text)?.[1];
+  return /AADSTS(\d{1,9})\b/.exec(text)?.[1];
 }
 
-function keyVaultErrorCode(e: ErrorLike): string | undefined {
-  return e.code !== undefined && e.code !== '' ? e.code : (e.details?.error?.code ?? parseBody(e)?.error?.code);
+/** The code of a failure below HTTP (or of an answer that is no answer), when it has one of the known form. */
+function transportCode(e: ErrorLike): string | undefined {
+  const code = e.code;
+  if (code === undefined || !TRANSPORT_CODE.test(code)) return undefined;
+  // With a status, a RestError's code is the service's (SecretNotFound), unless it is a parse error of the answer.
+  if (e.statusCode !== undefined && code !== PARSE_ERROR) return undefined;
+  return code;
+}
+
+function serviceCode(e: ErrorLike): string | undefined {
+  const candidates = [e.statusCode !== undefined ? e.code : undefined, e.details?.error?.code, parseBody(e)?.error?.code];
+  return candidates.find((c): c is string => c !== undefined && SERVICE_CODE.test(c));
 }
 
 function innerErrorCode(e: ErrorLike): string | undefined {
   const details = e.details?.error;
-  return details?.innerError?.code ?? details?.innererror?.code ?? parseBody(e)?.error?.innererror?.code;
+  const candidates = [details?.innerError?.code, details?.innererror?.code, parseBody(e)?.error?.innererror?.code];
+  return candidates.find((c): c is string => c !== undefined && SERVICE_CODE.test(c));
+}
+
+function requestIdNote(e: ErrorLike): string {
+  const id = e.response?.headers?.get('x-ms-request-id');
+  return id !== undefined && REQUEST_ID.test(id) ? ` (Key Vault request ID ${id})` : '';
 }
 
 function parseBody(e: ErrorLike): { error?: { code?: string; innererror?: { code?: string } } } | undefined {
@@ -234,11 +320,19 @@ function parseBody(e: ErrorLike): { error?: { code?: string; innererror?: { code
   }
 }
 
+function hostOf(url: string): string {
+  try {
+    return new URL(url).host;
+  } catch {
+    return url;
+  }
+}
+
+function formatBytes(bytes: number): string {
+  return bytes % (1024 * 1024) === 0 ? `${bytes / (1024 * 1024)} MiB` : `${Math.round(bytes / 1024)} KiB`;
+}
+
 function formatAud(aud: string | string[] | undefined): string {
   if (aud === undefined) return '?';
   return Array.isArray(aud) ? aud.join(',') : aud;
-}
-
-function firstLine(text: string | undefined): string {
-  return (text ?? '').split(/\r?\n/).find((l) => l.trim() !== '')?.trim() ?? '';
 }

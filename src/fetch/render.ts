@@ -6,6 +6,10 @@ import type { PublicJwk, SecretContent } from './vault-reader.js';
 
 const PKCS12 = 'application/x-pkcs12';
 const PEM_FILE = 'application/x-pem-file';
+// The values of a key's kty and crv that Key Vault issues: only these are quoted in a message (they come from the answer).
+const KEY_TYPES = new Set(['RSA', 'RSA-HSM', 'EC', 'EC-HSM', 'oct', 'oct-HSM']);
+const CURVES = new Set(['P-256', 'P-384', 'P-521', 'P-256K']);
+const MIME_TYPE = /^[a-z0-9][a-z0-9!#$&^_.+-]{0,63}\/[a-z0-9][a-z0-9!#$&^_.+-]{0,63}$/;
 
 /** A problem with the content itself, not the request: no retry will help. */
 export class ContentError extends Error {
@@ -36,7 +40,7 @@ export async function renderSecret(object: ObjectSpec, content: SecretContent): 
   }
   if (object.objectFormat === 'pfx') {
     throw new ContentError(
-      `objectFormat pfx needs a secret that backs a PKCS#12 certificate, but its content type is ${contentType ? `"${contentType}"` : 'not set'}`,
+      `objectFormat pfx needs a secret that backs a PKCS#12 certificate, but its content type is ${describeContentType(contentType)}`,
       contentType === PEM_FILE
         ? 'this certificate is stored as PEM: remove objectFormat (PEM is written as stored)'
         : 'remove objectFormat pfx, or point objectName at a certificate created with content type application/x-pkcs12',
@@ -51,7 +55,10 @@ export function renderKey(jwk: PublicJwk): Buffer {
   try {
     return Buffer.from(jwkToPublicKeyPem(jwk), 'utf8');
   } catch (error) {
-    throw new ContentError((error as Error).message, 'only RSA and EC keys have a public key to write');
+    // The message quotes the key's type and curve: shown only when they are values Key Vault issues.
+    const known = KEY_TYPES.has(String(jwk.kty)) && (jwk.crv === undefined || CURVES.has(String(jwk.crv)));
+    const message = known ? (error as Error).message : 'the key\'s type or curve is not one Key Vault issues (RSA, RSA-HSM, EC or EC-HSM; P-256, P-384, P-521 or P-256K)';
+    throw new ContentError(message, 'only RSA and EC keys have a public key to write');
   }
 }
 
@@ -61,6 +68,11 @@ export function renderCertificate(cer: Uint8Array): Buffer {
     throw new ContentError('the certificate has no content (it may still be pending issuance)', 'wait for the certificate to be issued in Key Vault, or fetch its secret instead');
   }
   return Buffer.from(derToPem(cer, 'CERTIFICATE'), 'utf8');
+}
+
+function describeContentType(contentType: string | undefined): string {
+  if (contentType === undefined || contentType === '') return 'not set';
+  return MIME_TYPE.test(contentType) ? `"${contentType}"` : 'not a media type';
 }
 
 function decodeValue(value: string, object: ObjectSpec): Buffer {
