@@ -6,8 +6,11 @@ const USAGE = `Usage: akv-injector <command> [flags]
 
 Commands:
   fetch      Fetch Key Vault objects into AKV_INJECTOR_OUTPUT_DIR (the init container's role).
-             Flags: --timeout DURATION (default 2m; env AKV_INJECTOR_TIMEOUT)
+             Flags: --timeout DURATION (default 2m; env AKV_INJECTOR_TIMEOUT; 1s to 24h): the deadline of
+                                       the whole fetch; one request waits at most a quarter of it, up to 20s
                     --concurrency N   (default 64; env AKV_INJECTOR_CONCURRENCY)
+             Exit 0: all written; 1: failed, the summary on stderr and in /dev/termination-log;
+                    2: invalid flags or environment.
              Environment: AZURE_CLIENT_ID, AZURE_TENANT_ID, AZURE_FEDERATED_TOKEN_FILE,
                     AZURE_AUTHORITY_HOST, AKV_INJECTOR_VAULT_URL, AKV_INJECTOR_OBJECTS,
                     AKV_INJECTOR_OUTPUT_DIR
@@ -85,9 +88,32 @@ async function fetchCommand(args: string[]): Promise<number> {
     await writeTerminationLog(message);
     return 2;
   }
-  const [{ runFetch }, { createLogger }] = await Promise.all([import('./fetch/run.js'), import('./log.js')]);
-  const outcome = await runFetch(job, { logger: createLogger('fetch') });
-  return outcome.exitCode;
+  try {
+    const [{ runFetch }, { createLogger }] = await Promise.all([import('./fetch/run.js'), import('./log.js')]);
+    const outcome = await runFetch(job, { logger: createLogger('fetch') });
+    return outcome.exitCode;
+  } catch (error) {
+    return reportFetchFailure(error);
+  }
+}
+
+/** An error no part of the fetch expected: the same summary as every failure (stderr, termination log), exit 1. */
+async function reportFetchFailure(error: unknown): Promise<number> {
+  let label = 'unknown';
+  try {
+    label = (await import('./fetch/diagnose.js')).errorLabel(error);
+  } catch {
+    // The label is a courtesy; the summary must go out regardless.
+  }
+  const summary = `akv-injector: the fetch stopped on an unexpected error (${label}). Fix: this is a bug in akv-injector; please report it with the log lines above.\n`;
+  process.stderr.write(summary);
+  try {
+    const { writeTerminationLog } = await import('./termination-log.js');
+    await writeTerminationLog(summary);
+  } catch {
+    // stderr has it.
+  }
+  return 1;
 }
 
 async function webhookCommand(args: string[]): Promise<number> {
@@ -127,12 +153,18 @@ async function certsCommand(args: string[]): Promise<number> {
   return 0;
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
+const command = process.argv[2];
+main(process.argv.slice(2))
+  .catch((error: unknown) => {
+    if (command === 'fetch') return reportFetchFailure(error);
+    // The kind of error and where it was thrown; its message may quote what a server sent, so it is not shown.
+    const frames = error instanceof Error ? (error.stack ?? '').split('\n').filter((line) => /^\s+at /.test(line)).join('\n') : '';
+    process.stderr.write(`akv-injector: unexpected error (${error instanceof Error ? error.name : typeof error})\n${frames}\n`);
+    return 70;
+  })
+  .then((code) => {
+    // The fetch's outcome is final once it is reported: nothing still pending (a token request the identity
+    // pipeline is still retrying, a connection that never answers) may keep the init container running.
+    if (command === 'fetch') process.exit(code);
     process.exitCode = code;
-  },
-  (error: unknown) => {
-    process.stderr.write(`akv-injector: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-    process.exitCode = 70;
-  },
-);
+  });

@@ -1,6 +1,6 @@
 // The fetch role's environment: a valid job, and every missing or invalid variable named at once.
 import t from 'tap';
-import { DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT_MS, readJob } from '../src/fetch/job.js';
+import { DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT_MS, readJob, requestTimeoutMs } from '../src/fetch/job.js';
 
 const VALID = {
   AZURE_CLIENT_ID: '11111111-2222-3333-4444-555555555555',
@@ -43,6 +43,10 @@ t.test('every problem, each naming its variable', async (t) => {
     { name: 'objects not JSON', env: { AKV_INJECTOR_OBJECTS: '- objectName: a' }, problem: /AKV_INJECTOR_OBJECTS is not valid JSON/ },
     { name: 'objects invalid', env: { AKV_INJECTOR_OBJECTS: '[{"objectName":"a","objectType":"blob"}]' }, problem: /AKV_INJECTOR_OBJECTS: object 0 "a": objectType "blob"/ },
     { name: 'timeout', env: { AKV_INJECTOR_TIMEOUT: 'soon' }, problem: /timeout "soon" .* must be a duration/ },
+    // Past 2^31-1 ms a Node.js timer fires at once: 600h would fail before anything was fetched.
+    { name: 'timeout beyond the range', env: { AKV_INJECTOR_TIMEOUT: '600h' }, problem: /^timeout "600h" \(--timeout or AKV_INJECTOR_TIMEOUT\) must be a duration from 1s to 24h, such as 90s or 2m$/ },
+    { name: 'timeout below the range', env: { AKV_INJECTOR_TIMEOUT: '500ms' }, problem: /timeout "500ms" .* from 1s to 24h/ },
+    { name: 'timeout zero', env: { AKV_INJECTOR_TIMEOUT: '0' }, problem: /timeout "0" .* from 1s to 24h/ },
     { name: 'concurrency', env: { AKV_INJECTOR_CONCURRENCY: '0' }, problem: /concurrency "0" .* from 1 to 256/ },
   ];
   for (const c of cases) {
@@ -51,4 +55,14 @@ t.test('every problem, each naming its variable', async (t) => {
     t.match(problems.join('\n'), c.problem, c.name);
   }
   t.equal(readJob({}).problems.length, 7, 'an empty environment lists all seven required variables');
+});
+
+t.test('the ends of the timeout range are accepted', async (t) => {
+  t.match(readJob({ ...VALID, AKV_INJECTOR_TIMEOUT: '1s' }).job, { timeoutMs: 1000 });
+  t.match(readJob({ ...VALID, AKV_INJECTOR_TIMEOUT: '24h' }).job, { timeoutMs: 86_400_000 });
+});
+
+t.test('one request waits a quarter of the deadline, from 1s to 20s', async (t) => {
+  const cases: Array<[number, number]> = [[1000, 1000], [3000, 1000], [8000, 2000], [40_000, 10_000], [120_000, 20_000], [86_400_000, 20_000]];
+  for (const [timeoutMs, expected] of cases) t.equal(requestTimeoutMs({ timeoutMs }), expected, `deadline ${timeoutMs} ms`);
 });

@@ -93,8 +93,28 @@ t.test('a wait that would pass the deadline fails now with the real cause', asyn
   const { attempt, calls } = scripted({ failures: [httpError(429, { 'retry-after': '30' })] });
   const error = await withRetry(attempt, { signal: new AbortController().signal, remainingMs: () => 5_000, classify, sleep: async () => {} }).catch((e: unknown) => e);
   t.type(error, DeadlineError);
-  t.match((error as DeadlineError).lastError, { statusCode: 429 });
+  t.match(error, { lastError: { statusCode: 429 }, retryAfterMs: 30_000, remainingMs: 5_000 }, 'says the server asked for a wait beyond the deadline');
   t.equal(calls(), 1);
+});
+
+t.test('a backoff that would pass the deadline is not a server\'s request to wait', async (t) => {
+  const { attempt } = scripted({ failures: [httpError(503)] });
+  const error = await withRetry(attempt, { signal: new AbortController().signal, remainingMs: () => 50, classify, random: () => 1, sleep: async () => {} }).catch((e: unknown) => e);
+  t.match(error, { name: 'DeadlineError', lastError: { statusCode: 503 }, retryAfterMs: undefined });
+});
+
+t.test('the deadline ends an attempt that ignores the signal', async (t) => {
+  const controller = new AbortController();
+  const earlier = httpError(503);
+  let calls = 0;
+  const attempt = (): Promise<string> => (calls++ === 0 ? Promise.reject(earlier) : new Promise<string>(() => {}));
+  const settled = withRetry(attempt, { signal: controller.signal, remainingMs: () => 60_000, classify, sleep: async () => {} }).catch((e: unknown) => e);
+  // The second attempt never settles; only the deadline can end it.
+  setImmediate(() => controller.abort(new Error('deadline')));
+  const error = await settled;
+  t.type(error, DeadlineError);
+  t.equal((error as DeadlineError).lastError, earlier, 'the cause is what failed before, not the cut');
+  t.equal(calls, 2);
 });
 
 t.test('the deadline aborts a wait in progress', async (t) => {

@@ -24,6 +24,11 @@ export interface FetchFlags {
 }
 
 export const DEFAULT_TIMEOUT_MS = 120_000;
+/** The timeout's range: under a second nothing can be fetched; beyond a day is a mistake (and Node.js timers end at 24.8 days). */
+export const MIN_TIMEOUT_MS = 1000;
+export const MAX_TIMEOUT_MS = 24 * 3_600_000;
+/** The most one request may wait for its answer before it is tried again (see requestTimeoutMs). */
+export const MAX_REQUEST_TIMEOUT_MS = 20_000;
 /**
  * Reads in flight at once. Over HTTP/2 they are streams of one connection and cost no handshake
  * each, so a typical pod's objects all go in one round; Key Vault's limits (thousands of reads per
@@ -76,7 +81,9 @@ export function readJob(env: Record<string, string | undefined>, flags: FetchFla
 
   const timeoutText = flags.timeout ?? get('AKV_INJECTOR_TIMEOUT');
   const timeoutMs = timeoutText === '' ? DEFAULT_TIMEOUT_MS : parseDuration(timeoutText);
-  if (timeoutMs === undefined || timeoutMs <= 0) problems.push(`timeout "${timeoutText}" (--timeout or AKV_INJECTOR_TIMEOUT) must be a duration such as 90s or 2m`);
+  if (timeoutMs === undefined || timeoutMs < MIN_TIMEOUT_MS || timeoutMs > MAX_TIMEOUT_MS) {
+    problems.push(`timeout "${timeoutText}" (--timeout or AKV_INJECTOR_TIMEOUT) must be a duration from 1s to 24h, such as 90s or 2m`);
+  }
   const concurrencyText = flags.concurrency ?? get('AKV_INJECTOR_CONCURRENCY');
   const concurrency = concurrencyText === '' ? DEFAULT_CONCURRENCY : Number(concurrencyText);
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 256) {
@@ -88,6 +95,15 @@ export function readJob(env: Record<string, string | undefined>, flags: FetchFla
     problems,
     job: { clientId, tenantId, tokenFile, authorityHost, vaultUrl: vault.url, objects, outputDir, timeoutMs, concurrency },
   };
+}
+
+/**
+ * How long one request may wait for its whole answer before it fails and is tried again: a quarter of the
+ * deadline, from 1 s to 20 s. A server that accepts a request and never answers then costs one attempt, and
+ * the fetch still has most of its deadline for the next.
+ */
+export function requestTimeoutMs(job: Pick<FetchJob, 'timeoutMs'>): number {
+  return Math.min(MAX_REQUEST_TIMEOUT_MS, Math.max(MIN_TIMEOUT_MS, Math.floor(job.timeoutMs / 4)));
 }
 
 function isHttpsUrl(text: string): boolean {

@@ -19,15 +19,26 @@ export interface RetryOptions {
   onRetry?: (attempt: number, delayMs: number, error: unknown) => void;
 }
 
-/** Thrown when the deadline passes; `lastError` is what failed last, if anything did. */
+/**
+ * Thrown when the deadline passes; `lastError` is what failed last, if anything did. With `retryAfterMs`, the
+ * server asked to wait that long before trying again, longer than the time left (`remainingMs`): no retry could
+ * succeed, so the fetch stops at once instead of waiting for the deadline.
+ */
 export class DeadlineError extends Error {
-  constructor(readonly lastError: unknown) {
+  constructor(
+    readonly lastError: unknown,
+    readonly retryAfterMs?: number,
+    readonly remainingMs?: number,
+  ) {
     super('deadline exceeded');
     this.name = 'DeadlineError';
   }
 }
 
-/** Run `attempt` until it succeeds, fails permanently, or the deadline passes. */
+/**
+ * Run `attempt` until it succeeds, fails permanently, or the deadline passes. The deadline ends every
+ * attempt, even one whose promise ignores the signal (a token request, a file read): it is raced, not awaited.
+ */
 export async function withRetry<T>(attempt: (signal: AbortSignal) => Promise<T>, options: RetryOptions): Promise<T> {
   const sleep = options.sleep ?? abortableSleep;
   const random = options.random ?? Math.random;
@@ -37,16 +48,21 @@ export async function withRetry<T>(attempt: (signal: AbortSignal) => Promise<T>,
   for (let n = 0; ; n++) {
     if (options.signal.aborted) throw new DeadlineError(lastError);
     try {
-      return await attempt(options.signal);
+      return await untilAborted(attempt(options.signal), options.signal);
     } catch (error) {
-      if (options.signal.aborted) throw new DeadlineError(lastError ?? error);
+      // Cut short by the deadline (raced here, or the signal's abort reaching the SDK): what failed before is the cause.
+      if (options.signal.aborted) throw new DeadlineError(error === DEADLINE || isAbort(error) ? lastError : (lastError ?? error));
       const decision = options.classify(error);
       if (!decision.retry) throw error;
       lastError = error;
       const backoff = Math.round(random() * Math.min(max, base * 2 ** n));
       const delay = Math.max(backoff, decision.retryAfterMs ?? 0);
       // Waiting past the deadline cannot succeed: report the real cause now.
-      if (delay >= options.remainingMs()) throw new DeadlineError(error);
+      const remaining = options.remainingMs();
+      if (delay >= remaining) {
+        const askedToWait = decision.retryAfterMs !== undefined && decision.retryAfterMs >= remaining;
+        throw askedToWait ? new DeadlineError(error, decision.retryAfterMs, remaining) : new DeadlineError(error);
+      }
       options.onRetry?.(n + 1, delay, error);
       try {
         await sleep(delay, options.signal);
@@ -64,6 +80,22 @@ export function parseRetryAfter(value: string | undefined | null, now: number = 
   if (/^\d+(\.\d+)?$/.test(trimmed)) return Math.round(Number(trimmed) * 1000);
   const date = Date.parse(trimmed);
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+/** What an attempt that the deadline cut short rejects with (the signal's own reason could be anything). */
+const DEADLINE = new Error('deadline');
+
+function isAbort(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && (error as { name?: unknown }).name === 'AbortError';
+}
+
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(DEADLINE);
+  return new Promise((resolve, reject) => {
+    const onAbort = (): void => reject(DEADLINE);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }
 
 function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {

@@ -1,20 +1,24 @@
-// The fetch role: one credential, one client per object type, bounded parallel reads, one atomic publish.
+// The fetch role: one credential, one client per object type, bounded parallel reads, one atomic publish, all
+// within one deadline. Every way it can fail ends in the same summary (stderr and the termination log).
 import { setMaxListeners } from 'node:events';
-import { readFile } from 'node:fs/promises';
 import type { Agent } from 'node:https';
 import { publishFiles } from '../atomic-writer.js';
 import { keyVaultResourceForHost } from '../clouds.js';
 import { formatDuration } from '../duration.js';
 import type { Logger } from '../log.js';
 import type { ObjectSpec, OutputFile } from '../object-spec.js';
+import { writeTerminationLog } from '../termination-log.js';
 import { CoalescingCredential } from './coalescing-credential.js';
-import { classify, decodeTokenClaims, diagnose, type Diagnosis, type TokenClaims } from './diagnose.js';
-import type { FetchJob } from './job.js';
+import { createWorkloadCredential } from './credential.js';
+import { classify, diagnose, errorLabel, type DiagnoseContext, type Diagnosis } from './diagnose.js';
+import { createHttp2Client } from './http2-client.js';
+import { requestTimeoutMs, type FetchJob } from './job.js';
+import { explainPublishFailure } from './publish-failure.js';
 import { readObject, type Attempt } from './read-object.js';
 import { ContentError } from './render.js';
 import { DeadlineError, withRetry } from './retry.js';
+import type { TokenClaims } from './token-file.js';
 import { createVaultReader } from './vault-reader.js';
-import { writeTerminationLog } from '../termination-log.js';
 
 export interface FetchDeps {
   logger: Logger;
@@ -40,7 +44,11 @@ export interface FetchOutcome {
   summary: string;
 }
 
-/** Fetch every object of `job` and publish them together, or publish nothing and explain why. */
+/**
+ * Fetch every object of `job` and publish them together, or publish nothing and explain why. Returns by the
+ * deadline whatever the network does: every attempt is raced against it, and each request has a time limit
+ * of its own (job.ts requestTimeoutMs), so one that hangs costs an attempt, not the deadline.
+ */
 export async function runFetch(job: FetchJob, deps: FetchDeps): Promise<FetchOutcome> {
   const now = deps.now ?? Date.now;
   const started = now();
@@ -48,36 +56,54 @@ export async function runFetch(job: FetchJob, deps: FetchDeps): Promise<FetchOut
   const controller = new AbortController();
   // Every in-flight request listens for the deadline.
   setMaxListeners(0, controller.signal);
+  // Referenced: until the deadline, the process waits for it even when nothing else is pending.
   const timer = setTimeout(() => controller.abort(new Error('deadline exceeded')), job.timeoutMs);
-  timer.unref();
+  const transport = createHttp2Client({ ...(deps.agent ? { agent: deps.agent } : {}), requestTimeoutMs: requestTimeoutMs(job) });
+  try {
+    const identity = await createWorkloadCredential(job, transport);
+    const credential = new CoalescingCredential(identity);
+    prewarmToken(credential, job);
+    const reader = createVaultReader(job.vaultUrl, credential, { httpClient: transport });
+    const read = await readAll(job, deps, reader, controller.signal, deadline, () => identity.claims());
+    clearTimeout(timer);
+    // Nothing is left to wait for: a token request still being retried, or an answer still arriving, ends here.
+    transport.close();
+    if (read.failures.length > 0) {
+      const summary = summarize(job, read.failures);
+      await report(summary, deps);
+      deps.logger.error({ failed: read.failures.length, objects: job.objects.length, ms: now() - started }, 'fetch failed: nothing written');
+      return { exitCode: 1, written: 0, skipped: read.skipped, failures: read.failures, summary };
+    }
+    return await publish(job, deps, read, now() - started);
+  } finally {
+    clearTimeout(timer);
+    transport.close();
+  }
+}
 
-  const { WorkloadIdentityCredential } = await import('@azure/identity');
-  const credential = new CoalescingCredential(
-    new WorkloadIdentityCredential({
-      clientId: job.clientId,
-      tenantId: job.tenantId,
-      tokenFilePath: job.tokenFile,
-      authorityHost: job.authorityHost,
-      // The authority is trusted configuration: no discovery round trip, and it works in sovereign clouds.
-      disableInstanceDiscovery: true,
-      ...(deps.agent ? { agent: deps.agent } : {}),
-    }),
-  );
-  prewarmToken(credential, job);
-  const reader = createVaultReader(job.vaultUrl, credential, deps.agent ? { agent: deps.agent } : {});
+interface ReadResult {
+  files: OutputFile[];
+  skipped: string[];
+  failures: Failure[];
+}
 
+async function readAll(
+  job: FetchJob,
+  deps: FetchDeps,
+  reader: ReturnType<typeof createVaultReader>,
+  signal: AbortSignal,
+  deadline: number,
+  claims: () => TokenClaims | undefined,
+): Promise<ReadResult> {
+  const now = deps.now ?? Date.now;
   const attemptFor = (object: ObjectSpec): Attempt => (call) =>
     withRetry(call, {
-      signal: controller.signal,
+      signal,
       remainingMs: () => deadline - now(),
       classify,
       onRetry: (attempt, delayMs, error) =>
-        deps.logger.warn({ object: object.objectName, type: object.objectType, attempt, delayMs, reason: shortReason(error) }, 'retrying'),
+        deps.logger.warn({ object: object.objectName, type: object.objectType, attempt, delayMs, reason: errorLabel(error) }, 'retrying'),
     });
-
-  // The token's claims name the federated credential a failed exchange needs: read once, on the first failure.
-  let claims: Promise<TokenClaims | undefined> | undefined;
-  const tokenClaims = (): Promise<TokenClaims | undefined> => (claims ??= readClaims(job.tokenFile));
 
   const files: OutputFile[] = [];
   const skipped: string[] = [];
@@ -99,7 +125,7 @@ export async function runFetch(job: FetchJob, deps: FetchDeps): Promise<FetchOut
         'fetched',
       );
     } catch (error) {
-      const diagnosis = explain(error, object, job, await tokenClaims());
+      const diagnosis = explain(error, object, job, claims());
       if (object.optional && diagnosis.notFound) {
         skipped.push(object.objectName);
         deps.logger.warn({ object: object.objectName, type: object.objectType, reason: diagnosis.reason, ms: now() - t0 }, 'optional object not found, skipped');
@@ -109,22 +135,26 @@ export async function runFetch(job: FetchJob, deps: FetchDeps): Promise<FetchOut
       deps.logger.error({ object: object.objectName, type: object.objectType, reason: diagnosis.reason, hint: diagnosis.hint, ms: now() - t0 }, 'fetch failed');
     }
   });
-  clearTimeout(timer);
-  reader.close();
+  return { files, skipped, failures };
+}
 
-  if (failures.length > 0) {
-    const summary = summarize(job, failures);
+async function publish(job: FetchJob, deps: FetchDeps, read: ReadResult, elapsedMs: number): Promise<FetchOutcome> {
+  const files = sortByPath(read.files);
+  let timestampDir: string;
+  try {
+    ({ timestampDir } = await publishFiles(job.outputDir, files));
+  } catch (error) {
+    const failure = explainPublishFailure(error, job.outputDir, files);
+    const summary = `akv-injector: the ${job.objects.length - read.skipped.length} objects were fetched from ${job.vaultUrl}, but the files could not be published into ${job.outputDir}.\n- ${failure.reason}. Fix: ${failure.hint}\n`;
     await report(summary, deps);
-    deps.logger.error({ failed: failures.length, objects: job.objects.length, ms: now() - started }, 'fetch failed: nothing written');
-    return { exitCode: 1, written: 0, skipped, failures, summary };
+    deps.logger.error({ files: files.length, reason: failure.reason }, 'publish failed');
+    return { exitCode: 1, written: 0, skipped: read.skipped, failures: [], summary };
   }
-
-  const published = await publishFiles(job.outputDir, sortByPath(files));
   deps.logger.info(
-    { objects: job.objects.length - skipped.length, skipped: skipped.length, files: files.length, dir: published.timestampDir, ms: now() - started },
+    { objects: job.objects.length - read.skipped.length, skipped: read.skipped.length, files: files.length, dir: timestampDir, ms: elapsedMs },
     'fetch complete',
   );
-  return { exitCode: 0, written: files.length, skipped, failures, summary: '' };
+  return { exitCode: 0, written: files.length, skipped: read.skipped, failures: [], summary: '' };
 }
 
 // Ask for the vault token while the first request is still collecting its challenge.
@@ -142,9 +172,25 @@ function explain(error: unknown, object: ObjectSpec, job: FetchJob, claims: Toke
   if (cause instanceof ContentError) {
     return { reason: cause.message, hint: cause.hint, identity: false, notFound: false };
   }
-  const diagnosis = diagnose(cause, { type: object.objectType, name: object.objectName, vaultUrl: job.vaultUrl, clientId: job.clientId }, claims);
+  const context: DiagnoseContext = {
+    type: object.objectType,
+    name: object.objectName,
+    vaultUrl: job.vaultUrl,
+    clientId: job.clientId,
+    authorityHost: job.authorityHost,
+    requestTimeoutMs: requestTimeoutMs(job),
+  };
+  const diagnosis = diagnose(cause, context, claims);
   if (!(error instanceof DeadlineError)) return diagnosis;
   const limit = formatDuration(job.timeoutMs);
+  if (error.retryAfterMs !== undefined) {
+    const status = (cause as { statusCode?: number } | undefined)?.statusCode;
+    return {
+      ...diagnosis,
+      reason: `Key Vault asked to wait ${formatDuration(error.retryAfterMs)} before trying again (${status ?? 'its'} Retry-After), beyond the deadline of ${limit}`,
+      hint: `raise --timeout (AKV_INJECTOR_TIMEOUT) above ${formatDuration(error.retryAfterMs)} so the fetch can wait, or start fewer pods at once so the vault stops throttling`,
+    };
+  }
   if (cause === undefined) return { ...diagnosis, reason: `deadline of ${limit} exceeded`, hint: 'raise --timeout (AKV_INJECTOR_TIMEOUT) or check the network' };
   return { ...diagnosis, reason: `deadline of ${limit} exceeded; last error: ${diagnosis.reason}` };
 }
@@ -165,17 +211,10 @@ export function summarize(job: FetchJob, failures: Failure[]): string {
   return `${lines.join('\n')}\n`;
 }
 
-async function report(summary: string, deps: FetchDeps): Promise<void> {
+/** Show the summary on stderr and in the termination log: the one way every failure of the fetch is reported. */
+export async function report(summary: string, deps: Pick<FetchDeps, 'writeStderr' | 'terminationLogPath'>): Promise<void> {
   (deps.writeStderr ?? ((text: string) => process.stderr.write(text)))(summary);
   await writeTerminationLog(summary, deps.terminationLogPath);
-}
-
-async function readClaims(tokenFile: string): Promise<TokenClaims | undefined> {
-  try {
-    return decodeTokenClaims(await readFile(tokenFile, 'utf8'));
-  } catch {
-    return undefined;
-  }
 }
 
 async function forEachLimited<T>(items: T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
@@ -191,9 +230,4 @@ async function forEachLimited<T>(items: T[], limit: number, work: (item: T) => P
 
 function sortByPath(files: OutputFile[]): OutputFile[] {
   return [...files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-}
-
-function shortReason(error: unknown): string {
-  const e = error as { statusCode?: number; code?: string; message?: string };
-  return [e.statusCode, e.code].filter((x) => x !== undefined).join(' ') || (e.message ?? String(error)).split('\n')[0] || 'error';
 }

@@ -1,9 +1,8 @@
 // Read Key Vault objects through the Azure SDK clients: one client per object type, created on first use.
-import type { Agent } from 'node:https';
 import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/core-auth';
+import type { HttpClient } from '@azure/core-rest-pipeline';
 import type { ObjectType } from '../object-spec.js';
 import type { KeyVaultJsonWebKey } from '../public-key.js';
-import { createHttp2Client } from './http2-client.js';
 
 export interface VersionInfo {
   version: string;
@@ -25,13 +24,11 @@ export interface VaultReader {
   key(name: string, version: string, signal: AbortSignal): Promise<{ version: string; jwk: PublicJwk }>;
   certificate(name: string, version: string, signal: AbortSignal): Promise<{ version: string; cer: Uint8Array }>;
   versions(type: ObjectType, name: string, signal: AbortSignal): Promise<VersionInfo[]>;
-  /** Close the connections to the vault. */
-  close(): void;
 }
 
 export interface VaultReaderOptions {
-  /** Connect as this agent does (tests pass one that trusts their CA). */
-  agent?: Agent;
+  /** The transport of all three clients (the fetch's http2-client.ts): their requests share one HTTP/2 connection. */
+  httpClient: HttpClient;
 }
 
 type SecretClient = import('@azure/keyvault-secrets').SecretClient;
@@ -44,9 +41,8 @@ type CertificateClient = import('@azure/keyvault-certificates').CertificateClien
  * the client holds a token the others follow already authenticated instead of each being challenged.
  * All three clients share one HTTP client, so their requests share one HTTP/2 connection.
  */
-export function createVaultReader(vaultUrl: string, credential: TokenCredential, options: VaultReaderOptions = {}): VaultReader {
-  const httpClient = createHttp2Client(options.agent ? { agent: options.agent } : {});
-  const clientOptions = { retryOptions: { maxRetries: 0 }, httpClient };
+export function createVaultReader(vaultUrl: string, credential: TokenCredential, options: VaultReaderOptions): VaultReader {
+  const clientOptions = { retryOptions: { maxRetries: 0 }, httpClient: options.httpClient };
   const secrets = lazyClient(credential, async (cred) => {
     const { SecretClient } = await import('@azure/keyvault-secrets');
     return new SecretClient(vaultUrl, cred, clientOptions);
@@ -90,7 +86,6 @@ export function createVaultReader(vaultUrl: string, credential: TokenCredential,
           );
       }
     },
-    close: () => httpClient.close(),
   };
 }
 
