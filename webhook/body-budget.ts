@@ -27,6 +27,8 @@ export type Release = () => void;
 
 export interface BodyBudget {
   readonly options: Readonly<BodyBudgetOptions>;
+  /** A release when `bytes` fit now (and no one waits before them), else undefined: the common case, without a wait. */
+  tryAcquire(bytes: number): Release | undefined;
   /** Resolves once `bytes` fit (a release), or undefined when `signal` aborts first; never rejects. */
   acquire(bytes: number, signal: AbortSignal): Promise<Release | undefined>;
   usage(): BudgetUsage;
@@ -75,13 +77,21 @@ export function createBodyBudget(options: BodyBudgetOptions): BodyBudget {
     }
   }
 
+  // A body bigger than its share could never fit: it is charged the share, admitted alone rather than never.
+  const chargeOf = (bytes: number): number => Math.min(bytes, isLarge(bytes) ? largeBytes : totalBytes);
+  const tryAcquire = (bytes: number): Release | undefined => {
+    const charge = chargeOf(bytes);
+    return waiters.length === 0 && fits(charge) ? take(charge) : undefined;
+  };
+
   return {
     options: { ...options },
+    tryAcquire,
     acquire(bytes, signal) {
-      // A body bigger than the budget itself could never fit: admit it alone rather than never.
-      const charge = Math.min(bytes, isLarge(bytes) ? largeBytes : totalBytes);
+      const charge = chargeOf(bytes);
       if (signal.aborted) return Promise.resolve(undefined);
-      if (waiters.length === 0 && fits(charge)) return Promise.resolve(take(charge));
+      const now = tryAcquire(bytes);
+      if (now !== undefined) return Promise.resolve(now);
       return new Promise((resolve) => {
         const waiter: Waiter = {
           bytes: charge,

@@ -4,7 +4,7 @@ import type https from 'node:https';
 import { fastify, LogController, type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Logger } from '../src/log.js';
 import { decodeReview, encodeReview, type AdmissionRequest } from './admission.js';
-import { createBodyBudget, type BodyBudget, type BodyBudgetOptions } from './body-budget.js';
+import { createBodyBudget, type BodyBudget, type BodyBudgetOptions, type Release } from './body-budget.js';
 import { parseJsonBody } from './json-body.js';
 import type { AdmissionOutcome, WebhookMetrics } from './metrics.js';
 import type { MutationResult, Mutator } from './mutate.js';
@@ -122,6 +122,8 @@ export function buildApp(options: BuildAppOptions): WebhookApp {
 
   /** Room in the budget for `bytes` until the answer is sent; false (a 503 sent, or the client gone) when none came in time. */
   const admit = async (reply: FastifyReply, bytes: number): Promise<boolean> => {
+    const now = budget.tryAcquire(bytes);
+    if (now !== undefined) return holdUntilClosed(reply, now);
     const waitedFrom = performance.now();
     // A timer of our own rather than AbortSignal.timeout, which Node 20 may collect before it fires when combined.
     const giveUp = new AbortController();
@@ -135,11 +137,7 @@ export function buildApp(options: BuildAppOptions): WebhookApp {
     const release = await budget.acquire(bytes, giveUp.signal);
     clearTimeout(timer);
     reply.raw.off('close', onClose);
-    if (release !== undefined && !gone) {
-      reply.raw.once('close', release);
-      return true;
-    }
-    release?.();
+    if (release !== undefined) return holdUntilClosed(reply, release);
     if (gone) return false;
     count('busy', reply);
     const waitedMs = round(performance.now() - waitedFrom);
@@ -214,6 +212,16 @@ function clientErrorMessage(error: FastifyError, contentType: string | undefined
       return 'the body does not match its content-length';
   }
   return error.message;
+}
+
+/** Keep the budget until the response is over (sent, or its connection gone); false, given back, when it already is. */
+function holdUntilClosed(reply: FastifyReply, release: Release): boolean {
+  if (reply.raw.closed) {
+    release();
+    return false;
+  }
+  reply.raw.once('close', release);
+  return true;
 }
 
 function tooLarge(bodyLimit: number): string {
