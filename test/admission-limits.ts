@@ -8,7 +8,7 @@ import { MAX_FILES, MAX_OBJECTS, MAX_VERSION_HISTORY } from '../src/objects.js';
 import { decodeReview, type AdmissionRequest } from '../webhook/admission.js';
 import type { SecretProviderClass } from '../webhook/lookups.js';
 import { createMutator, type MutationResult } from '../webhook/mutate.js';
-import { MAX_CONTAINERS, MAX_OBJECTS_ENV_BYTES } from '../webhook/resolve.js';
+import { MAX_ANNOTATIONS, MAX_CONTAINERS, MAX_OBJECTS_ENV_BYTES } from '../webhook/resolve.js';
 import type { WebhookSettings } from '../webhook/settings.js';
 import { applyResponse, loadReview } from './fixtures/admission-fixtures.js';
 import { memoryLookups } from './fixtures/memory-lookups.js';
@@ -224,11 +224,14 @@ t.test('keys named like Object.prototype\'s are plain keys', async (t) => {
   });
   const edit = (pod: V1Pod): void => {
     annotate({ 'akv-injector.io/secret-provider-class': 'odd-keys', [OBJECTS_KEY]: '', 'akv-injector.io/vault': '' })(pod);
-    Object.assign(pod.metadata!.annotations!, JSON.parse('{"__proto__": "a", "constructor": "b", "hasOwnProperty": "c"}') as Record<string, string>);
+    // Spread, not Object.assign: assigning "__proto__" would set the prototype instead of adding the key.
+    pod.metadata!.annotations = { ...pod.metadata!.annotations, ...(JSON.parse('{"__proto__": "a", "constructor": "b", "hasOwnProperty": "c"}') as Record<string, string>) };
     pod.spec!.volumes = [...(pod.spec!.volumes ?? []), { name: 'csi', csi: { driver: 'example.com', volumeAttributes: JSON.parse('{"__proto__": {"polluted": "yes"}, "constructor": {"prototype": {"polluted": "yes"}}}') as Record<string, string> } }];
   };
   const { result, before, after } = await admit(edit);
+  t.ok(Object.hasOwn(before.metadata?.annotations ?? {}, '__proto__'), 'the pod does carry an annotation named __proto__');
   t.equal(result.outcome, 'injected', result.response.status?.message ?? result.reason);
+  t.equal(after.metadata?.annotations?.['__proto__'], 'a', 'and keeps it as an annotation');
   t.equal(env(after, 'AKV_INJECTOR_VAULT_URL'), 'https://kv-odd.vault.azure.net/', 'the SPC parameters were read');
   t.same(after.spec?.volumes?.find((v) => v.name === 'csi'), before.spec?.volumes?.find((v) => v.name === 'csi'), 'the CSI volume is untouched');
   t.equal(({} as Record<string, unknown>).polluted, undefined, 'no prototype was polluted');
@@ -275,6 +278,8 @@ t.test('wide pods and long values: refused before the work they would cost', asy
     { name: `${MAX_CONTAINERS} containers`, edit: (pod) => void (pod.spec!.containers = Array.from({ length: MAX_CONTAINERS }, (_, i) => app(i))), check: (t, { after }) => t.equal(after.spec?.containers.filter((c) => c.volumeMounts?.some((m) => m.name === 'akv-injector-secrets')).length, MAX_CONTAINERS) },
     { name: 'one container more', edit: (pod) => void (pod.spec!.initContainers = Array.from({ length: MAX_CONTAINERS }, (_, i) => app(i + 1))), denied: [new RegExp(`the pod has ${MAX_CONTAINERS + 1} containers; akv-injector injects pods of at most ${MAX_CONTAINERS}`)] },
     { name: '60,000 containers', edit: (pod) => void (pod.spec!.containers = Array.from({ length: 60_000 }, (_, i) => app(i))), denied: [/the pod has 60000 containers/] },
+    { name: `${MAX_ANNOTATIONS} annotations`, edit: (pod) => void (pod.metadata!.annotations = { ...pod.metadata!.annotations, ...Object.fromEntries(Array.from({ length: MAX_ANNOTATIONS - 4 }, (_, i) => [`example.com/a${i}`, 'v'])) }) },
+    { name: '200,000 annotations', edit: (pod) => void (pod.metadata!.annotations = { ...pod.metadata!.annotations, ...Object.fromEntries(Array.from({ length: 200_000 }, (_, i) => [`a${i}`, ''])) }), denied: [new RegExp(`the pod has 200004 annotations; akv-injector injects pods of at most ${MAX_ANNOTATIONS}`)] },
     { name: 'a containers annotation of a million names', edit: annotate({ 'akv-injector.io/containers': 'checkout,'.repeat(250_000) }), denied: [/annotation akv-injector\.io\/containers on the pod: is 2250000 characters long; at most 64000/] },
   ]);
   const long = 'x'.repeat(2 * 1024 * 1024);

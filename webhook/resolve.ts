@@ -71,6 +71,11 @@ export interface ResolveInput {
  * near etcd's object size limit.
  */
 export const MAX_CONTAINERS = 1000;
+/**
+ * Annotations a pod may have to be injected: adding the status annotation copies the map, and a
+ * map of many thousand keys costs V8 over a microsecond a key to copy and again to compare.
+ */
+export const MAX_ANNOTATIONS = 1000;
 /** The longest akv-injector.io/containers: the names of MAX_CONTAINERS containers (63 characters and a comma each). */
 const MAX_CONTAINERS_ANNOTATION = MAX_CONTAINERS * 64;
 
@@ -81,6 +86,10 @@ export async function resolveConfig(input: ResolveInput): Promise<Resolution> {
   const containerCount = (pod.spec?.containers?.length ?? 0) + (pod.spec?.initContainers?.length ?? 0) + (pod.spec?.ephemeralContainers?.length ?? 0);
   if (containerCount > MAX_CONTAINERS) {
     return { problems: [`the pod has ${containerCount} containers; akv-injector injects pods of at most ${MAX_CONTAINERS}`], warnings };
+  }
+  const annotationCount = Object.keys(pod.metadata?.annotations ?? {}).length;
+  if (annotationCount > MAX_ANNOTATIONS) {
+    return { problems: [`the pod has ${annotationCount} annotations; akv-injector injects pods of at most ${MAX_ANNOTATIONS}`], warnings };
   }
   const podNotes = annotationSource(pod.metadata?.annotations, 'on the pod');
   const nsNotes = annotationSource(input.namespaceObject?.metadata?.annotations, `on namespace ${namespace}`);
