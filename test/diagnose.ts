@@ -38,7 +38,7 @@ t.test('Key Vault failures', async (t) => {
     { name: 'malformed answer (the SDK quotes the body)', error: new RestError(`Error "SyntaxError" occurred while parsing the response body - {"value":"${QUOTED}`, { code: 'PARSE_ERROR', statusCode: 200 }), reason: /^Key Vault's answer was not valid JSON \(PARSE_ERROR\)$/, hint: /cut short or rewritten.*kv1\.vault\.azure\.net/ },
     { name: 'cut answer', error: new RestError('x', { code: 'ERR_RESPONSE_INCOMPLETE' }), reason: /broke in the middle of an answer/, hint: /stability/ },
     { name: 'no answer in time', error: new RestError('x', { code: 'ERR_RESPONSE_TIMEOUT' }), reason: /^Key Vault did not answer within 20s \(ERR_RESPONSE_TIMEOUT\)$/, hint: /accepted the requests but did not answer/ },
-    { name: 'huge answer', error: new RestError('x', { code: 'ERR_RESPONSE_TOO_LARGE' }), reason: /^Key Vault's answer was larger than 1 MiB/, hint: /proxy/ },
+    { name: 'huge answer', error: new RestError('x', { code: 'ERR_RESPONSE_TOO_LARGE' }), reason: /^Key Vault's answer was larger than 256 KiB/, hint: /proxy/ },
     { name: 'other', error: new Error(`something odd ${QUOTED}\nsecond line`), reason: /^unexpected error \(Error\)$/, hint: /not a known failure/ },
   ];
   for (const c of cases) {

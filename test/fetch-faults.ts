@@ -49,12 +49,12 @@ const VAULT_CASES: Case[] = [
   {
     name: 'a huge answer',
     vault: { match: readOf('beta'), raw: 'huge' },
-    expect: fails(/^- secret "beta": Key Vault's answer was larger than 1 MiB \(ERR_RESPONSE_TOO_LARGE\)\. Fix: .*proxy/m),
+    expect: fails(/^- secret "beta": Key Vault's answer was larger than 256 KiB \(ERR_RESPONSE_TOO_LARGE\)\. Fix: .*proxy/m),
   },
   {
     name: 'a gzip bomb',
     vault: { match: readOf('beta'), raw: 'gzip-bomb' },
-    expect: fails(/^- secret "beta": Key Vault's answer was larger than 1 MiB \(ERR_RESPONSE_TOO_LARGE\)/m),
+    expect: fails(/^- secret "beta": Key Vault's answer was larger than 256 KiB \(ERR_RESPONSE_TOO_LARGE\)/m),
   },
   {
     name: 'an error answer that quotes the value',
@@ -89,12 +89,12 @@ const ENTRA_CASES: Case[] = [
   {
     name: 'token request: a huge answer',
     entra: { match: TOKEN, raw: 'huge' },
-    expect: fails(/^Authentication as client .* failed: Entra ID's answer was larger than 1 MiB \(ERR_RESPONSE_TOO_LARGE\)\./m),
+    expect: fails(/^Authentication as client .* failed: Entra ID's answer was larger than 256 KiB \(ERR_RESPONSE_TOO_LARGE\)\./m),
   },
   {
     name: 'token request: a gzip bomb',
     entra: { match: TOKEN, raw: 'gzip-bomb' },
-    expect: fails(/^Authentication as client .* failed: Entra ID's answer was larger than 1 MiB \(ERR_RESPONSE_TOO_LARGE\)\./m),
+    expect: fails(/^Authentication as client .* failed: Entra ID's answer was larger than 256 KiB \(ERR_RESPONSE_TOO_LARGE\)\./m),
   },
 ];
 

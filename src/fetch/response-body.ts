@@ -4,11 +4,14 @@ import zlib from 'node:zlib';
 import { RestError, type HttpHeaders, type PipelineRequest } from '@azure/core-rest-pipeline';
 
 /**
- * The largest answer, on the wire and decompressed. Key Vault's largest are a 25 KB secret (JSON-escaped, with
- * 15 tags, under 200 KB) and a page of 25 versions with tags (about 300 KB); Entra ID's token answers are a
- * few KB. At 64 reads at once, 1 MiB each keeps the fetch within its 128 MiB memory limit.
+ * The largest answer, on the wire and decompressed. Key Vault's answers are far smaller: a 25 KB secret with 15
+ * tags stays under 170 KB even with every character JSON-escaped, and Entra ID's token answers are a few KB. (A
+ * page of 25 versions each carrying 15 tags of the longest names and values, about 300 KB, is the one answer
+ * Key Vault could send that this refuses.) What a hostile server can make the fetch hold grows with this limit
+ * times the reads in flight: measured with 64 at once, huge answers or gzip bombs peak at 93–117 MiB (Node.js
+ * 20 and 24, test/fetch-faults-process.ts), under the init container's 128 MiB; at 512 KiB they reached 154 MiB.
  */
-export const MAX_RESPONSE_BYTES = 1024 * 1024;
+export const MAX_RESPONSE_BYTES = 256 * 1024;
 
 /** The answer (or its decompressed form) was larger than the limit. No retry makes it smaller. */
 export const RESPONSE_TOO_LARGE = 'ERR_RESPONSE_TOO_LARGE';
