@@ -20,25 +20,14 @@ world.vault.setCertificate('tls', { certDer: chain.leaf.der, secretValue: makePf
 const signing = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
 world.vault.setKey('signing', signing.publicKey);
 
-function cli(args: string[], env: Record<string, string>): Promise<ProcessResult> {
-  // A clean environment: only what the init container would get, plus the test's DNS preload and CA.
-  return runCli(cliPath, args, loopbackChildEnv(world.caFile, { PATH: process.env.PATH ?? '', ...env }), world.dir);
+function cli(args: string[], env: NodeJS.ProcessEnv): Promise<ProcessResult> {
+  return runCli(cliPath, args, env, world.dir);
 }
 
-async function jobEnv(objects: unknown[]): Promise<{ env: Record<string, string>; outputDir: string }> {
+async function jobEnv(objects: unknown[]): Promise<{ env: NodeJS.ProcessEnv; outputDir: string }> {
   const job = await world.job(objects);
-  return {
-    outputDir: job.outputDir,
-    env: {
-      AZURE_CLIENT_ID: job.clientId,
-      AZURE_TENANT_ID: job.tenantId,
-      AZURE_FEDERATED_TOKEN_FILE: job.tokenFile,
-      AZURE_AUTHORITY_HOST: job.authorityHost,
-      AKV_INJECTOR_VAULT_URL: job.vaultUrl,
-      AKV_INJECTOR_OBJECTS: JSON.stringify(objects),
-      AKV_INJECTOR_OUTPUT_DIR: job.outputDir,
-    },
-  };
+  // A clean environment: only what the init container would get, plus the test's DNS preload and CA.
+  return { outputDir: job.outputDir, env: world.childEnv(job, objects) };
 }
 
 t.test('fetch writes the files and exits 0, loading every lazy chunk of the bundle', async (t) => {
@@ -77,8 +66,9 @@ t.test('invalid configuration: exit 2, every problem listed', async (t) => {
 });
 
 t.test('usage errors', async (t) => {
-  t.match(await cli(['fetch', '--bogus'], {}), { code: 2, stderr: /akv-injector fetch: Unknown option '--bogus'/ });
-  t.match(await cli(['nope'], {}), { code: 2, stderr: /unknown command "nope"/ });
-  t.match(await cli(['--help'], {}), { code: 0, stdout: /Usage: akv-injector <command>/ });
-  t.match(await cli(['version'], {}), { code: 0, stdout: /^\d+\.\d+\.\d+\n$/ });
+  const bare = loopbackChildEnv(world.caFile, { PATH: process.env.PATH ?? '' });
+  t.match(await cli(['fetch', '--bogus'], bare), { code: 2, stderr: /akv-injector fetch: Unknown option '--bogus'/ });
+  t.match(await cli(['nope'], bare), { code: 2, stderr: /unknown command "nope"/ });
+  t.match(await cli(['--help'], bare), { code: 0, stdout: /Usage: akv-injector <command>/ });
+  t.match(await cli(['version'], bare), { code: 0, stdout: /^\d+\.\d+\.\d+\n$/ });
 });
