@@ -18,7 +18,7 @@ import { readObject, type Attempt } from './read-object.js';
 import { ContentError } from './render.js';
 import { DeadlineError, withRetry } from './retry.js';
 import type { TokenClaims } from './token-file.js';
-import { createVaultReader } from './vault-reader.js';
+import { createVaultReader, type VaultReader } from './vault-reader.js';
 
 export interface FetchDeps {
   logger: Logger;
@@ -90,7 +90,7 @@ interface ReadResult {
 async function readAll(
   job: FetchJob,
   deps: FetchDeps,
-  reader: ReturnType<typeof createVaultReader>,
+  reader: VaultReader,
   signal: AbortSignal,
   deadline: number,
   claims: () => TokenClaims | undefined,
