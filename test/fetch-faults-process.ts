@@ -158,7 +158,8 @@ t.test('hangs and trickles: success within the deadline, or exit 1 promptly at i
         return;
       }
       checkFailure(t, run, c.summary);
-      t.ok(run.ms >= DEADLINE_MS && run.ms < PROMPT_MS, `exits promptly at the deadline (${Math.round(run.ms)} ms for ${DEADLINE_MS})`);
+      // No lower bound: when the next attempt cannot end before the deadline, the fetch gives up at once.
+      t.ok(run.ms < PROMPT_MS, `exits by the deadline, promptly (${Math.round(run.ms)} ms for ${DEADLINE_MS})`);
       t.same(await snapshotDir(s.volume), before, 'the previous set, unchanged');
     });
   }
