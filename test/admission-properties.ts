@@ -16,7 +16,7 @@ import type { AdmissionResponse, AdmissionReview } from '../webhook/admission.js
 import type { Lookups } from '../webhook/lookups.js';
 import { createMutator, type Mutator } from '../webhook/mutate.js';
 import { buildApp } from '../webhook/server.js';
-import { applyResponse, loadReview } from './fixtures/admission-fixtures.js';
+import { applyResponse, loadReview, podCreateReview } from './fixtures/admission-fixtures.js';
 import {
   ANNOTATION,
   CONFIG_KEYS,
@@ -26,7 +26,6 @@ import {
   invalidValue,
   jsonType,
   NAMESPACE_LABEL,
-  podCreateReview,
   PROTECTED_NAMESPACES,
   SETTINGS,
   validScenario,

@@ -5,11 +5,9 @@ import t from 'tap';
 import { randomUUID } from 'node:crypto';
 import https from 'node:https';
 import { MAX_JSON_VALUES } from '../webhook/json-body.js';
-import { buildDist } from './fixtures/dist.js';
-import { startFakeApiServer } from './fixtures/fake-apiserver.js';
 import { makeTestPki } from './fixtures/tls.js';
 import { waitFor } from './fixtures/wait-for.js';
-import { checkInjected, deploymentRuntime, padTo, postMutate, seedShop, shopReview, startWebhookProcess, type Review } from './fixtures/webhook-process.js';
+import { checkInjected, deploymentRuntime, padTo, postMutate, shopReview, startReadyShopWebhook, type Review } from './fixtures/webhook-process.js';
 
 const MiB = 1024 * 1024;
 const pki = makeTestPki(['localhost', '127.0.0.1']);
@@ -52,14 +50,7 @@ const LARGE_SHAPES: Array<{ name: string; edit: (r: Review) => void; expect: rea
 ];
 
 t.test('large bodies of every shape at once, and ordinary pods meanwhile: memory inside the limit, every pod answered', async (t) => {
-  const dir = t.testdir({ dist: {}, webhook: {} });
-  const cli = await buildDist(`${dir}/dist`);
-  const fake = await startFakeApiServer();
-  t.teardown(() => fake.close());
-  seedShop(fake);
-  const webhook = await startWebhookProcess({ cli, fake, dir: `${dir}/webhook`, pki });
-  t.teardown(() => webhook.stop());
-  await waitFor('the webhook ready', () => webhook.health('/readyz').then((r) => r.status === 200, () => false), 30_000);
+  const { webhook } = await startReadyShopWebhook(t, pki);
   t.comment(`node ${webhook.node}, NODE_OPTIONS "${webhook.nodeOptions}", limit ${runtime.memoryLimitBytes / MiB} MiB, at start ${((await webhook.memory()).rss / MiB).toFixed(0)} MiB`);
 
   // Five of each shape, built once (building them is the slow part) and sent with their own uids.

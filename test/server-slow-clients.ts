@@ -4,11 +4,9 @@
 import t from 'tap';
 import tls from 'node:tls';
 import { MAX_CONNECTIONS, TIMEOUTS } from '../webhook/server.js';
-import { buildDist } from './fixtures/dist.js';
-import { startFakeApiServer } from './fixtures/fake-apiserver.js';
 import { makeTestPki } from './fixtures/tls.js';
 import { waitFor } from './fixtures/wait-for.js';
-import { checkInjected, deploymentRuntime, padTo, postMutate, seedShop, shopReview, startWebhookProcess } from './fixtures/webhook-process.js';
+import { checkInjected, deploymentRuntime, padTo, postMutate, shopReview, startReadyShopWebhook } from './fixtures/webhook-process.js';
 
 const MiB = 1024 * 1024;
 const pki = makeTestPki(['localhost', '127.0.0.1']);
@@ -57,14 +55,7 @@ const LARGE_BODY_HEAD = 'POST /mutate HTTP/1.1\r\nhost: localhost\r\ncontent-typ
 const HEADERS_HEAD = 'POST /mutate HTTP/1.1\r\nhost: localhost\r\n';
 
 t.test('slow clients against the webhook process', async (t) => {
-  const dir = t.testdir({ dist: {}, webhook: {} });
-  const cli = await buildDist(`${dir}/dist`);
-  const fake = await startFakeApiServer();
-  t.teardown(() => fake.close());
-  seedShop(fake);
-  const webhook = await startWebhookProcess({ cli, fake, dir: `${dir}/webhook`, pki });
-  t.teardown(() => webhook.stop());
-  await waitFor('the webhook ready', () => webhook.health('/readyz').then((r) => r.status === 200, () => false), 30_000);
+  const { webhook } = await startReadyShopWebhook(t, pki);
 
   await t.test('slow bodies and slow headers are cut within their bounds; ordinary pods answered meanwhile', async (t) => {
     const connected = await Promise.all([

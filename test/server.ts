@@ -12,7 +12,7 @@ import type { WebhookSettings } from '../webhook/settings.js';
 import { MAX_JSON_VALUES } from '../webhook/json-body.js';
 import { createBodyBudget } from '../webhook/body-budget.js';
 import { buildApp, DEFAULT_BODY_BUDGET, DEFAULT_BODY_LIMIT, MAX_CONNECTIONS, TIMEOUTS, type WebhookApp } from '../webhook/server.js';
-import { applyResponse, loadReview } from './fixtures/admission-fixtures.js';
+import { applyResponse, loadReview, podCreateReview } from './fixtures/admission-fixtures.js';
 import { memoryLookups } from './fixtures/memory-lookups.js';
 import { waitFor } from './fixtures/wait-for.js';
 
@@ -21,34 +21,19 @@ const PLANTED_ANNOTATION = 'annotation-value-PLANTED-4e7a';
 
 /** A pod CREATE as the API server sends it for a Deployment's ReplicaSet. */
 function podReview(uid = 'a6a7e5b4-0d6b-4e0c-9e1e-6c2f8f0f1a01'): AdmissionReview {
-  return {
-    apiVersion: 'admission.k8s.io/v1',
-    kind: 'AdmissionReview',
-    request: {
-      uid,
-      kind: { group: '', version: 'v1', kind: 'Pod' },
-      resource: { group: '', version: 'v1', resource: 'pods' },
-      requestKind: { group: '', version: 'v1', kind: 'Pod' },
-      requestResource: { group: '', version: 'v1', resource: 'pods' },
+  return podCreateReview(uid, 'shop', {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      generateName: 'checkout-7d9f8b6c5-',
       namespace: 'shop',
-      operation: 'CREATE',
-      userInfo: { username: 'system:serviceaccount:kube-system:replicaset-controller' },
-      object: {
-        apiVersion: 'v1',
-        kind: 'Pod',
-        metadata: {
-          generateName: 'checkout-7d9f8b6c5-',
-          namespace: 'shop',
-          labels: { app: 'checkout' },
-          annotations: { 'akv-injector.io/inject': 'true', 'example.com/note': PLANTED_ANNOTATION },
-        },
-        spec: {
-          containers: [{ name: 'app', image: 'example.com/checkout:1.2.3', env: [{ name: 'DB_PASSWORD', value: PLANTED_ENV }] }],
-        },
-      },
-      dryRun: false,
+      labels: { app: 'checkout' },
+      annotations: { 'akv-injector.io/inject': 'true', 'example.com/note': PLANTED_ANNOTATION },
     },
-  };
+    spec: {
+      containers: [{ name: 'app', image: 'example.com/checkout:1.2.3', env: [{ name: 'DB_PASSWORD', value: PLANTED_ENV }] }],
+    },
+  });
 }
 
 /** A hand-written mutator: records what it saw and answers as told. */

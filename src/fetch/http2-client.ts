@@ -219,21 +219,8 @@ function sendHttp2(connection: Connection, url: URL, request: PipelineRequest, b
     if (body !== undefined && headers['content-length'] === undefined) headers['content-length'] = body.length;
 
     let stream: http2.ClientHttp2Stream | undefined;
-    let settled = false;
-    const settle = (): boolean => {
-      if (settled) return false;
-      settled = true;
-      bounds.signal.removeEventListener('abort', onAbort);
-      return true;
-    };
-    const fail = (error: Error): void => {
-      if (!settle()) return;
-      stream?.close(http2.constants.NGHTTP2_CANCEL);
-      reject(error);
-    };
-    const onAbort = (): void => fail(bounds.signal.reason as Error);
-
-    if (bounds.signal.aborted) return onAbort();
+    const { succeed, fail } = settlement(bounds.signal, resolve, reject, () => stream?.close(http2.constants.NGHTTP2_CANCEL));
+    if (bounds.signal.aborted) return fail(bounds.signal.reason as Error);
     try {
       stream = connection.session.request(headers, { endStream: body === undefined });
     } catch (error) {
@@ -242,7 +229,6 @@ function sendHttp2(connection: Connection, url: URL, request: PipelineRequest, b
     }
     holdOpen(connection, stream);
     const ended = watchEndStream(stream);
-    bounds.signal.addEventListener('abort', onAbort);
     stream.on('error', (error) => fail(asRestError(error, request)));
     // Reset by the server (or with its connection) before the answer was complete.
     stream.once('close', () => fail(incomplete(request, `the HTTP/2 stream closed early (RST_STREAM code ${stream?.rstCode})`)));
@@ -250,8 +236,7 @@ function sendHttp2(connection: Connection, url: URL, request: PipelineRequest, b
       const response: PipelineResponse = { request, status: Number(responseHeaders[':status']), headers: toHttpHeaders(responseHeaders) };
       if (request.method === 'HEAD') {
         stream?.close();
-        if (settle()) resolve(response);
-        return;
+        return succeed(response);
       }
       const reader = new BodyReader(request, bounds.maxBytes, declaredLength(response.headers.get('content-length')));
       const announced = reader.announced();
@@ -262,7 +247,7 @@ function sendHttp2(connection: Connection, url: URL, request: PipelineRequest, b
       });
       stream?.once('end', () => {
         if (!ended()) return fail(incomplete(request, `the HTTP/2 stream was reset without END_STREAM (RST_STREAM code ${stream?.rstCode})`));
-        finishBody(reader, response, request, bounds, resolve, fail, settle);
+        finishBody(reader, response, request, bounds, succeed, fail);
       });
     });
     if (body !== undefined) stream.end(body);
@@ -276,30 +261,15 @@ function sendHttp1(request: PipelineRequest, agent: Agent, bounds: Bounds): Prom
     const body = requestBody(request);
     const headers = request.headers.toJSON({ preserveCase: true });
     if (body !== undefined && !request.headers.has('content-length')) headers['Content-Length'] = String(body.length);
-    let settled = false;
-    const settle = (): boolean => {
-      if (settled) return false;
-      settled = true;
-      bounds.signal.removeEventListener('abort', onAbort);
-      return true;
-    };
-    const fail = (error: Error): void => {
-      if (!settle()) return;
-      // The connection goes too: the rest of an unwanted answer must not be read into it.
-      req.destroy();
-      reject(error);
-    };
-    const onAbort = (): void => fail(bounds.signal.reason as Error);
-
     const req = https.request({ agent, hostname: url.hostname, port: url.port, path: `${url.pathname}${url.search}`, method: request.method, headers });
-    bounds.signal.addEventListener('abort', onAbort);
+    // On failure the connection goes too: the rest of an unwanted answer must not be read into it.
+    const { succeed, fail } = settlement(bounds.signal, resolve, reject, () => req.destroy());
     req.on('error', (error) => fail(asRestError(error, request)));
     req.on('response', (res) => {
       const response: PipelineResponse = { request, status: res.statusCode ?? 0, headers: toHttpHeaders(res.headers) };
       if (request.method === 'HEAD') {
         res.resume();
-        if (settle()) resolve(response);
-        return;
+        return succeed(response);
       }
       const reader = new BodyReader(request, bounds.maxBytes, declaredLength(response.headers.get('content-length')));
       const announced = reader.announced();
@@ -313,11 +283,35 @@ function sendHttp1(request: PipelineRequest, agent: Agent, bounds: Bounds): Prom
       res.once('close', () => fail(incomplete(request, 'the connection closed mid-body')));
       res.once('end', () => {
         if (!res.complete) return fail(incomplete(request, 'the connection closed mid-body'));
-        finishBody(reader, response, request, bounds, resolve, fail, settle);
+        finishBody(reader, response, request, bounds, succeed, fail);
       });
     });
     req.end(body);
   });
+}
+
+/** One outcome per request: the first of success, failure or abort wins; `cancel` runs on failure. */
+function settlement(
+  signal: AbortSignal,
+  resolve: (response: PipelineResponse) => void,
+  reject: (error: Error) => void,
+  cancel: () => void,
+): { succeed(response: PipelineResponse): void; fail(error: Error): void } {
+  let settled = false;
+  const settle = (): boolean => {
+    if (settled) return false;
+    settled = true;
+    signal.removeEventListener('abort', onAbort);
+    return true;
+  };
+  const fail = (error: Error): void => {
+    if (!settle()) return;
+    cancel();
+    reject(error);
+  };
+  const onAbort = (): void => fail(signal.reason as Error);
+  if (!signal.aborted) signal.addEventListener('abort', onAbort);
+  return { succeed: (response) => void (settle() && resolve(response)), fail };
 }
 
 function finishBody(
@@ -325,16 +319,15 @@ function finishBody(
   response: PipelineResponse,
   request: PipelineRequest,
   bounds: Bounds,
-  resolve: (response: PipelineResponse) => void,
+  succeed: (response: PipelineResponse) => void,
   fail: (error: Error) => void,
-  settle: () => boolean,
 ): void {
   const body = reader.finish();
   if (body instanceof RestError) return fail(body);
   const text = bodyText(body, response.headers, request, bounds.maxBytes);
   if (text instanceof RestError) return fail(text);
   response.bodyAsText = text;
-  if (settle()) resolve(response);
+  succeed(response);
 }
 
 /**
