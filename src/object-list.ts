@@ -36,6 +36,8 @@ export function decodeObjectList(text: string): DecodedList {
   }
   if (value !== null && typeof value === 'object' && !Array.isArray(value) && 'array' in value) {
     const array = (value as { array: unknown }).array;
+    // "array:" with no items is YAML null: the provider reads it as no object, and so do we.
+    if (array === null || array === '') return { ok: true, items: [] };
     if (!Array.isArray(array)) return { ok: false, problem: 'has an "array:" that is not a list' };
     return decodeCsiArray(array);
   }

@@ -50,15 +50,13 @@ export function formatMode(mode: number): string {
 }
 
 /**
- * Validate a decoded list of objects (from JSON or YAML). Field values are read as strings, as
+ * Validate a decoded list of objects (from JSON or YAML). An empty list is valid, as for the provider:
+ * nothing is written (the webhook warns about it). Field values are read as strings, as
  * the Azure provider reads them, and trimmed.
  */
 export function parseObjects(raw: unknown): ParsedObjects {
   if (!Array.isArray(raw)) {
     return { objects: [], problems: ['the object list must be a list (JSON or YAML array) of objects'] };
-  }
-  if (raw.length === 0) {
-    return { objects: [], problems: ['the object list is empty; list at least one object with objectName and objectType'] };
   }
   if (raw.length > MAX_OBJECTS) {
     return { objects: [], problems: [`the object list has ${raw.length} objects; at most ${MAX_OBJECTS} are allowed in one list`] };

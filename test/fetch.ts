@@ -74,6 +74,14 @@ const CASES: Case[] = [
   { name: 'certificate secret as PFX, base64 text', object: { objectName: 'tls', objectType: 'secret', objectFormat: 'pfx', objectAlias: 'tls/pfx.b64' }, files: { 'tls/pfx.b64': pfx.toString('base64') } },
   { name: 'certificate secret as PFX, binary', object: { objectName: 'tls', objectType: 'secret', objectFormat: 'pfx', objectEncoding: 'base64', objectAlias: 'tls/tls.pfx' }, files: { 'tls/tls.pfx': pfx } },
   { name: 'certificate secret stored as PEM, as stored', object: { objectName: 'tls-pem', objectType: 'secret' }, files: { 'tls-pem': pemBundle } },
+  { name: 'pfx of a PEM certificate: ignored, the PEM as stored', object: { objectName: 'tls-pem', objectType: 'secret', objectFormat: 'pfx', objectAlias: 'ignored/pem' }, files: { 'ignored/pem': pemBundle } },
+  { name: 'pfx of a plain secret: ignored, the value as stored', object: { objectName: 'db-password', objectType: 'secret', objectFormat: 'pfx', objectAlias: 'ignored/plain' }, files: { 'ignored/plain': PLANTED[0] as string } },
+  { name: 'objectVersion latest is the newest', object: { objectName: 'rotating', objectType: 'secret', objectVersion: 'latest', objectAlias: 'latest/one' }, files: { 'latest/one': PLANTED[3] as string } },
+  {
+    name: 'objectVersion LATEST with history starts at the newest',
+    object: { objectName: 'rotating', objectType: 'secret', objectVersion: 'LATEST', objectVersionHistory: 2, objectAlias: 'latest/two' },
+    files: { 'latest/two/0': PLANTED[3] as string, 'latest/two/1': PLANTED[2] as string },
+  },
   { name: 'certificate → leaf PEM', object: { objectName: 'tls', objectType: 'cert', objectAlias: 'tls/cert.pem' }, files: { 'tls/cert.pem': chain.leaf.pem } },
   { name: 'RSA key → PKIX PEM', object: { objectName: 'signing-rsa', objectType: 'key' }, files: { 'signing-rsa': spki(rsa) } },
   { name: 'EC-HSM P-256 key → PKIX PEM', object: { objectName: 'signing-ec', objectType: 'key' }, files: { 'signing-ec': spki(ec.prime256v1) } },
@@ -104,7 +112,8 @@ t.test('every type, format, encoding, version and permission in one fetch', asyn
 
   const entries = (await readdir(job.outputDir)).sort();
   const visible = entries.filter((e) => !e.startsWith('..'));
-  t.same(visible, ['bin', 'blob', 'db-password', 'from-v3', 'hexed', 'history', 'pinned', 'ro', 'signing-ec', 'signing-p384', 'signing-p521', 'signing-rsa', 'tls', 'tls-pem'].filter((e) => e !== 'blob'));
+  t.same(visible, ['bin', 'db-password', 'from-v3', 'hexed', 'history', 'ignored', 'latest', 'pinned', 'ro', 'signing-ec', 'signing-p384', 'signing-p521', 'signing-rsa', 'tls', 'tls-pem']);
+  t.same(logs.lines().filter((l) => l.msg === 'objectFormat pfx ignored').map((l) => l.object).sort(), ['db-password', 'tls-pem'], 'the log says where objectFormat pfx was ignored');
   t.equal(await readlink(join(job.outputDir, '..data')), entries.find((e) => /^\.\.\d{4}_\d\d_\d\d_/.test(e)), '..data points at the timestamped directory');
   for (const entry of visible) {
     t.ok((await lstat(join(job.outputDir, entry))).isSymbolicLink(), `${entry} is a symlink`);
@@ -210,11 +219,6 @@ const FAILURES: FailureCase[] = [
     summary: [/^- secret "not-base64": the value is not valid base64\. Fix: store the value base64-encoded, or change objectEncoding$/m],
   },
   {
-    name: 'content: pfx of a plain secret',
-    objects: [{ objectName: 'db-password', objectType: 'secret', objectFormat: 'pfx' }],
-    summary: [/objectFormat pfx needs a secret that backs a PKCS#12 certificate/],
-  },
-  {
     name: 'deadline exceeded while Key Vault keeps failing',
     objects: [{ objectName: 'db-password', objectType: 'secret' }],
     setup: () => vault.addFault({ match: '/secrets/db-password', status: 503, times: 1000 }),
@@ -259,3 +263,13 @@ function assertNoSecrets(t: Test, text: string): void {
   t.notOk(/eyJ[\w-]{10,}\.[\w-]{10,}\./.test(text), 'no JWT in the logs');
   t.notOk(text.includes(SUBJECT) && text.includes('Bearer'), 'no bearer token');
 }
+
+t.test('a list of no object: exit 0, an empty set published, as the provider mounts nothing', async (t) => {
+  const job = await world.job([]);
+  const logs = captureLogger();
+  const outcome = await runFetch(job, { logger: logs.logger, agent: world.agent });
+  t.equal(outcome.exitCode, 0, outcome.summary);
+  t.equal(outcome.written, 0);
+  t.same((await readdir(job.outputDir)).filter((e) => !e.startsWith('..')), [], 'no visible entry');
+  t.ok((await lstat(join(job.outputDir, '..data'))).isSymbolicLink(), 'the set is published (empty)');
+});

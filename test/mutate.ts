@@ -325,3 +325,14 @@ t.test('the init container never runs as root, whatever user the pod runs as', a
     t.not(effective, 0, `pod user ${c.podUser}: the init container's effective user is not root`);
   }
 });
+
+t.test('a list of no object is admitted with a warning: nothing is written, as with the provider', async (t) => {
+  for (const list of ['array:\n', '[]', 'array: []']) {
+    const { result, after } = await admit('deployment-pod', (pod) => {
+      pod.metadata!.annotations!['akv-injector.io/objects'] = list;
+    });
+    t.equal(result.outcome, 'injected', `${JSON.stringify(list)}: injected`);
+    t.match(result.response.warnings, [/annotation akv-injector\.io\/objects on the pod: lists no object, so the init container writes no file/], `${JSON.stringify(list)}: warned`);
+    t.equal(env(after.spec?.initContainers?.find((c) => c.name === 'akv-injector'), 'AKV_INJECTOR_OBJECTS'), '[]');
+  }
+});

@@ -14,6 +14,9 @@ t.test('the accepted forms', async (t) => {
       [{ objectName: 'secret1', objectType: 'secret', objectVersion: '' }, { objectName: 'key1', objectType: 'key', filePermission: '0755' }],
     ],
     ['CSI array of maps', 'array:\n  - objectName: a\n    objectType: secret\n', [{ objectName: 'a', objectType: 'secret' }]],
+    ['CSI array with no items (the provider mounts nothing)', 'array:\n', []],
+    ['CSI empty array', 'array: []', []],
+    ['an empty list', '[]', []],
   ];
   for (const [name, text, items] of cases) t.same(decodeObjectList(text), { ok: true, items }, name);
   const parsed = parseObjects((decodeObjectList('- objectName: a\n  objectType: key\n  filePermission: 0440\n') as { items: unknown[] }).items);

@@ -109,7 +109,11 @@ export async function resolveConfig(input: ResolveInput): Promise<Resolution> {
   }
 
   const vault = resolveVault(first(podNotes(ANNOTATIONS.vault), spc.param('keyvaultName'), nsNotes(ANNOTATIONS.vault)), cloud, problems);
-  const objects = resolveObjects(first(podNotes(ANNOTATIONS.objects), spc.param('objects'), nsNotes(ANNOTATIONS.objects)), problems);
+  const objectsSource = first(podNotes(ANNOTATIONS.objects), spc.param('objects'), nsNotes(ANNOTATIONS.objects));
+  const objects = resolveObjects(objectsSource, problems);
+  if (objects !== undefined && objects.objects.length === 0) {
+    warnings.push(`${objectsSource?.origin ?? ANNOTATIONS.objects}: lists no object, so the init container writes no file; list objects with objectName and objectType`);
+  }
 
   const clientId = first(podNotes(ANNOTATIONS.clientId), spc.param('clientID'), nsNotes(ANNOTATIONS.clientId), saNotes(WORKLOAD_IDENTITY.clientId));
   if (clientId === undefined) {

@@ -11,6 +11,8 @@ export interface ObjectResult {
   files: OutputFile[];
   /** The versions written, newest first. */
   versions: string[];
+  /** Why objectFormat pfx did not apply, when it did not (logged as a warning). */
+  formatIgnored?: string;
 }
 
 /** Fetch `object` and return the files it writes. Network errors propagate; content errors are ContentError. */
@@ -18,10 +20,17 @@ export async function readObject(object: ObjectSpec, reader: VaultReader, attemp
   const versions = await versionsToWrite(object, reader, attempt);
   const paths = object.objectVersionHistory === 1 ? [object.objectAlias] : outputPaths(object);
   const contents = await Promise.all(versions.map((version) => readVersion(object, version, reader, attempt)));
+  const formatIgnored = contents.find((c) => c.formatIgnored !== undefined)?.formatIgnored;
   return {
     files: contents.map((c, i) => ({ path: paths[i] ?? object.objectAlias, data: c.data, mode: object.filePermission })),
     versions: contents.map((c) => c.version),
+    ...(formatIgnored !== undefined ? { formatIgnored } : {}),
   };
+}
+
+/** The version to start at: "latest" (any case), as the provider and its documentation read it, is the newest, as is empty. */
+export function startVersion(objectVersion: string): string {
+  return objectVersion.toLowerCase() === 'latest' ? '' : objectVersion;
 }
 
 /**
@@ -46,21 +55,28 @@ export function selectVersions(all: VersionInfo[], start: string, count: number)
 }
 
 async function versionsToWrite(object: ObjectSpec, reader: VaultReader, attempt: Attempt): Promise<string[]> {
-  if (object.objectVersionHistory === 1) return [object.objectVersion];
+  const start = startVersion(object.objectVersion);
+  if (object.objectVersionHistory === 1) return [start];
   const all = await attempt((signal) => reader.versions(object.objectType, object.objectName, signal));
-  const versions = selectVersions(all, object.objectVersion, object.objectVersionHistory);
+  const versions = selectVersions(all, start, object.objectVersionHistory);
   if (versions.length === 0) {
     throw new ContentError('has no enabled version', 'enable a version in Key Vault, or mark the object optional');
   }
   return versions;
 }
 
-async function readVersion(object: ObjectSpec, version: string, reader: VaultReader, attempt: Attempt): Promise<{ version: string; data: Buffer }> {
+interface VersionContent {
+  version: string;
+  data: Buffer;
+  formatIgnored?: string;
+}
+
+async function readVersion(object: ObjectSpec, version: string, reader: VaultReader, attempt: Attempt): Promise<VersionContent> {
   const name = object.objectName;
   switch (object.objectType) {
     case 'secret': {
       const content = await attempt((signal) => reader.secret(name, version, signal));
-      return { version: content.version, data: await renderSecret(object, content) };
+      return { version: content.version, ...(await renderSecret(object, content)) };
     }
     case 'key': {
       const key = await attempt((signal) => reader.key(name, version, signal));

@@ -19,35 +19,45 @@ export class ContentError extends Error {
   }
 }
 
-/** The bytes to write for a secret. */
-export async function renderSecret(object: ObjectSpec, content: SecretContent): Promise<Buffer> {
-  const contentType = content.contentType?.trim().toLowerCase();
+/** The bytes of a secret's file, and why a requested format did not apply (for the log; never a secret). */
+export interface RenderedSecret {
+  data: Buffer;
+  formatIgnored?: string;
+}
+
+/**
+ * The bytes to write for a secret, as the provider writes them: only a secret that backs a
+ * certificate (its bundle has a `kid`) is a certificate — PKCS#12 converted to PEM (or the PFX itself
+ * with objectFormat pfx), PEM as stored. Any other secret is its value decoded per objectEncoding,
+ * whatever its content type says; objectFormat pfx does not apply to it and is ignored.
+ */
+export async function renderSecret(object: ObjectSpec, content: SecretContent): Promise<RenderedSecret> {
+  const contentType = content.certificateBacked ? content.contentType?.trim().toLowerCase() : undefined;
   if (contentType === PKCS12) {
     if (object.objectFormat === 'pfx') {
       // The secret value of a PKCS#12 certificate is the PFX in base64.
-      return object.objectEncoding === 'base64' ? decodeBase64(content.value, object) : Buffer.from(content.value, 'utf8');
+      return { data: object.objectEncoding === 'base64' ? decodeBase64(content.value, object) : Buffer.from(content.value, 'utf8') };
     }
-    const pfx = decodeBase64(content.value, object);
-    const { pkcs12ToPem } = await import('../pkcs12.js');
-    try {
-      return Buffer.from(pkcs12ToPem(pfx), 'utf8');
-    } catch (error) {
-      throw new ContentError(
-        `cannot convert the PKCS#12 certificate to PEM: ${(error as Error).message}`,
-        'the secret is marked application/x-pkcs12 but does not hold a valid password-less PFX; re-import the certificate in Key Vault',
-      );
-    }
+    return { data: await pkcs12ToPemBytes(decodeBase64(content.value, object)) };
   }
-  if (object.objectFormat === 'pfx') {
+  if (contentType === PEM_FILE) {
+    const ignored = object.objectFormat === 'pfx' ? 'the certificate is stored as PEM: it is written as stored' : undefined;
+    return { data: Buffer.from(content.value, 'utf8'), ...(ignored ? { formatIgnored: ignored } : {}) };
+  }
+  const ignored = object.objectFormat === 'pfx' ? `the secret does not back a PKCS#12 certificate${content.certificateBacked ? ` (content type ${describeContentType(contentType)})` : ''}: its value is written as stored, decoded per objectEncoding` : undefined;
+  return { data: decodeValue(content.value, object), ...(ignored ? { formatIgnored: ignored } : {}) };
+}
+
+async function pkcs12ToPemBytes(pfx: Buffer): Promise<Buffer> {
+  const { pkcs12ToPem } = await import('../pkcs12.js');
+  try {
+    return Buffer.from(pkcs12ToPem(pfx), 'utf8');
+  } catch (error) {
     throw new ContentError(
-      `objectFormat pfx needs a secret that backs a PKCS#12 certificate, but its content type is ${describeContentType(contentType)}`,
-      contentType === PEM_FILE
-        ? 'this certificate is stored as PEM: remove objectFormat (PEM is written as stored)'
-        : 'remove objectFormat pfx, or point objectName at a certificate created with content type application/x-pkcs12',
+      `cannot convert the PKCS#12 certificate to PEM: ${(error as Error).message}`,
+      'the secret is marked application/x-pkcs12 but does not hold a valid password-less PFX; re-import the certificate in Key Vault',
     );
   }
-  if (contentType === PEM_FILE) return Buffer.from(content.value, 'utf8');
-  return decodeValue(content.value, object);
 }
 
 /** The public key of a Key Vault key, as PKIX PEM. */

@@ -113,6 +113,9 @@ async function readAll(
     try {
       const result = await readObject(object, reader, attemptFor(object));
       files.push(...result.files);
+      if (result.formatIgnored !== undefined) {
+        deps.logger.warn({ object: object.objectName, type: object.objectType, reason: result.formatIgnored }, 'objectFormat pfx ignored');
+      }
       deps.logger.info(
         {
           object: object.objectName,

@@ -14,6 +14,8 @@ export interface SecretContent {
   version: string;
   value: string;
   contentType: string | undefined;
+  /** The secret backs a Key Vault certificate (its bundle has a `kid`). */
+  certificateBacked: boolean;
 }
 
 /** The public parts of a Key Vault JSON web key, as the SDK returns them. */
@@ -60,7 +62,8 @@ export function createVaultReader(vaultUrl: string, credential: TokenCredential,
     secret: (name, version, signal) =>
       secrets.use(async (client: SecretClient) => {
         const secret = await client.getSecret(name, { version, abortSignal: signal });
-        return { version: secret.properties.version ?? version, value: secret.value ?? '', contentType: secret.properties.contentType };
+        const { properties } = secret;
+        return { version: properties.version ?? version, value: secret.value ?? '', contentType: properties.contentType, certificateBacked: properties.certificateKeyId !== undefined };
       }),
     key: (name, version, signal) =>
       keys.use(async (client: KeyClient) => {
