@@ -51,13 +51,10 @@ const pki = makeTestPki(['localhost', '127.0.0.1']);
 const dir = t.testdir({ 'tls.crt': pki.certPem, 'tls.key': pki.keyPem, dist: {} });
 
 const fake = await startFakeApiServer();
+t.teardown(() => fake.close());
 seedCluster(fake, cases);
 // Built while the webhook starts: the two are the slow parts.
-const [cli, webhook] = await Promise.all([buildDist(`${dir}/dist`), startWebhook(fake)]);
-t.teardown(async () => {
-  await webhook.stop();
-  await fake.close();
-});
+const [cli, webhookPort] = await Promise.all([buildDist(`${dir}/dist`), startWebhook(fake)]);
 const rendered = await renderAll(cli, cases);
 
 t.test('every case and every SecretProviderClass file of the data is run', async (t) => {
@@ -91,8 +88,9 @@ function seedCluster(fake: FakeApiServer, cases: AdmissionCase[]): void {
   for (const spc of cases.flatMap((c) => c.spcs)) fake.upsert('secretproviderclasses', { ...spc, apiVersion: 'secrets-store.csi.x-k8s.io/v1' });
 }
 
-// The webhook role in this process, on a free port with the test PKI, ready (caches synced) before it resolves.
-async function startWebhook(fake: FakeApiServer): Promise<{ port: number; stop: () => Promise<number> }> {
+// The webhook role in this process, on a free port with the test PKI, ready (caches synced) before it resolves; stopped
+// at the end, before the API server closes (teardowns run last registered first).
+async function startWebhook(fake: FakeApiServer): Promise<number> {
   const controller = new AbortController();
   let stderr = '';
   let onListening: (ports: { port: number; healthPort: number }) => void = () => undefined;
@@ -106,23 +104,21 @@ async function startWebhook(fake: FakeApiServer): Promise<{ port: number; stop: 
     stderr: (text) => (stderr += text),
     onListening,
   });
+  t.teardown(() => {
+    controller.abort();
+    return done;
+  });
   const ports = await Promise.race([listening, done.then((code) => Promise.reject(new Error(`the webhook ended with ${code}: ${stderr}`)))]);
   const ready = (): Promise<boolean> => fetch(`http://127.0.0.1:${ports.healthPort}/readyz`).then((r) => r.status === 200, () => false);
   await waitFor('the webhook ready (caches synced)', ready, 30_000);
-  return {
-    port: ports.port,
-    stop: () => {
-      controller.abort();
-      return done;
-    },
-  };
+  return ports.port;
 }
 
 /** The case's pod CREATE sent to the webhook over HTTPS, and the patch applied. */
 async function admit(c: AdmissionCase): Promise<{ outcome: Outcome; said: unknown }> {
   const pod = casePod(c);
   const review = podCreateReview(randomUUID(), c.namespace, pod);
-  const answer = await postMutate(webhook.port, pki.caCertPem, JSON.stringify(review));
+  const answer = await postMutate(webhookPort, pki.caCertPem, JSON.stringify(review));
   const response = answer.status === 200 ? (JSON.parse(answer.body) as AdmissionReview).response : undefined;
   if (response === undefined) return { outcome: { allowed: undefined, mentions: mentions(c, '') }, said: `HTTP ${answer.status}: ${answer.body}` };
   const warnings = (response.warnings ?? []).join('\n');
