@@ -106,8 +106,9 @@ function parseObject(item: unknown, index: number): { object?: ObjectSpec; probl
   if (name === '') problems.push(`${where}: objectName is required (the name of the secret, key or certificate in Key Vault)`);
   else if (!OBJECT_NAME.test(name)) problem('objectName', name, 'must be 1-127 letters, digits and hyphens (a Key Vault object name)');
 
-  const typeValue = fieldString(record, 'objectType').toLowerCase();
-  const objectType = TYPES.find((t) => t === typeValue);
+  // Compared case-insensitively, quoted as written.
+  const typeValue = fieldString(record, 'objectType');
+  const objectType = TYPES.find((t) => t === typeValue.toLowerCase());
   if (typeValue === '') problems.push(`${where}: objectType is required: one of ${TYPES.join(', ')}`);
   else if (objectType === undefined) problem('objectType', typeValue, `is not one of ${TYPES.join(', ')}`);
 
@@ -120,15 +121,15 @@ function parseObject(item: unknown, index: number): { object?: ObjectSpec; probl
   const aliasProblem = objectAlias === '' ? undefined : checkAlias(objectAlias);
   if (aliasProblem !== undefined) problem('objectAlias', objectAlias, aliasProblem);
 
-  const formatValue = fieldString(record, 'objectFormat').toLowerCase() || 'pem';
-  const objectFormat = FORMATS.find((f) => f === formatValue);
+  const formatValue = fieldString(record, 'objectFormat') || 'pem';
+  const objectFormat = FORMATS.find((f) => f === formatValue.toLowerCase());
   if (objectFormat === undefined) problem('objectFormat', formatValue, `is not one of ${FORMATS.join(', ')}`);
   else if (objectFormat === 'pfx' && objectType !== undefined && objectType !== 'secret') {
     problem('objectFormat', formatValue, `is only allowed with objectType secret (the secret that backs a certificate), not ${objectType}`);
   }
 
-  const encodingValue = fieldString(record, 'objectEncoding').toLowerCase() || 'utf-8';
-  const objectEncoding = ENCODINGS.find((e) => e === encodingValue);
+  const encodingValue = fieldString(record, 'objectEncoding') || 'utf-8';
+  const objectEncoding = ENCODINGS.find((e) => e === encodingValue.toLowerCase());
   if (objectEncoding === undefined) problem('objectEncoding', encodingValue, `is not one of ${ENCODINGS.join(', ')}`);
   else if (objectEncoding !== 'utf-8' && objectType !== undefined && objectType !== 'secret') {
     problem('objectEncoding', encodingValue, `is only allowed with objectType secret, not ${objectType}`);

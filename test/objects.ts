@@ -111,3 +111,10 @@ t.test('helpers', async (t) => {
   for (const v of ['0', 'f', 'F', 'false', 'FALSE', 'False']) t.equal(parseGoBool(v), false, v);
   for (const v of ['yes', 'tRUE', '']) t.equal(parseGoBool(v), undefined, v);
 });
+
+t.test('values are compared case-insensitively and quoted as written', async (t) => {
+  const { problems } = parseObjects([{ objectName: 'a', objectType: 'Secret', objectEncoding: 'SECRET_ALIAS', objectFormat: 'PFX_X' }]);
+  t.match(problems.join('\n'), /objectFormat "PFX_X" is not one of pem, pfx/);
+  t.match(problems.join('\n'), /objectEncoding "SECRET_ALIAS" is not one of utf-8, base64, hex/);
+  t.match(parseObjects([{ objectName: 'a', objectType: 'Blob' }]).problems, [/objectType "Blob" is not one of secret, key, cert/]);
+});
