@@ -359,6 +359,105 @@ t.test('getCertificate: cer bytes round-trip; the backing secret and key come wi
   t.ok(createPublicKey({ key: jwkFromSdk(key.key ?? {}), format: 'jwk' }).equals(new X509Certificate(certDer).publicKey));
 });
 
+t.test('a secret that backs a certificate carries its kid and managed: true; a plain secret neither', async (t) => {
+  const token = (await (await credential()).getToken(SCOPE)).token;
+  const client = await secretClient();
+  const base = `https://${VAULT}.vault.azure.net:${vault.port}`;
+  const cases = [
+    { name: 'backing-pfx', options: { contentType: 'application/x-pkcs12', certificateBacked: true }, backed: true },
+    { name: 'backing-pem', options: { contentType: 'application/x-pem-file', certificateBacked: true }, backed: true },
+    { name: 'plain-pfx-content', options: { contentType: 'application/x-pkcs12' }, backed: false },
+    { name: 'plain-no-type', options: {}, backed: false },
+  ];
+  for (const c of cases) {
+    const version = vault.setSecret(c.name, 'value', c.options);
+    const kid = `${base}/keys/${c.name}/${version}`;
+    const secret = await client.getSecret(c.name);
+    t.equal(secret.properties.certificateKeyId, c.backed ? kid : undefined, `${c.name}: certificateKeyId`);
+    t.equal(secret.properties.managed, c.backed ? true : undefined, `${c.name}: managed`);
+    const wire = (await rawGet(`/secrets/${c.name}/?api-version=7.6`, token)).body as Record<string, unknown>;
+    t.equal(wire.kid, c.backed ? kid : undefined, `${c.name}: kid on the wire`);
+    t.equal('kid' in wire, c.backed, `${c.name}: kid present only when backed`);
+    t.equal('managed' in wire, c.backed, `${c.name}: managed present only when backed`);
+    const listed: Array<boolean | undefined> = [];
+    for await (const properties of client.listPropertiesOfSecretVersions(c.name)) listed.push(properties.managed);
+    t.same(listed, [c.backed ? true : undefined], `${c.name}: the version list says managed too`);
+  }
+});
+
+t.test('HSM keys and any curve from a JWK: kty as given, public members only', async (t) => {
+  const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey;
+  const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey;
+  const k256 = generateKeyPairSync('ec', { namedCurve: 'secp256k1' }).publicKey;
+  const cases: Array<{ name: string; jwk: JsonWebKey; kty: string; crv?: string; key: KeyObject }> = [
+    { name: 'jwk-rsa-hsm', jwk: { ...rsa.export({ format: 'jwk' }), kty: 'RSA-HSM' }, kty: 'RSA-HSM', key: rsa },
+    { name: 'jwk-ec-hsm', jwk: { ...ec.export({ format: 'jwk' }), kty: 'EC-HSM' }, kty: 'EC-HSM', crv: 'P-256', key: ec },
+    { name: 'jwk-ec-p256k', jwk: { ...k256.export({ format: 'jwk' }), crv: 'P-256K' }, kty: 'EC', crv: 'P-256K', key: k256 },
+    { name: 'jwk-rsa', jwk: rsa.export({ format: 'jwk' }), kty: 'RSA', key: rsa },
+  ];
+  const client = new KeyClient(vault.vaultUrl(VAULT), await credential(), { agent, retryOptions });
+  for (const c of cases) {
+    vault.setKey(c.name, c.jwk);
+    const key = await client.getKey(c.name);
+    t.equal(key.keyType, c.kty, `${c.name}: kty`);
+    t.equal(key.key?.crv, c.crv, `${c.name}: crv`);
+    const present = Object.entries(key.key ?? {}).filter(([, value]) => value !== undefined).map(([member]) => member);
+    t.same(present.filter((m) => ['d', 'p', 'q', 'dp', 'dq', 'qi'].includes(m)), [], `${c.name}: no private member`);
+    // Node.js has no JWK name for secp256k1: compare the points.
+    const members = c.kty.startsWith('EC') ? ['x', 'y'] : ['n', 'e'];
+    for (const m of members) t.equal(jwkFromSdk(key.key ?? {})[m], c.key.export({ format: 'jwk' })[m], `${c.name}: ${m}`);
+  }
+});
+
+t.test('a certificate object alone: its cer as given, or pending without one, as Key Vault answers then', async (t) => {
+  const token = (await (await credential()).getToken(SCOPE)).token;
+  const certificates = new CertificateClient(vault.vaultUrl(VAULT), await credential(), { agent, retryOptions });
+  const base = `https://${VAULT}.vault.azure.net:${vault.port}`;
+  const der = new X509Certificate(makeTestPki().certPem).raw;
+  const cases = [
+    { name: 'cert-alone', cer: der, enabled: true, expiresOn: new Date(new X509Certificate(der).validTo) },
+    { name: 'cert-mock-bytes', cer: Buffer.from('test'), enabled: true, expiresOn: undefined },
+    { name: 'cert-pending', cer: undefined, enabled: false, expiresOn: undefined },
+  ];
+  for (const c of cases) {
+    const version = vault.setCertificateObject(c.name, c.cer ? { cer: c.cer } : {});
+    const certificate = await certificates.getCertificate(c.name);
+    t.equal(certificate.properties.version, version, `${c.name}: version`);
+    t.same(certificate.cer === undefined ? undefined : Buffer.from(certificate.cer), c.cer, `${c.name}: cer`);
+    t.equal(certificate.properties.enabled, c.enabled, `${c.name}: enabled`);
+    t.same(certificate.properties.expiresOn, c.expiresOn, `${c.name}: expiresOn`);
+    t.equal(certificate.policy?.contentType, 'application/x-pkcs12', `${c.name}: the policy comes with the latest`);
+    const byVersion = await certificates.getCertificateVersion(c.name, version);
+    t.same(byVersion.cer === undefined ? undefined : Buffer.from(byVersion.cer), c.cer, `${c.name}: cer by version`);
+    const wire = (await rawGet(`/certificates/${c.name}/?api-version=7.6`, token)).body as Record<string, unknown>;
+    const pending = c.cer === undefined;
+    t.same(
+      ['cer', 'x5t', 'kid', 'sid'].filter((field) => field in wire),
+      pending ? [] : ['cer', 'x5t', 'kid', 'sid'],
+      `${c.name}: identifiers and content only once issued`,
+    );
+    t.same(wire.pending, pending ? { id: `${base}/certificates/${c.name}/pending` } : undefined, `${c.name}: the pending operation named`);
+  }
+  await t.rejects(new SecretClient(vault.vaultUrl(VAULT), await credential(), { agent }).getSecret('cert-alone'), { name: 'RestError', statusCode: 404, code: 'SecretNotFound' }, 'no backing secret made');
+});
+
+t.test('a rewriting fault delivers the real answer with its body changed, headers kept', async (t) => {
+  const version = vault.setSecret('rewritten', 'value');
+  const client = await secretClient();
+  await client.getSecret('rewritten');
+  vault.requests.length = 0;
+  vault.addFault({
+    match: '/secrets/rewritten',
+    rewrite: (body) => ({ ...(body as Record<string, unknown>), value: undefined, tags: { rewritten: 'yes' } }),
+  });
+  const rewritten = await client.getSecret('rewritten');
+  t.equal(rewritten.value, undefined, 'the value is gone');
+  t.same(rewritten.properties.tags, { rewritten: 'yes' });
+  t.equal(rewritten.properties.version, version, 'the rest is the real answer');
+  t.match(vault.requests, [{ status: 200, injected: true }]);
+  t.equal((await client.getSecret('rewritten')).value, 'value', 'once: the next answer is whole');
+});
+
 t.test('Key Vault errors surface as RestError with the service code', async (t) => {
   const disabled = vault.setSecret('switched-off', 'value', { enabled: false });
   vault.setSecret('rbac-protected', 'value');
