@@ -3,6 +3,7 @@ import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/core-
 import type { HttpClient } from '@azure/core-rest-pipeline';
 import type { ObjectType } from '../object-spec.js';
 import type { KeyVaultJsonWebKey } from '../public-key.js';
+import { ContentError } from './render.js';
 
 export interface VersionInfo {
   version: string;
@@ -63,7 +64,11 @@ export function createVaultReader(vaultUrl: string, credential: TokenCredential,
       secrets.use(async (client: SecretClient) => {
         const secret = await client.getSecret(name, { version, abortSignal: signal });
         const { properties } = secret;
-        return { version: properties.version ?? version, value: secret.value ?? '', contentType: properties.contentType, certificateBacked: properties.certificateKeyId !== undefined };
+        // Key Vault always sends a value: without one, writing an empty file would hide what went wrong.
+        if (secret.value === undefined) {
+          throw new ContentError('Key Vault answered without the secret\'s value', 'the answer was altered on its way: check what lies between the pod and the vault (a proxy, a TLS-inspecting firewall)');
+        }
+        return { version: properties.version ?? version, value: secret.value, contentType: properties.contentType, certificateBacked: properties.certificateKeyId !== undefined };
       }),
     key: (name, version, signal) =>
       keys.use(async (client: KeyClient) => {
