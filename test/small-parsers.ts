@@ -1,5 +1,6 @@
-// Vault URLs, clouds and durations: the small parsers the configuration relies on.
+// Vault URLs, clouds, durations and the backoff: the small parsers and schedules the rest relies on.
 import t from 'tap';
+import { backoffDelay } from '../src/backoff.js';
 import { findCloud, keyVaultResourceForHost } from '../src/clouds.js';
 import { formatDuration, parseDuration } from '../src/duration.js';
 import { parseVaultUrl } from '../src/vault-url.js';
@@ -51,4 +52,16 @@ t.test('durations', async (t) => {
   t.equal(formatDuration(120_000), '2m0s');
   t.equal(formatDuration(30_000), '30s');
   t.equal(formatDuration(250), '250ms');
+});
+
+t.test('backoff: the ceiling doubles up to the maximum, and jitter is the random share of it', async (t) => {
+  const backoff = { initialMs: 100, maxMs: 1000 };
+  const at = (random: number, jitter: number): number[] => [0, 1, 2, 3, 4, 5].map((n) => backoffDelay(n, { ...backoff, jitter }, () => random));
+  t.same(at(1, 1), [100, 200, 400, 800, 1000, 1000], 'the ceilings');
+  t.same(at(0, 0), [100, 200, 400, 800, 1000, 1000], 'no jitter: the ceiling whatever the draw');
+  t.same(at(0, 1), [0, 0, 0, 0, 0, 0], 'full jitter: anywhere down to nothing');
+  t.same(at(0, 0.5), [50, 100, 200, 400, 500, 500], 'half jitter: at least half the ceiling');
+  t.same(at(0.25, 1), [25, 50, 100, 200, 250, 250]);
+  t.equal(backoffDelay(5000, { initialMs: 0, maxMs: 1000, jitter: 0 }), 0, 'a zero start stays zero however many retries (no 0·∞)');
+  t.equal(backoffDelay(5000, { ...backoff, jitter: 0 }), 1000, 'no overflow past the maximum');
 });

@@ -15,6 +15,7 @@ import {
   type V1Namespace,
   type V1ServiceAccount,
 } from '@kubernetes/client-node';
+import { backoffDelay } from '../src/backoff.js';
 import type { Logger } from '../src/log.js';
 import { trimNamespace, trimSecretProviderClass, trimServiceAccount } from './cache-trim.js';
 import { CRD_MISSING, type Lookups, type SecretProviderClass } from './lookups.js';
@@ -417,9 +418,8 @@ class WatchedResource<T extends KubernetesObject> {
   private backoff(generation: Generation<T>): number {
     // A generation that ran for a while before failing starts the backoff over.
     if (Date.now() - generation.startedAt > this.timing.backoffMaxMs) this.attempts = 0;
-    const ceiling = Math.min(this.timing.backoffMaxMs, this.timing.backoffInitialMs * 2 ** this.attempts);
-    this.attempts = Math.min(this.attempts + 1, 30);
-    return Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
+    // Half the wait is random: informers of many replicas spread out, and none retries at once.
+    return backoffDelay(this.attempts++, { initialMs: this.timing.backoffInitialMs, maxMs: this.timing.backoffMaxMs, jitter: 0.5 });
   }
 
   private after(delayMs: number, action: () => void): void {

@@ -9,6 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import path from 'node:path';
 import tls from 'node:tls';
+import { backoffDelay } from '../src/backoff.js';
 import type { Logger } from '../src/log.js';
 
 /** TLS policy of the admission listener, given again with every new pair (setSecureContext resets it). */
@@ -71,7 +72,7 @@ export function createTlsReloader(options: TlsReloaderOptions): TlsReloader {
   let debounceTimer: NodeJS.Timeout | undefined;
   let retryTimer: NodeJS.Timeout | undefined;
   let pollTimer: NodeJS.Timeout | undefined;
-  let retryDelay = retryMs;
+  let retries = 0;
   let running: Promise<ReloadResult> | undefined;
   let rerun = false;
   let stopped = false;
@@ -102,24 +103,26 @@ export function createTlsReloader(options: TlsReloaderOptions): TlsReloader {
 
   function settled(result: ReloadResult): ReloadResult {
     lastProblem = undefined;
-    retryDelay = retryMs;
+    retries = 0;
     clearTimeout(retryTimer);
     retryTimer = undefined;
     return result;
   }
 
   function invalid(problem: string): ReloadResult {
+    // The next read follows a pair mid-update closely, then ever more slowly, up to the poll's pace.
+    const retryInMs = backoffDelay(retries, { initialMs: retryMs, maxMs: pollMs, jitter: 0 });
     // Say it once per distinct problem; the retries that follow are quiet.
     const level = problem === lastProblem ? 'debug' : 'warn';
-    logger[level]({ certFile, keyFile, problem, retryInMs: retryDelay, serving: current === undefined ? 'nothing yet' : 'the previous certificate' }, 'TLS certificate and key ignored');
+    logger[level]({ certFile, keyFile, problem, retryInMs, serving: current === undefined ? 'nothing yet' : 'the previous certificate' }, 'TLS certificate and key ignored');
     lastProblem = problem;
     if (!stopped && retryTimer === undefined) {
       retryTimer = setTimeout(() => {
         retryTimer = undefined;
         void reload();
-      }, retryDelay);
+      }, retryInMs);
       retryTimer.unref();
-      retryDelay = Math.min(retryDelay * 2, pollMs);
+      retries += 1;
     }
     return 'invalid';
   }

@@ -1,4 +1,6 @@
 // Retry transient failures with full-jitter exponential backoff, within an overall deadline.
+import { setTimeout as sleepFor } from 'node:timers/promises';
+import { backoffDelay } from '../backoff.js';
 
 export interface RetryDecision {
   retry: boolean;
@@ -40,10 +42,8 @@ export class DeadlineError extends Error {
  * attempt, even one whose promise ignores the signal (a token request, a file read): it is raced, not awaited.
  */
 export async function withRetry<T>(attempt: (signal: AbortSignal) => Promise<T>, options: RetryOptions): Promise<T> {
-  const sleep = options.sleep ?? abortableSleep;
-  const random = options.random ?? Math.random;
-  const base = options.baseDelayMs ?? 200;
-  const max = options.maxDelayMs ?? 10_000;
+  const sleep = options.sleep ?? ((ms: number, signal: AbortSignal) => sleepFor(ms, undefined, { signal }));
+  const backoff = { initialMs: options.baseDelayMs ?? 200, maxMs: options.maxDelayMs ?? 10_000, jitter: 1 };
   let lastError: unknown;
   for (let n = 0; ; n++) {
     if (options.signal.aborted) throw new DeadlineError(lastError);
@@ -55,8 +55,7 @@ export async function withRetry<T>(attempt: (signal: AbortSignal) => Promise<T>,
       const decision = options.classify(error);
       if (!decision.retry) throw error;
       lastError = error;
-      const backoff = Math.round(random() * Math.min(max, base * 2 ** n));
-      const delay = Math.max(backoff, decision.retryAfterMs ?? 0);
+      const delay = Math.max(backoffDelay(n, backoff, options.random), decision.retryAfterMs ?? 0);
       // Waiting past the deadline cannot succeed: report the real cause now.
       const remaining = options.remainingMs();
       if (delay >= remaining) {
@@ -95,23 +94,5 @@ function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
     const onAbort = (): void => reject(DEADLINE);
     signal.addEventListener('abort', onAbort, { once: true });
     promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-  });
-}
-
-function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) {
-      reject(signal.reason);
-      return;
-    }
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener('abort', onAbort, { once: true });
   });
 }
