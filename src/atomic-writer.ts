@@ -30,6 +30,7 @@ import {
 } from 'node:fs';
 import path from 'node:path';
 import type { OutputFile } from './object-spec.js';
+import { formatMode } from './objects.js';
 
 export const DATA_DIR = '..data';
 const DATA_TMP = '..data_tmp';
@@ -119,7 +120,7 @@ export function validateOutputFiles(files: readonly OutputFile[]): string[] {
       continue;
     }
     if (!Number.isInteger(file.mode) || file.mode < 0 || file.mode > 0o777) {
-      problems.push(`file ${quote(file.path)}: mode ${formatMode(file.mode)} is not a permission mode from 0 to 0o777`);
+      problems.push(`file ${quote(file.path)}: mode ${formatMode(file.mode)} is not a permission mode from 0 to 0777`);
     }
     if (seen.has(file.path)) duplicates.add(file.path);
     seen.add(file.path);
@@ -135,10 +136,6 @@ export function validateOutputFiles(files: readonly OutputFile[]): string[] {
 /** A path for a message: JSON-quoted, long ones shortened. */
 function quote(p: string): string {
   return JSON.stringify(p.length > 80 ? `${p.slice(0, 60)}…${p.slice(-10)}` : p);
-}
-
-function formatMode(mode: number): string {
-  return Number.isInteger(mode) && mode >= 0 ? `0o${mode.toString(8)}` : String(mode);
 }
 
 function pathProblem(p: string): string | undefined {

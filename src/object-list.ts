@@ -1,5 +1,6 @@
 // Decode an object list as users write it: a YAML or JSON list, or the CSI driver's `array:` of YAML strings.
 import { parse } from 'yaml';
+import { firstLine } from './quote.js';
 
 export type DecodedList = { ok: true; items: unknown[] } | { ok: false; problem: string };
 
@@ -78,8 +79,4 @@ function flowDepth(text: string): number {
     else if ((c === 0x5d || c === 0x7d) && depth > 0) depth--;
   }
   return deepest;
-}
-
-function firstLine(text: string): string {
-  return text.split('\n')[0] ?? text;
 }

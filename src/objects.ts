@@ -44,8 +44,9 @@ export function parseGoBool(value: string): boolean | undefined {
   return undefined;
 }
 
-/** Format a mode as the octal string users write, e.g. 0o440 → "0440". */
+/** Format a mode as the octal string users write, e.g. 0o440 → "0440"; a number that is no mode, as it is. */
 export function formatMode(mode: number): string {
+  if (!Number.isInteger(mode) || mode < 0) return String(mode);
   return `0${mode.toString(8).padStart(3, '0')}`;
 }
 

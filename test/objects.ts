@@ -107,6 +107,9 @@ t.test('helpers', async (t) => {
   t.same(outputPaths({ objectAlias: 'a', objectVersionHistory: 1 } as never), ['a']);
   t.equal(formatMode(0o440), '0440');
   t.equal(formatMode(0o7), '0007');
+  t.equal(formatMode(0o4755), '04755', 'setuid and friends: all the digits');
+  t.equal(formatMode(-1), '-1', 'a number that is no mode is said as it is');
+  t.equal(formatMode(1.5), '1.5');
   for (const v of ['1', 't', 'T', 'true', 'TRUE', 'True']) t.equal(parseGoBool(v), true, v);
   for (const v of ['0', 'f', 'F', 'false', 'FALSE', 'False']) t.equal(parseGoBool(v), false, v);
   for (const v of ['yes', 'tRUE', '']) t.equal(parseGoBool(v), undefined, v);

@@ -1,5 +1,6 @@
 // One admission: decide, resolve, inject, diff. Returns the AdmissionResponse and the outcome for logs and metrics.
 import type { V1Namespace, V1Pod } from '@kubernetes/client-node';
+import { firstLine } from '../src/quote.js';
 import type { AdmissionRequest, AdmissionResponse } from './admission.js';
 import { namespaceOptIn, podOptIn, preCheck } from './decide.js';
 import { diff } from './diff.js';
@@ -83,7 +84,7 @@ function allow(request: AdmissionRequest, outcome: Outcome, reason: string, warn
 function deny(request: AdmissionRequest, outcome: Outcome, text: string, code: number, warnings: string[] = []): MutationResult {
   return {
     outcome,
-    reason: text.split('\n')[0] ?? text,
+    reason: firstLine(text),
     response: {
       uid: request.uid,
       allowed: false,
