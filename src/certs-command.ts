@@ -5,8 +5,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
 import { generateCa, generateServingCert } from './certs.js';
-
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+import { isDnsLabel, isDnsSubdomain } from './dns-names.js';
 
 export interface CertsFlags {
   service: string;
@@ -42,11 +41,11 @@ export function parseCertsFlags(args: string[]): { flags?: CertsFlags; problems:
   const service = values.service ?? '';
   const namespace = values.namespace ?? '';
   const outDir = values['out-dir'] ?? '';
-  if (!DNS_LABEL.test(service)) problems.push(`--service ${JSON.stringify(service)} must be the webhook's Service name (a DNS-1123 label)`);
-  if (!DNS_LABEL.test(namespace)) problems.push(`--namespace ${JSON.stringify(namespace)} must be the Service's namespace (a DNS-1123 label)`);
+  if (!isDnsLabel(service)) problems.push(`--service ${JSON.stringify(service)} must be the webhook's Service name (a DNS-1123 label)`);
+  if (!isDnsLabel(namespace)) problems.push(`--namespace ${JSON.stringify(namespace)} must be the Service's namespace (a DNS-1123 label)`);
   if (outDir === '') problems.push('--out-dir is required: the folder to write ca.crt, tls.crt, tls.key and tls-secret.yaml into');
   const secretName = values['secret-name'] ?? `${service}-tls`;
-  if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(secretName)) problems.push(`--secret-name ${JSON.stringify(secretName)} is not a valid Secret name`);
+  if (!isDnsSubdomain(secretName)) problems.push(`--secret-name ${JSON.stringify(secretName)} is not a valid Secret name`);
   const validityText = values['validity-days'] ?? '365';
   const validityDays = Number(validityText);
   if (!/^\d+$/.test(validityText) || validityDays < 1 || validityDays > 3650) problems.push(`--validity-days ${JSON.stringify(validityText)} must be a whole number of days from 1 to 3650`);

@@ -3,6 +3,7 @@ import { generateKeyPair as generateKeyPairCallback, randomBytes, type KeyObject
 import { isIP } from 'node:net';
 import { promisify } from 'node:util';
 import forge from 'node-forge';
+import { isHostName } from './dns-names.js';
 
 const generateKeyPair = promisify(generateKeyPairCallback);
 
@@ -56,7 +57,7 @@ export async function generateServingCert(ca: CertificateAndKey, options: Servin
   const ipAddresses = options.ipAddresses ?? [];
   const problems = [...validityProblems(options.validityDays)];
   if (options.dnsNames.length === 0 && ipAddresses.length === 0) problems.push('give at least one DNS name or IP address');
-  for (const name of options.dnsNames) if (!isDnsName(name)) problems.push(`${JSON.stringify(name)} is not a DNS name`);
+  for (const name of options.dnsNames) if (!isHostName(name)) problems.push(`${JSON.stringify(name)} is not a DNS name`);
   for (const ip of ipAddresses) if (isIP(ip) === 0) problems.push(`${JSON.stringify(ip)} is not an IP address`);
   const caCert = parseCa(ca, problems);
   throwIfAny('cannot generate the serving certificate', problems);
@@ -157,13 +158,6 @@ async function rsaKeyPair(): Promise<KeyPair> {
 
 function validityProblems(days: number): string[] {
   return Number.isInteger(days) && days >= 1 && days <= 36500 ? [] : [`validityDays must be a whole number of days from 1 to 36500, got ${days}`];
-}
-
-// RFC 1123 host names, optionally with one leading wildcard label.
-const DNS_NAME = /^(\*\.)?([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$/i;
-
-function isDnsName(name: string): boolean {
-  return name.length <= 253 && DNS_NAME.test(name);
 }
 
 function throwIfAny(what: string, problems: readonly string[]): void {

@@ -17,6 +17,10 @@ t.test('flags', async (t) => {
   const bad = parseCertsFlags(['--service', 'Bad_Name', '--namespace', '', '--validity-days', '0']);
   t.match(bad.problems.join('\n'), /--service "Bad_Name" must be the webhook's Service name[\s\S]*--namespace ""[\s\S]*--out-dir is required[\s\S]*--validity-days "0"/);
   t.match(parseCertsFlags(['--nope']).problems, [/Unknown option '--nope'/]);
+  const long = 'a'.repeat(64);
+  t.match(parseCertsFlags(['--service', long, '--namespace', 'ns', '--out-dir', dir]).problems, [/--service "a{64}" must be the webhook's Service name/], 'a label is at most 63 characters');
+  t.match(parseCertsFlags(['--service', 'web', '--namespace', 'ns', '--out-dir', dir, '--secret-name', 'web..tls']).problems, [/--secret-name "web\.\.tls" is not a valid Secret name/]);
+  t.same(parseCertsFlags(['--service', 'web', '--namespace', 'ns', '--out-dir', dir, '--secret-name', 'web.tls']).problems, [], 'a Secret name may have dots');
 });
 
 t.test('files, Secret and a handshake for every Service name', async (t) => {

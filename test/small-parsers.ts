@@ -1,6 +1,7 @@
-// Vault URLs, clouds, durations and the backoff: the small parsers and schedules the rest relies on.
+// Vault URLs, clouds, durations, names and the backoff: the small parsers and schedules the rest relies on.
 import t from 'tap';
 import { backoffDelay } from '../src/backoff.js';
+import { isDnsLabel, isDnsSubdomain, isHostName } from '../src/dns-names.js';
 import { findCloud, keyVaultResourceForHost } from '../src/clouds.js';
 import { formatDuration, parseDuration } from '../src/duration.js';
 import { parseVaultUrl } from '../src/vault-url.js';
@@ -64,4 +65,32 @@ t.test('backoff: the ceiling doubles up to the maximum, and jitter is the random
   t.same(at(0.25, 1), [25, 50, 100, 200, 250, 250]);
   t.equal(backoffDelay(5000, { initialMs: 0, maxMs: 1000, jitter: 0 }), 0, 'a zero start stays zero however many retries (no 0·∞)');
   t.equal(backoffDelay(5000, { ...backoff, jitter: 0 }), 1000, 'no overflow past the maximum');
+});
+
+t.test('DNS-1123 names: one label pattern, a label at most 63 characters, a subdomain or host name at most 253', async (t) => {
+  const label = 'a'.repeat(63);
+  const cases: Array<[string, boolean, boolean, boolean]> = [
+    // name, label, subdomain, host name
+    ['akv-injector', true, true, true],
+    ['a', true, true, true],
+    ['0abc9', true, true, true],
+    [label, true, true, true],
+    [`${label}b`, false, true, false],
+    ['kv.vault.azure.net', false, true, true],
+    [[label, label, label, 'a'.repeat(61)].join('.'), false, true, true],
+    [[label, label, label, 'a'.repeat(62)].join('.'), false, false, false],
+    ['*.vault.azure.net', false, false, true],
+    ['*.*.example.com', false, false, false],
+    ['Web.Example.com', false, false, true],
+    ['', false, false, false],
+    ['-a', false, false, false],
+    ['a-', false, false, false],
+    ['a..b', false, false, false],
+    ['..', false, false, false],
+    ['a_b', false, false, false],
+    ['a.', false, false, false],
+  ];
+  for (const [name, label, subdomain, host] of cases) {
+    t.same([isDnsLabel(name), isDnsSubdomain(name), isHostName(name)], [label, subdomain, host], JSON.stringify(name.length > 40 ? `${name.slice(0, 20)}…(${name.length})` : name));
+  }
 });

@@ -16,6 +16,7 @@ import {
   type V1ServiceAccount,
 } from '@kubernetes/client-node';
 import { backoffDelay } from '../src/backoff.js';
+import { isDnsSubdomain } from '../src/dns-names.js';
 import type { Logger } from '../src/log.js';
 import { trimNamespace, trimSecretProviderClass, trimServiceAccount } from './cache-trim.js';
 import { CRD_MISSING, type Lookups, type SecretProviderClass } from './lookups.js';
@@ -25,10 +26,6 @@ const SPC_VERSION = 'v1';
 const SPC_PLURAL = 'secretproviderclasses';
 /** Objects per list page: a cluster's worth of large objects never arrives in one response. */
 const LIST_PAGE_SIZE = 100;
-
-// A DNS subdomain (RFC 1123), which every name we look up must be: anything else cannot exist, and
-// names such as `..` would change the request path.
-const OBJECT_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
 export interface ClusterCacheOptions {
   logger: Logger;
@@ -165,15 +162,16 @@ export function createClusterCache(kubeConfig: KubeConfig, options: ClusterCache
       await Promise.all(resources.map((resource) => resource.stop()));
     },
 
+    // Every name looked up must be a DNS subdomain: anything else cannot exist, and names such as `..` would change the request path.
     namespace: async (name) => {
-      if (!isObjectName(name)) return undefined;
+      if (!isDnsSubdomain(name)) return undefined;
       const cached = namespaces.get(name);
       if (cached) return cached;
       return once(`namespace ${name}`, () => directRead(`namespace "${name}"`, async (requestOptions) => trimNamespace(await core.readNamespace({ name }, requestOptions)), notFound));
     },
 
     serviceAccount: async (namespace, name) => {
-      if (!isObjectName(namespace) || !isObjectName(name)) return undefined;
+      if (!isDnsSubdomain(namespace) || !isDnsSubdomain(name)) return undefined;
       const cached = serviceAccounts.get(name, namespace);
       if (cached) return cached;
       return once(`serviceaccount ${namespace}/${name}`, () =>
@@ -184,7 +182,7 @@ export function createClusterCache(kubeConfig: KubeConfig, options: ClusterCache
     secretProviderClass: async (namespace, name) => {
       // Known missing: the feature is off until the periodic re-check finds the CRD.
       if (secretProviderClasses.absent()) return CRD_MISSING;
-      if (!isObjectName(namespace) || !isObjectName(name)) return undefined;
+      if (!isDnsSubdomain(namespace) || !isDnsSubdomain(name)) return undefined;
       const cached = secretProviderClasses.get(name, namespace);
       if (cached) return cached;
       return once(`secretproviderclass ${namespace}/${name}`, () =>
@@ -530,10 +528,6 @@ function parseBody(body: unknown): unknown {
 function statusDetailsName(body: unknown): string | undefined {
   if (!isRecord(body) || !isRecord(body.details)) return undefined;
   return typeof body.details.name === 'string' && body.details.name !== '' ? body.details.name : undefined;
-}
-
-function isObjectName(value: string): boolean {
-  return value.length <= 253 && OBJECT_NAME.test(value);
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
 import { tenantIdProblem } from '../src/azure-ids.js';
 import { cloudFromFlag } from '../src/clouds.js';
+import { isDnsLabel } from '../src/dns-names.js';
 import { createServerLogger, type Logger } from '../src/log.js';
 import { writeTerminationLog } from '../src/termination-log.js';
 import { createBodyBudget } from './body-budget.js';
@@ -53,7 +54,6 @@ const OPTIONS = {
 
 type FlagName = keyof typeof OPTIONS;
 
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const IMAGE = /^[^\s]+$/;
 
 /** The webhook's configuration from its flags and environment, or every problem with them. */
@@ -160,7 +160,7 @@ function ownNamespace(flag: string | undefined, sources: FlagSources, problems: 
     problems.push(`--namespace is required outside a cluster: the webhook's own namespace (or set POD_NAMESPACE; in a pod it is read from ${SERVICE_ACCOUNT_NAMESPACE_FILE})`);
     return undefined;
   }
-  if (!DNS_LABEL.test(found.value)) {
+  if (!isDnsLabel(found.value)) {
     problems.push(`${found.origin} ${JSON.stringify(found.value)} is not a namespace name (lowercase letters, digits and '-', at most 63)`);
     return undefined;
   }
