@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import type { V1Namespace, V1ServiceAccount } from '@kubernetes/client-node';
 import { CLOUDS } from '../src/clouds.js';
 import { createServerLogger } from '../src/log.js';
+import { IMAGE } from '../src/version.js';
 import { encodeReview, type AdmissionRequest, type AdmissionReview } from '../webhook/admission.js';
 import type { Lookups } from '../webhook/lookups.js';
 import { createMetrics } from '../webhook/metrics.js';
@@ -41,7 +42,7 @@ const TENANT_ID = '72f988bf-86f1-41af-91ab-2d7cd011db47';
 // ---------------------------------------------------------------------------------------------------------------
 // The servers (child processes).
 
-const SETTINGS: WebhookSettings = { image: 'contoso.azurecr.io/akv-injector:0.1.0', cloud: CLOUDS.AzurePublicCloud, namespace: 'akv-injector' };
+const SETTINGS: WebhookSettings = { image: IMAGE, cloud: CLOUDS.AzurePublicCloud, namespace: 'akv-injector' };
 
 /** Lookups over maps, as the watch-backed cache answers once synced. */
 function memoryLookups(): Lookups {

@@ -11,6 +11,7 @@ import { createServer } from 'node:net';
 import { join, relative } from 'node:path';
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import fastJsonPatch, { type Operation } from 'fast-json-patch';
+import { IMAGE } from '../src/version.js';
 import { loadReview } from '../test/fixtures/admission-fixtures.js';
 import { defaultChain, makePfx } from '../test/fixtures/certs.js';
 import { startFakeApiServer } from '../test/fixtures/fake-apiserver.js';
@@ -36,7 +37,7 @@ await writeFile(kubeconfig, api.kubeConfig().exportConfig());
 
 // --- 1. the webhook --------------------------------------------------------------------------------
 const [port, healthPort] = [await freePort(), await freePort()];
-const webhook = spawn(process.execPath, [cli, 'webhook', '--dev', `--port=${port}`, `--health-port=${healthPort}`, '--namespace=akv-injector', '--image=ghcr.io/akv-injector/akv-injector:0.1.0'], {
+const webhook = spawn(process.execPath, [cli, 'webhook', '--dev', `--port=${port}`, `--health-port=${healthPort}`, '--namespace=akv-injector', `--image=${IMAGE}`], {
   env: { PATH: process.env.PATH, KUBECONFIG: kubeconfig, NODE_EXTRA_CA_CERTS: await caFile('api-ca.crt', api.caCertPem) },
   stdio: ['ignore', 'pipe', 'pipe'],
 });

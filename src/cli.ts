@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // akv-injector's command line: parse the role and its flags, then load only that role's code.
 import { parseArgs } from 'node:util';
+import { VERSION } from './version.js';
 
 const USAGE = `Usage: akv-injector <command> [flags]
 
@@ -40,8 +41,6 @@ Commands:
   help       Show this help.
   version    Print the version.
 `;
-
-const VERSION = '0.1.0';
 
 /** Run the CLI and return the process exit code. */
 export async function main(argv: string[]): Promise<number> {

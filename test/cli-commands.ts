@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { parseAllDocuments } from 'yaml';
 import { DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT_MS } from '../src/fetch/job.js';
+import packageJson from '../package.json' with { type: 'json' };
 import { buildDist, runCli } from './fixtures/dist.js';
 
 const dir = await mkdtemp(join(tmpdir(), 'akv-cli-'));
@@ -71,4 +72,13 @@ t.test('help lists every command', async (t) => {
   // The usage text is written out (the CLI loads no role's code for it): it must say the defaults the fetch uses.
   t.match(help.stdout, `--concurrency N   (default ${DEFAULT_CONCURRENCY};`);
   t.match(help.stdout, `--timeout DURATION (default ${DEFAULT_TIMEOUT_MS / 60_000}m;`);
+});
+
+t.test('version is package.json\'s, and render injects the image of that version by default', async (t) => {
+  for (const command of ['version', '--version']) t.same(await runCli(cli, [command], env), { code: 0, stdout: `${packageJson.version}\n`, stderr: '' }, command);
+  const file = join(dir, 'default-image.yaml');
+  await writeFile(file, MANIFESTS);
+  const result = await runCli(cli, ['render', '-f', file, '--client-id', '0b4b0a4c-1f3e-4c55-9c8e-6f1f0e6d2a01', '--tenant-id', 'contoso.onmicrosoft.com'], env);
+  t.equal(result.code, 0, result.stderr);
+  t.match(result.stdout, `image: ghcr.io/akv-injector/akv-injector:${packageJson.version}\n`);
 });

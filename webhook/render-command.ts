@@ -2,6 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { cloudFromFlag } from '../src/clouds.js';
+import { IMAGE } from '../src/version.js';
 import { WORKLOAD_IDENTITY } from './names.js';
 import { renderManifests, type RenderOptions } from './render.js';
 
@@ -56,7 +57,7 @@ export async function renderCommand(args: string[], io: RenderIo): Promise<numbe
   const tenantId = values['tenant-id'] as string | undefined;
   const options: RenderOptions = {
     settings: {
-      image: (values.image as string | undefined) ?? 'ghcr.io/akv-injector/akv-injector:0.1.0',
+      image: (values.image as string | undefined) ?? IMAGE,
       ...(values['windows-image'] ? { windowsImage: values['windows-image'] as string } : {}),
       ...(tenantId ? { tenantId } : {}),
       cloud,
