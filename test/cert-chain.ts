@@ -1,4 +1,4 @@
-// Chain ordering: leaf → intermediates → root from any input order, linked by key identifier or by name.
+// Chain ordering: leaf → intermediates → root from any input order, linked by name and, where present, key identifier.
 import { X509Certificate } from 'node:crypto';
 import t from 'tap';
 import { certificateDerToPem, orderChain } from '../src/cert-chain.js';
