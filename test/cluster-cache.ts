@@ -2,10 +2,11 @@
 import t, { type Test } from 'tap';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { KubeConfig, V1Namespace, V1ServiceAccount } from '@kubernetes/client-node';
-import { createLogger } from '../src/log.js';
 import { ClusterReadError, createClusterCache, type ClusterCache, type ClusterCacheOptions } from '../webhook/cluster-cache.js';
 import { CRD_MISSING, type SecretProviderClass } from '../webhook/lookups.js';
 import { startFakeApiServer, unreachableKubeConfig, type FakeApiServer, type FakeApiServerOptions } from './fixtures/fake-apiserver.js';
+import { captureLog, type LogLine } from './fixtures/log-capture.js';
+import { waitFor } from './fixtures/wait-for.js';
 
 const rejections: unknown[] = [];
 process.on('unhandledRejection', (reason) => rejections.push(reason));
@@ -14,36 +15,15 @@ const SPC_PATH = '/apis/secrets-store.csi.x-k8s.io/v1';
 const LIST_PATHS = ['/api/v1/namespaces', '/api/v1/serviceaccounts', `${SPC_PATH}/secretproviderclasses`];
 
 /** Fast retries so the tests need no long waits. */
-const QUICK: Omit<ClusterCacheOptions, 'logger'> = { backoffInitialMs: 20, backoffMaxMs: 200, crdRecheckMs: 100, readTimeoutMs: 2_000 };
-
-interface LogLine {
-  level: string;
-  msg: string;
-  resource?: string;
-  error?: string;
-}
+const QUICK = { backoffInitialMs: 20, backoffMaxMs: 200, crdRecheckMs: 100, readTimeoutMs: 2_000 } as const satisfies Omit<ClusterCacheOptions, 'logger'>;
+/** The longest timer a cache with QUICK timings sets that starts a request: a retry, a CRD re-check (resync is 30 min). */
+const LONGEST_TIMER_MS = Math.max(QUICK.backoffMaxMs, QUICK.crdRecheckMs);
 
 interface World {
   fake: FakeApiServer;
   cache: ClusterCache;
-  logs: LogLine[];
-  rawLogs: string[];
-}
-
-function capture(): { logs: LogLine[]; rawLogs: string[]; logger: ReturnType<typeof createLogger> } {
-  const logs: LogLine[] = [];
-  const rawLogs: string[] = [];
-  const logger = createLogger(
-    'webhook',
-    {
-      write: (line: string) => {
-        rawLogs.push(line);
-        logs.push(JSON.parse(line) as LogLine);
-      },
-    },
-    'debug',
-  );
-  return { logs, rawLogs, logger };
+  logs: () => LogLine[];
+  rawLogs: () => string;
 }
 
 function seed(fake: FakeApiServer): void {
@@ -61,24 +41,23 @@ async function world(
 ): Promise<World> {
   const fake = await startFakeApiServer(options.fake);
   if (options.seed !== false) seed(fake);
-  const { logs, rawLogs, logger } = capture();
+  const { logger, lines, text } = captureLog('webhook', 'debug');
   const cache = createClusterCache(options.kubeConfig?.(fake) ?? fake.kubeConfig(), { logger, ...QUICK, ...options.cache });
   t.teardown(async () => {
     await cache.stop();
     await fake.close();
   });
-  return { fake, cache, logs, rawLogs };
+  return { fake, cache, logs: lines, rawLogs: text };
 }
 
-/** Poll until `check` holds (or returns a truthy value), failing after `timeoutMs`. */
-async function waitFor<T>(what: string, check: () => T | Promise<T>, timeoutMs = 5_000): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
+/**
+ * Whatever a stopped cache could still start has arrived at `fake`: every timer it may have set has fired, since
+ * Node runs timers in order of expiry and none is longer than LONGEST_TIMER_MS, and a probe request sent after
+ * them has arrived, so any request begun before it has too.
+ */
+async function pastEverythingPending(fake: FakeApiServer): Promise<void> {
+  await sleep(LONGEST_TIMER_MS + 1);
+  await fake.probe();
 }
 
 async function synced(w: World): Promise<void> {
@@ -92,8 +71,11 @@ function gets(fake: FakeApiServer, path: string): number {
 }
 
 function warnings(w: World): LogLine[] {
-  return w.logs.filter((line) => line.level === 'warn');
+  return w.logs().filter((line) => line.level === 'warn');
 }
+
+/** A log line's field as text ('' when absent), for matching. */
+const field = (line: LogLine | undefined, name: string): string => String(line?.[name] ?? '');
 
 async function rejection(promise: Promise<unknown>): Promise<ClusterReadError> {
   try {
@@ -128,7 +110,7 @@ t.test('initial sync fills the caches; lookups are then served without a request
     const watch = w.fake.requests.find((request) => request.watch && request.path === path);
     t.ok(watch?.query.get('resourceVersion'), `${path} watched from the list's resourceVersion`);
   }
-  t.notOk(w.rawLogs.some((line) => line.includes(w.fake.token)), 'the token never appears in a log');
+  t.notOk(w.rawLogs().includes(w.fake.token), 'the token never appears in a log');
 });
 
 t.test('watch events reach the cache: add, modify, delete', async (t) => {
@@ -235,17 +217,17 @@ t.test('CRD missing: synced with the feature off, then picked up once installed,
   t.equal(await w.cache.secretProviderClass('team-a', 'kv'), CRD_MISSING);
   t.equal(w.cache.sizes().secretProviderClasses, 0);
   t.equal(gets(w.fake, `${SPC_PATH}/namespaces/team-a/secretproviderclasses/kv`), 0, 'no read while the CRD is known missing');
-  t.equal(w.logs.filter((line) => /CRD not installed/.test(line.msg)).length, 1, 'said once, at info');
+  t.equal(w.logs().filter((line) => /CRD not installed/.test(field(line, 'msg'))).length, 1, 'said once, at info');
   t.same(warnings(w), []);
   // Re-checked with a fresh list every crdRecheckMs.
   await waitFor('a re-check', () => gets(w.fake, `${SPC_PATH}/secretproviderclasses`) >= 2);
-  t.equal(w.logs.filter((line) => /CRD not installed/.test(line.msg)).length, 1, 'not repeated on each re-check');
+  t.equal(w.logs().filter((line) => /CRD not installed/.test(field(line, 'msg'))).length, 1, 'not repeated on each re-check');
 
   w.fake.installCrd(true);
   w.fake.upsert('secretproviderclasses', { metadata: { name: 'kv', namespace: 'team-a' }, spec: { provider: 'azure' } });
   await waitFor('SPC cache on', () => w.cache.sizes().secretProviderClasses === 1);
   t.equal(((await w.cache.secretProviderClass('team-a', 'kv')) as SecretProviderClass).spec?.provider, 'azure');
-  t.ok(w.logs.some((line) => /CRD is installed now/.test(line.msg)));
+  t.ok(w.logs().some((line) => /CRD is installed now/.test(field(line, 'msg'))));
   await waitFor('SPC watch', () => w.fake.openWatches('secretproviderclasses') === 1);
   w.fake.upsert('secretproviderclasses', { metadata: { name: 'kv2', namespace: 'team-a' }, spec: { provider: 'azure' } });
   await waitFor('SPC watch event', () => w.cache.sizes().secretProviderClasses === 2);
@@ -271,7 +253,7 @@ t.test('API server unreachable at start: not synced, no crash, synced once it is
   w.cache.start();
   await waitFor('retries logged', () => warnings(w).length >= 6);
   t.equal(w.cache.synced(), false);
-  t.match(warnings(w)[0]?.error ?? '', /ECONNREFUSED/);
+  t.match(field(warnings(w)[0], 'error'), /ECONNREFUSED/);
   const error = await rejection(w.cache.namespace('team-a'));
   t.match(error.message, /namespace "team-a".*ECONNREFUSED/);
 
@@ -284,29 +266,35 @@ t.test('API server unreachable at start: not synced, no crash, synced once it is
 });
 
 t.test('a kubeconfig pointing at a closed port: warnings, retries, a clean stop', async (t) => {
-  const { logs, logger } = capture();
-  const cache = createClusterCache(await unreachableKubeConfig(), { logger, ...QUICK });
+  const { logger, lines } = captureLog('webhook', 'debug');
+  const kubeConfig = await unreachableKubeConfig();
+  const cache = createClusterCache(kubeConfig, { logger, ...QUICK });
   cache.start();
   cache.start(); // idempotent
-  await waitFor('retries', () => logs.filter((line) => line.level === 'warn').length >= 6);
+  await waitFor('retries', () => lines().filter((line) => line.level === 'warn').length >= 6);
   t.equal(cache.synced(), false);
   await cache.stop();
-  const after = logs.length;
-  await sleep(50);
-  t.equal(logs.length, after, 'nothing more after stop');
+  const after = lines().length;
+  // An API server comes up on that port: a retry after stop would now arrive there instead of failing unseen.
+  const fake = await startFakeApiServer({ port: Number(new URL(kubeConfig.getCurrentCluster()?.server ?? '').port) });
+  t.teardown(() => fake.close());
+  await pastEverythingPending(fake);
+  t.same(fake.requests, [], 'no request after stop');
+  t.equal(lines().length, after, 'nothing logged after stop');
   const error = await rejection(cache.serviceAccount('a', 'b'));
   t.match(error.message, /stopped/);
 });
 
 t.test('a wrong token: 401 logged and retried, lookups fail clearly', async (t) => {
-  const w = await world(t, { kubeConfig: (fake) => fake.kubeConfig({ token: 'wrong' }) });
+  const wrong = 'wrong-token-7c1d0e';
+  const w = await world(t, { kubeConfig: (fake) => fake.kubeConfig({ token: wrong }) });
   w.cache.start();
-  await waitFor('401 warnings', () => warnings(w).filter((line) => /HTTP 401/.test(line.error ?? '')).length >= 3);
+  await waitFor('401 warnings', () => warnings(w).filter((line) => /HTTP 401/.test(field(line, 'error'))).length >= 3);
   t.equal(w.cache.synced(), false);
   const error = await rejection(w.cache.serviceAccount('team-a', 'default'));
   t.equal(error.status, 401);
   t.match(error.message, /ServiceAccount "team-a\/default".*HTTP 401: Unauthorized/);
-  t.notOk(w.rawLogs.some((line) => line.includes('wrong') && line.includes('Bearer')), 'no credentials in logs');
+  t.notOk(w.rawLogs().includes(wrong), 'no credentials in logs');
 });
 
 t.test('watch interruptions: a clean close resumes, 410 relists, failures back off, an outage heals', async (t) => {
@@ -337,13 +325,13 @@ t.test('watch interruptions: a clean close resumes, 410 relists, failures back o
   w.fake.failNext(2, 500, '/api/v1/namespaces');
   w.fake.endWatches();
   await waitFor('two failures then a watch', () => w.fake.openWatches('namespaces') === 1 && nsWatches() >= watches + 3);
-  t.ok(warnings(w).some((line) => line.resource === 'namespaces' && /HTTP 500/.test(line.error ?? '')));
+  t.ok(warnings(w).some((line) => line.resource === 'namespaces' && /HTTP 500/.test(field(line, 'error'))));
   w.fake.upsert('namespaces', { metadata: { name: 'after-500' } });
   await waitFor('event after 500s', () => w.cache.sizes().namespaces === 5);
 
   // The whole server goes away and comes back; changes made meanwhile arrive by replay.
   await w.fake.pause();
-  await waitFor('outage noticed', () => warnings(w).some((line) => /ECONNREFUSED/.test(line.error ?? '')));
+  await waitFor('outage noticed', () => warnings(w).some((line) => /ECONNREFUSED/.test(field(line, 'error'))));
   t.equal(w.cache.synced(), true, 'still synced: the cache serves its last state');
   t.equal((await w.cache.namespace('team-a'))?.metadata?.name, 'team-a', 'hits still answer during the outage');
   w.fake.upsert('serviceaccounts', { metadata: { name: 'while-down', namespace: 'team-b' } });
@@ -359,10 +347,10 @@ t.test('resync relists into a new cache beside the serving one', async (t) => {
   const before = gets(w.fake, '/api/v1/namespaces/missed-by-watch');
   t.equal((await w.cache.namespace('missed-by-watch'))?.metadata?.name, 'missed-by-watch');
   t.equal(gets(w.fake, '/api/v1/namespaces/missed-by-watch'), before, 'served from the new cache');
-  await waitFor('old watches closed', async () => {
-    await sleep(20);
-    return w.fake.openWatches() <= 3;
-  });
+  // Each relist starts a new generation's watches: after two more, the old ones must have closed, or they pile up.
+  const lists = gets(w.fake, '/api/v1/namespaces');
+  await waitFor('two more relists', () => gets(w.fake, '/api/v1/namespaces') >= lists + 2);
+  await waitFor('old watches closed', () => w.fake.openWatches() <= 3);
 });
 
 t.test('a failing periodic relist keeps the serving cache', async (t) => {
@@ -370,7 +358,7 @@ t.test('a failing periodic relist keeps the serving cache', async (t) => {
   await synced(w);
   await waitFor('three watches', () => w.fake.openWatches() === 3);
   w.fake.failNext(1, 500, (request) => request.path === '/api/v1/namespaces' && !request.watch);
-  await waitFor('relist failure logged', () => warnings(w).some((line) => /periodic relist failed/.test(line.msg) && line.resource === 'namespaces'));
+  await waitFor('relist failure logged', () => warnings(w).some((line) => /periodic relist failed/.test(field(line, 'msg')) && line.resource === 'namespaces'));
   t.equal(w.cache.sizes().namespaces, 2);
   w.fake.upsert('namespaces', { metadata: { name: 'later' } }, { silent: true });
   await waitFor('the next relist succeeds', () => w.cache.sizes().namespaces === 3);
@@ -400,7 +388,7 @@ t.test('a credential failure when re-watching is retried, not an unhandled rejec
   await waitFor('three watches', () => w.fake.openWatches() === 3);
   failing = true;
   w.fake.endWatches();
-  await waitFor('failures retried', () => warnings(w).filter((line) => /credential plugin failed/.test(line.error ?? '')).length >= 6);
+  await waitFor('failures retried', () => warnings(w).filter((line) => /credential plugin failed/.test(field(line, 'error'))).length >= 6);
   t.equal(w.fake.openWatches(), 0);
   failing = false;
   await waitFor('watching again', () => w.fake.openWatches() === 3, 3_000);
@@ -416,7 +404,7 @@ t.test('stop ends every watch, and nothing follows it', async (t) => {
   await w.cache.stop();
   await waitFor('watches closed', () => w.fake.openWatches() === 0);
   const count = w.fake.requests.length;
-  await sleep(50);
+  await pastEverythingPending(w.fake);
   t.equal(w.fake.requests.length, count, 'no request after stop');
   t.same(warnings(w), [], 'stopping is not a failure');
   t.equal((await w.cache.namespace('team-a'))?.metadata?.name, 'team-a', 'hits still answer');
@@ -429,7 +417,7 @@ t.test('stop while a list or a watch request is in flight leaves no watch behind
   await listing.cache.stop();
   // Once the server is through with the lists, a watch could only follow from a client that ignored stop.
   await waitFor('lists finished', () => listing.fake.requests.every((request) => request.finished));
-  await sleep(50);
+  await pastEverythingPending(listing.fake);
   t.equal(listing.fake.requests.filter((request) => request.watch).length, 0, 'no watch after a list in flight');
   t.equal(listing.fake.openWatches(), 0);
 
@@ -443,7 +431,7 @@ t.test('stop while a list or a watch request is in flight leaves no watch behind
   await watching.cache.stop();
   // The delayed watch requests may be answered before the client's abort lands: they must close right after.
   await waitFor('in-flight watches closed', () => watching.fake.openWatches() === 0, 2_000);
-  await sleep(50);
+  await pastEverythingPending(watching.fake);
   t.equal(watching.fake.openWatches(), 0, 'no watch after a watch request in flight');
   t.equal(watching.fake.requests.filter((request) => request.watch).length, watches + 3, 'and none started after stop');
   t.same(warnings(watching), []);
