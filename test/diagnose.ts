@@ -1,5 +1,6 @@
 // Failure explanations: every reason a user can meet says what is wrong and how to fix it.
 import { RestError } from '@azure/core-rest-pipeline';
+import { AuthenticationError, CredentialUnavailableError } from '@azure/identity';
 import t from 'tap';
 import { TokenRequestError } from '../src/fetch/credential.js';
 import { classify, diagnose, errorLabel } from '../src/fetch/diagnose.js';
@@ -7,16 +8,12 @@ import { decodeTokenClaims, TokenFileError } from '../src/fetch/token-file.js';
 import { summarize } from '../src/fetch/run.js';
 import type { FetchJob } from '../src/fetch/job.js';
 import type { ObjectSpec } from '../src/object-spec.js';
+import { keyVaultError, networkError } from './fixtures/rest-error.js';
 
 const CLIENT = '11111111-2222-3333-4444-555555555555';
 const target = { type: 'secret' as const, name: 'db-password', vaultUrl: 'https://kv1.vault.azure.net/', clientId: CLIENT, authorityHost: 'https://login.microsoftonline.com/', requestTimeoutMs: 20_000 };
 /** Stands for a secret value or any text a server sent: it must never reach a reason or a hint. */
 const QUOTED = 'QUOTED-by-the-server-7b1e';
-
-function keyVaultError(statusCode: number, code: string, message: string, inner?: string): Error {
-  const body = JSON.stringify({ error: { code, message, ...(inner ? { innererror: { code: inner } } : {}) } });
-  return Object.assign(new Error(message), { name: 'RestError', statusCode, code, response: { headers: { get: () => undefined }, bodyAsText: body } });
-}
 
 t.test('Key Vault failures', async (t) => {
   const cases: Array<{ name: string; error: unknown; type?: 'secret' | 'key' | 'cert'; reason: RegExp; hint: RegExp; notFound?: boolean }> = [
@@ -32,8 +29,8 @@ t.test('Key Vault failures', async (t) => {
     { name: 'server error', error: keyVaultError(503, 'ServiceUnavailable', 'down'), reason: /Key Vault error \(503\)/, hint: /retry later/ },
     { name: 'bad request', error: keyVaultError(400, 'BadParameter', `The value ${QUOTED} is bad.`), reason: /^rejected \(400 BadParameter\)$/, hint: /objectName must be 1–127 letters/ },
     { name: 'a code that is no Key Vault code', error: keyVaultError(409, `${QUOTED} x`, QUOTED), reason: /^rejected \(409\)$/, hint: /diagnostic logs/ },
-    { name: 'DNS', error: Object.assign(new Error('getaddrinfo ENOTFOUND'), { code: 'ENOTFOUND' }), reason: /cannot resolve the Key Vault host/, hint: /check the vault name.*privatelink/ },
-    { name: 'network', error: Object.assign(new Error('reset'), { code: 'ECONNRESET' }), reason: /network error \(ECONNRESET\)/, hint: /egress/ },
+    { name: 'DNS', error: networkError('ENOTFOUND', 'getaddrinfo ENOTFOUND kv1.vault.azure.net'), reason: /cannot resolve the Key Vault host/, hint: /check the vault name.*privatelink/ },
+    { name: 'network', error: networkError('ECONNRESET', 'read ECONNRESET'), reason: /network error \(ECONNRESET\)/, hint: /egress/ },
     { name: 'TLS interception', error: new RestError('self-signed certificate in certificate chain', { code: 'SELF_SIGNED_CERT_IN_CHAIN' }), reason: /TLS certificate is not trusted \(SELF_SIGNED_CERT_IN_CHAIN\)/, hint: /proxy inspecting TLS/ },
     { name: 'malformed answer (the SDK quotes the body)', error: new RestError(`Error "SyntaxError" occurred while parsing the response body - {"value":"${QUOTED}`, { code: 'PARSE_ERROR', statusCode: 200 }), reason: /^Key Vault's answer was not valid JSON \(PARSE_ERROR\)$/, hint: /cut short or rewritten.*kv1\.vault\.azure\.net/ },
     { name: 'cut answer', error: new RestError('x', { code: 'ERR_RESPONSE_INCOMPLETE' }), reason: /broke in the middle of an answer/, hint: /stability/ },
@@ -77,7 +74,7 @@ t.test('the identity side: the token file and the token request', async (t) => {
 t.test('log labels: statuses and codes, never a message', async (t) => {
   t.equal(errorLabel(keyVaultError(503, 'ServiceUnavailable', QUOTED)), '503 ServiceUnavailable');
   t.equal(errorLabel(new RestError(QUOTED, { code: 'PARSE_ERROR', statusCode: 200 })), '200 PARSE_ERROR');
-  t.equal(errorLabel(Object.assign(new Error(QUOTED), { code: 'ECONNRESET' })), 'ECONNRESET');
+  t.equal(errorLabel(networkError('ECONNRESET', QUOTED)), 'ECONNRESET');
   t.equal(errorLabel(new TokenRequestError(new RestError(QUOTED, { code: 'ERR_RESPONSE_TIMEOUT' }))), 'Entra ID: ERR_RESPONSE_TIMEOUT');
   t.equal(errorLabel(new Error(`AADSTS70021: ${QUOTED}`)), 'AADSTS70021');
   t.equal(errorLabel(keyVaultError(409, QUOTED, QUOTED)), '409');
@@ -101,10 +98,10 @@ t.test('Entra ID failures explain the federated credential and show the token cl
     t.match(d.hint, /The token presented: iss=https:\/\/oidc\.prod-aks\.azure\.com\/tenant\/issuer\/ sub=system:serviceaccount:shop:checkout aud=api:\/\/AzureADTokenExchange\./);
     t.ok(d.identity);
   }
-  const unknown = diagnose(Object.assign(new Error('x'), { name: 'AuthenticationError', errorResponse: { error: 'invalid_grant', errorDescription: `Something new ${QUOTED}` } }), target);
+  const unknown = diagnose(new AuthenticationError(400, { error: 'invalid_grant', error_description: `Something new ${QUOTED}` }), target);
   t.match(unknown.hint, /^Entra ID refused the token exchange \(invalid_grant\)\. Check the client ID/);
   t.notOk(unknown.hint.includes(QUOTED), 'the description is not shown: only its OAuth error code');
-  const unavailable = diagnose(Object.assign(new Error('WorkloadIdentityCredential: no token file'), { name: 'CredentialUnavailableError' }), target);
+  const unavailable = diagnose(new CredentialUnavailableError('WorkloadIdentityCredential: no token file'), target);
   t.match(unavailable, { identity: true, reason: /workload identity unavailable/, hint: /AZURE_FEDERATED_TOKEN_FILE/ });
 });
 
@@ -119,7 +116,7 @@ t.test('the summary: one line per object, identity explained once', async (t) =>
   const object = (name: string): ObjectSpec => ({ objectName: name, objectType: 'secret', objectVersion: '', objectAlias: name, objectFormat: 'pem', objectEncoding: 'utf-8', filePermission: 0o644, objectVersionHistory: 1, optional: false });
   const job = { clientId: CLIENT, tenantId: 'contoso.onmicrosoft.com', vaultUrl: 'https://kv1.vault.azure.net/', objects: [object('a'), object('b'), object('c')] } as FetchJob;
   const claims = { iss: 'https://i', sub: 'system:serviceaccount:x:y', aud: 'api://AzureADTokenExchange' };
-  const refused = Object.assign(new Error('AADSTS700016: Application not found in the directory'), { name: 'AuthenticationError' });
+  const refused = new AuthenticationError(400, { error: 'unauthorized_client', error_description: 'AADSTS700016: Application not found in the directory' });
   const identity = diagnose(refused, target, claims);
   const text = summarize(job, [{ object: object('a'), diagnosis: identity }, { object: object('b'), diagnosis: identity }]);
   t.equal(text, [

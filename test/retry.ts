@@ -2,18 +2,9 @@
 import t from 'tap';
 import { classify } from '../src/fetch/diagnose.js';
 import { DeadlineError, parseRetryAfter, withRetry } from '../src/fetch/retry.js';
+import { answerError, networkError } from './fixtures/rest-error.js';
 
-function httpError(statusCode: number, headers: Record<string, string> = {}): Error {
-  return Object.assign(new Error(`status ${statusCode}`), {
-    name: 'RestError',
-    statusCode,
-    response: { headers: { get: (name: string) => headers[name.toLowerCase()] }, bodyAsText: '' },
-  });
-}
-
-function networkError(code: string): Error {
-  return Object.assign(new Error(`connect ${code}`), { name: 'RestError', code });
-}
+const httpError = (statusCode: number, headers: Record<string, string> = {}): Error => answerError(statusCode, { headers });
 
 t.test('classification', async (t) => {
   const cases: Array<[string, unknown, boolean, number?]> = [
