@@ -149,6 +149,21 @@ t.test('a denied template is reported and left as it was', async (t) => {
   t.equal(result.output, input, 'unchanged');
 });
 
+t.test('what lies between documents is kept once: directives, end markers, comments, an empty document', async (t) => {
+  const deployment = workload('Deployment', 'apps/v1', '  selector: {matchLabels: {app: demo}}\n', '');
+  const head = `%YAML 1.2\n---\n${SERVICE}...\n# the empty document below is kept\n--- \n`;
+  const input = `${head}# about the deployment\n---\n${deployment}# after it\n`;
+  const result = await renderManifests(input, OPTIONS);
+  t.same(result.injected, ['Deployment shop/deployment-app']);
+  t.ok(result.output.startsWith(head), 'the Service and the empty document pass through byte for byte');
+  for (const comment of ['# the empty document below is kept', '# about the deployment', '# after it']) {
+    t.equal(result.output.split(comment).length - 1, 1, `${comment}: once`);
+  }
+  const docs = parseAllDocuments(result.output);
+  t.same(docs.flatMap((d) => d.errors), [], 'the output is valid YAML');
+  t.same(docs.map((d) => (d.toJS() as { kind?: string } | null)?.kind ?? null), ['Service', null, 'Deployment']);
+});
+
 t.test('invalid YAML is an error, not a crash', async (t) => {
   await t.rejects(renderManifests('kind: [unclosed', OPTIONS), /not valid YAML/);
 });

@@ -2,7 +2,7 @@
 // a multi-document YAML stream. Documents it does not inject pass through byte for byte.
 import type { V1Namespace, V1Pod, V1ServiceAccount } from '@kubernetes/client-node';
 import fastJsonPatch, { type Operation } from 'fast-json-patch';
-import { parseDocument } from 'yaml';
+import { parseAllDocuments, type Document } from 'yaml';
 import type { AdmissionRequest } from './admission.js';
 import type { Lookups, SecretProviderClass } from './lookups.js';
 import { mutate } from './mutate.js';
@@ -45,23 +45,27 @@ interface Manifest {
   [key: string]: unknown;
 }
 
+/** One document of the stream: its text as written, the YAML document, and its value when it is a map. */
+interface Chunk {
+  text: string;
+  document: Document.Parsed;
+  value: Manifest | undefined;
+}
+
 /** Render every document of `text` as the webhook would admit it. */
 export async function renderManifests(text: string, options: RenderOptions): Promise<RenderResult> {
   const chunks = splitDocuments(text);
-  const parsed = chunks.map((chunk) => ({ chunk, value: parseChunk(chunk) }));
-  const lookups = offlineLookups(parsed.map((p) => p.value).filter((v): v is Manifest => v !== undefined), options);
-  const result: RenderResult = { output: '', problems: [], warnings: [], injected: [] };
-  const out: string[] = [];
+  const lookups = offlineLookups(chunks.map((chunk) => chunk.value).filter((v): v is Manifest => v !== undefined), options);
+  const result: RenderResult = { output: chunks.length === 0 ? text : '', problems: [], warnings: [], injected: [] };
   let n = 0;
-  for (const { chunk, value } of parsed) {
-    const rendered = value === undefined ? undefined : await renderOne(value, options, lookups, `render-${n++}`, result);
-    out.push(rendered ?? chunk);
+  for (const chunk of chunks) {
+    const rendered = chunk.value === undefined ? undefined : await renderOne(chunk.value, chunk.document, options, lookups, `render-${n++}`, result);
+    result.output += rendered ?? chunk.text;
   }
-  result.output = out.join('');
   return result;
 }
 
-async function renderOne(doc: Manifest, options: RenderOptions, lookups: Lookups, uid: string, result: RenderResult): Promise<string | undefined> {
+async function renderOne(doc: Manifest, document: Document.Parsed, options: RenderOptions, lookups: Lookups, uid: string, result: RenderResult): Promise<string | undefined> {
   // A Map: `kind: constructor` is a document's word, not a key of Object.prototype.
   const path = TEMPLATE_PATHS.get(doc.kind);
   if (path === undefined) return undefined;
@@ -89,10 +93,11 @@ async function renderOne(doc: Manifest, options: RenderOptions, lookups: Lookups
   const operations = JSON.parse(Buffer.from(mutation.response.patch, 'base64').toString('utf8')) as Operation[];
   const injected = fastJsonPatch.applyPatch(structuredClone(pod), operations, true, false).newDocument;
   result.injected.push(label);
-  const document = parseDocument(serializedChunk(doc));
   document.setIn([...path, 'metadata'], injected.metadata);
   document.setIn([...path, 'spec'], injected.spec);
-  return withSeparator(document.toString());
+  // Every rendered document starts with its marker: the stream's first may have had none.
+  document.directives.docStart = true;
+  return document.toString();
 }
 
 // Cluster reads answered from the flags and from the documents themselves (a SecretProviderClass in the stream).
@@ -118,39 +123,31 @@ function offlineLookups(docs: Manifest[], options: RenderOptions): Lookups {
   };
 }
 
-// A line `---` at column 0 always starts a document in YAML (block scalars end there).
-function splitDocuments(text: string): string[] {
-  const lines = text.split(/(?<=\n)/);
-  const chunks: string[] = [];
-  let current = '';
-  for (const line of lines) {
-    if (/^---(\s|$)/.test(line) && current !== '') {
-      chunks.push(current);
-      current = '';
-    }
-    current += line;
-  }
-  if (current !== '') chunks.push(current);
-  return chunks;
+/**
+ * The stream's documents, each with its text: from where the one before ends to where it ends, so the texts put
+ * together are the stream byte for byte, and what lies between two documents (comments before a `---`) goes with
+ * the document the parser gives it to.
+ */
+function splitDocuments(text: string): Chunk[] {
+  const documents = parseAllDocuments(text);
+  if (!Array.isArray(documents)) return [];
+  const failed = documents.find((document) => document.errors.length > 0);
+  if (failed !== undefined) throw new Error(`not valid YAML: ${failed.errors[0]?.message ?? ''}`);
+  const ends = documents.map((document, index) => (index === documents.length - 1 ? text.length : endOf(document, text)));
+  return documents.map((document, index) => ({ text: text.slice(ends[index - 1] ?? 0, ends[index]), document, value: manifestOf(document) }));
 }
 
-const sources = new WeakMap<object, string>();
+/** Where a document ends (range[2], after its own comments), at a line's end: an empty one's range stops before its newline. */
+function endOf(document: Document.Parsed, text: string): number {
+  const blankRest = /[ \t]*\r?\n/y;
+  blankRest.lastIndex = document.range[2];
+  return blankRest.test(text) ? blankRest.lastIndex : document.range[2];
+}
 
-function parseChunk(chunk: string): Manifest | undefined {
-  const document = parseDocument(chunk);
-  if (document.errors.length > 0) throw new Error(`not valid YAML: ${document.errors[0]?.message ?? ''}`);
+function manifestOf(document: Document): Manifest | undefined {
   const value = document.toJS() as unknown;
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined;
-  sources.set(value, chunk);
   return value as Manifest;
-}
-
-function serializedChunk(doc: Manifest): string {
-  return (sources.get(doc) ?? '').replace(/^---[^\n]*\n/, '');
-}
-
-function withSeparator(text: string): string {
-  return `---\n${text}`;
 }
 
 function getIn(value: unknown, path: string[]): unknown {
