@@ -193,16 +193,21 @@ t.test('HTTP/2 edges', async (t) => {
 
   await t.test("more requests than the server's concurrent-stream limit wait their turn", async (t) => {
     const limited = http2.createSecureServer({ cert: pki.certPem, key: pki.keyPem, settings: { maxConcurrentStreams: 4 } });
-    let active = 0;
+    // Streams are held until four are open, then answered together: a client that waits for a free stream before
+    // sending the next gets every answer; one that sends a fifth has it refused (REFUSED_STREAM) and fails; one that
+    // never has four open at once gets no answer for the held ones, and the bound below fails it.
+    const held: http2.ServerHttp2Stream[] = [];
     let peak = 0;
-    limited.on('stream', (stream) => {
-      active += 1;
-      peak = Math.max(peak, active);
-      setTimeout(() => {
-        stream.respond({ ':status': 200 });
-        stream.end('ok');
-        active -= 1;
-      }, 10);
+    const answer = (stream: http2.ServerHttp2Stream): void => {
+      stream.respond({ ':status': 200 });
+      stream.end('ok');
+    };
+    limited.on('stream', (stream, headers) => {
+      // The first request, alone, opens the connection.
+      if (headers[':path'] === '/0') return answer(stream);
+      held.push(stream);
+      peak = Math.max(peak, held.length);
+      if (held.length === 4) held.splice(0).forEach(answer);
     });
     await new Promise<void>((resolve) => limited.listen(0, '127.0.0.1', resolve));
     const client = createHttp2Client({ agent });
@@ -212,8 +217,9 @@ t.test('HTTP/2 edges', async (t) => {
     });
     const url = (i: number): string => `https://limited.vault.azure.net:${(limited.address() as AddressInfo).port}/${i}`;
     await client.sendRequest(createPipelineRequest({ url: url(0) }));
-    const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => client.sendRequest(createPipelineRequest({ url: url(i + 1) }))));
-    t.same(answers.map((a) => a.bodyAsText), Array(20).fill('ok'), 'all answered');
+    // 20: five rounds of four.
+    const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => client.sendRequest(createPipelineRequest({ url: url(i + 1), timeout: 10_000 }))));
+    t.same(answers.map((a) => a.bodyAsText), Array(20).fill('ok'), 'all answered, four at a time');
     t.equal(peak, 4, 'never more streams at once than the server allows');
   });
 
