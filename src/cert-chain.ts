@@ -3,7 +3,6 @@
 // OpenSSL decides who issued whom (X509Certificate.checkIssued): the issuer name against the subject name,
 // compared as RFC 5280 says (case, spacing and string type aside), and the key identifiers where both are present.
 import { X509Certificate } from 'node:crypto';
-import { derToPem } from './pem.js';
 
 export interface OrderChainOptions {
   /** Index in `certs` of the certificate known to be the leaf (e.g. the one matching the private key). */
@@ -31,11 +30,6 @@ export function orderChain(certs: readonly Uint8Array[], options: OrderChainOpti
   }
   const extras = certs.map((_, index) => index).filter((index) => !path.includes(index));
   return [...path, ...extras].map((index) => at(certs, index));
-}
-
-/** One PEM `CERTIFICATE` block: base64 in 64-character lines, with a trailing newline. */
-export function certificateDerToPem(der: Uint8Array): string {
-  return derToPem(der, 'CERTIFICATE');
 }
 
 /** The leaf issues no other certificate of the set; among several, a non-CA one, then the first. */

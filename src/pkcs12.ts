@@ -7,7 +7,8 @@
 // primitives, certificates kept byte for byte and keys handed to node:crypto.
 import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
 import forge from 'node-forge';
-import { certificateDerToPem, orderChain } from './cert-chain.js';
+import { orderChain } from './cert-chain.js';
+import { derToPem } from './pem.js';
 
 type Asn1 = forge.asn1.Asn1;
 /** null: the empty password encoded as no bytes at all, as some producers do (see `verifyMac`). */
@@ -53,7 +54,7 @@ export function pkcs12ToPem(pfx: Uint8Array, password = ''): string {
   const leaf = privateKeys[0] === undefined ? undefined : certificateMatching(certificates, privateKeys[0]);
   const chain = orderChain(certificates, leaf === undefined ? {} : { leaf });
   const keyPems = privateKeys.map((key) => key.export({ type: 'pkcs8', format: 'pem' }).toString());
-  return keyPems.join('') + chain.map(certificateDerToPem).join('');
+  return keyPems.join('') + chain.map((der) => derToPem(der, 'CERTIFICATE')).join('');
 }
 
 /** Verifies the MAC, decrypts, and returns the key and certificate bags of a PKCS#12 file. */

@@ -1,7 +1,8 @@
 // Chain ordering: leaf → intermediates → root from any input order, linked by name and, where present, key identifier.
 import { X509Certificate } from 'node:crypto';
 import t from 'tap';
-import { certificateDerToPem, orderChain } from '../src/cert-chain.js';
+import { orderChain } from '../src/cert-chain.js';
+import { derToPem } from '../src/pem.js';
 import { makeCertificate, makeChain, type Chain, type ChainRole, type TestCert } from './fixtures/certs.js';
 
 const ROLES: ChainRole[] = ['leaf', 'intermediate', 'root'];
@@ -154,10 +155,10 @@ t.test('malformed certificates are reported with their position', async (t) => {
   }
 });
 
-t.test('certificateDerToPem writes one CERTIFICATE block', async (t) => {
+t.test('derToPem writes one CERTIFICATE block', async (t) => {
   for (const { name, chain } of chains) {
     const der = chain.leaf.der;
-    const pem = certificateDerToPem(der);
+    const pem = derToPem(der, 'CERTIFICATE');
     const lines = pem.split('\n');
     t.equal(lines[0], '-----BEGIN CERTIFICATE-----', `${name}: header`);
     t.equal(lines.at(-2), '-----END CERTIFICATE-----', `${name}: footer`);
@@ -168,5 +169,5 @@ t.test('certificateDerToPem writes one CERTIFICATE block', async (t) => {
     t.ok(new X509Certificate(pem).raw.equals(der), `${name}: round-trips`);
   }
   const view = Buffer.concat([Buffer.from([1, 2, 3]), chains[0]!.chain.root.der]).subarray(3);
-  t.equal(certificateDerToPem(new Uint8Array(view.buffer, view.byteOffset, view.byteLength)), chains[0]!.chain.root.pem, 'a view into a larger buffer');
+  t.equal(derToPem(new Uint8Array(view.buffer, view.byteOffset, view.byteLength), 'CERTIFICATE'), chains[0]!.chain.root.pem, 'a view into a larger buffer');
 });

@@ -159,7 +159,7 @@ t.test('transient faults are retried and recovered', async (t) => {
       { objectName: 'db-password', objectType: 'secret' },
       { objectName: 'rotating', objectType: 'secret', objectVersionHistory: 2 },
     ]);
-    // Authenticate first so the fault hits a real read, not the challenge.
+    // Nothing authenticates first: the fault takes the first matching request, the unauthenticated challenge or a read.
     vault.addFault(c.fault);
     const logs = captureLogger();
     const outcome = await runFetch(job, { logger: logs.logger, agent: world.agent });

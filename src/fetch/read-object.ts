@@ -1,7 +1,7 @@
-// Read one object (all the versions it asks for) and render its files.
+// Read one object (all the versions it asks for) and turn each into the bytes of its file.
 import { outputPaths } from '../objects.js';
 import type { ObjectSpec, OutputFile } from '../object-spec.js';
-import { ContentError, renderCertificate, renderKey, renderSecret } from './render.js';
+import { ContentError, certificateBytes, publicKeyBytes, secretBytes } from './content.js';
 import type { VaultReader, VersionInfo } from './vault-reader.js';
 
 /** Runs one network call, retrying it as the fetch's policy says. */
@@ -76,15 +76,15 @@ async function readVersion(object: ObjectSpec, version: string, reader: VaultRea
   switch (object.objectType) {
     case 'secret': {
       const content = await attempt((signal) => reader.secret(name, version, signal));
-      return { version: content.version, ...(await renderSecret(object, content)) };
+      return { version: content.version, ...(await secretBytes(object, content)) };
     }
     case 'key': {
       const key = await attempt((signal) => reader.key(name, version, signal));
-      return { version: key.version, data: renderKey(key.jwk) };
+      return { version: key.version, data: publicKeyBytes(key.jwk) };
     }
     case 'cert': {
       const cert = await attempt((signal) => reader.certificate(name, version, signal));
-      return { version: cert.version, data: renderCertificate(cert.cer) };
+      return { version: cert.version, data: certificateBytes(cert.cer) };
     }
   }
 }

@@ -15,7 +15,7 @@ import { createHttp2Client } from './http2-client.js';
 import { requestTimeoutMs, type FetchJob } from './job.js';
 import { explainPublishFailure } from './publish-failure.js';
 import { readObject, type Attempt } from './read-object.js';
-import { ContentError } from './render.js';
+import { ContentError } from './content.js';
 import { DeadlineError, withRetry } from './retry.js';
 import type { TokenClaims } from './token-file.js';
 import { createVaultReader, type VaultReader } from './vault-reader.js';

@@ -3,7 +3,7 @@ import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/core-
 import type { HttpClient } from '@azure/core-rest-pipeline';
 import type { ObjectType } from '../object-spec.js';
 import type { KeyVaultJsonWebKey } from '../public-key.js';
-import { ContentError } from './render.js';
+import { ContentError } from './content.js';
 
 export interface VersionInfo {
   version: string;

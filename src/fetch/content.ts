@@ -20,7 +20,7 @@ export class ContentError extends Error {
 }
 
 /** The bytes of a secret's file, and why a requested format did not apply (for the log; never a secret). */
-export interface RenderedSecret {
+export interface SecretBytes {
   data: Buffer;
   formatIgnored?: string;
 }
@@ -31,7 +31,7 @@ export interface RenderedSecret {
  * with objectFormat pfx), PEM as stored. Any other secret is its value decoded per objectEncoding,
  * whatever its content type says; objectFormat pfx does not apply to it and is ignored.
  */
-export async function renderSecret(object: ObjectSpec, content: SecretContent): Promise<RenderedSecret> {
+export async function secretBytes(object: ObjectSpec, content: SecretContent): Promise<SecretBytes> {
   const contentType = content.certificateBacked ? content.contentType?.trim().toLowerCase() : undefined;
   if (contentType === PKCS12) {
     if (object.objectFormat === 'pfx') {
@@ -61,7 +61,7 @@ async function pkcs12ToPemBytes(pfx: Buffer): Promise<Buffer> {
 }
 
 /** The public key of a Key Vault key, as PKIX PEM. */
-export function renderKey(jwk: PublicJwk): Buffer {
+export function publicKeyBytes(jwk: PublicJwk): Buffer {
   try {
     return Buffer.from(jwkToPublicKeyPem(jwk), 'utf8');
   } catch (error) {
@@ -73,7 +73,7 @@ export function renderKey(jwk: PublicJwk): Buffer {
 }
 
 /** A certificate (leaf) as one PEM CERTIFICATE block. */
-export function renderCertificate(cer: Uint8Array): Buffer {
+export function certificateBytes(cer: Uint8Array): Buffer {
   if (cer.length === 0) {
     throw new ContentError('the certificate has no content (it may still be pending issuance)', 'wait for the certificate to be issued in Key Vault, or fetch its secret instead');
   }

@@ -1,6 +1,6 @@
 // Content that cannot be written as asked: a ContentError with the cause and the fix, never a wrong file.
 import t from 'tap';
-import { ContentError, renderCertificate, renderKey, renderSecret } from '../src/fetch/render.js';
+import { ContentError, certificateBytes, publicKeyBytes, secretBytes } from '../src/fetch/content.js';
 import { selectVersions } from '../src/fetch/read-object.js';
 import type { ObjectSpec } from '../src/object-spec.js';
 
@@ -11,11 +11,11 @@ const secret = (fields: Partial<ObjectSpec> = {}): ObjectSpec => ({
 
 t.test('content errors', async (t) => {
   const cases: Array<{ name: string; run: () => unknown; message: RegExp; hint: RegExp }> = [
-    { name: 'corrupt PKCS#12', run: () => renderSecret(secret(), { version: 'v', value: Buffer.from('not a pfx').toString('base64'), contentType: 'application/x-pkcs12', certificateBacked: true }), message: /cannot convert the PKCS#12 certificate to PEM: not a PKCS#12 file/, hint: /re-import the certificate/ },
-    { name: 'PKCS#12 value not base64', run: () => renderSecret(secret(), { version: 'v', value: '%%%', contentType: 'application/x-pkcs12', certificateBacked: true }), message: /the value is not valid base64/, hint: /corrupt; re-import it/ },
-    { name: 'hex that is not hex', run: () => renderSecret(secret({ objectEncoding: 'hex' }), { version: 'v', value: 'abc', contentType: undefined, certificateBacked: false }), message: /not hexadecimal/, hint: /store the value as hex digits/ },
-    { name: 'symmetric key', run: () => renderKey({ kty: 'oct' }), message: /symmetric key/, hint: /only RSA and EC keys/ },
-    { name: 'pending certificate', run: () => renderCertificate(new Uint8Array()), message: /has no content/, hint: /wait for the certificate to be issued/ },
+    { name: 'corrupt PKCS#12', run: () => secretBytes(secret(), { version: 'v', value: Buffer.from('not a pfx').toString('base64'), contentType: 'application/x-pkcs12', certificateBacked: true }), message: /cannot convert the PKCS#12 certificate to PEM: not a PKCS#12 file/, hint: /re-import the certificate/ },
+    { name: 'PKCS#12 value not base64', run: () => secretBytes(secret(), { version: 'v', value: '%%%', contentType: 'application/x-pkcs12', certificateBacked: true }), message: /the value is not valid base64/, hint: /corrupt; re-import it/ },
+    { name: 'hex that is not hex', run: () => secretBytes(secret({ objectEncoding: 'hex' }), { version: 'v', value: 'abc', contentType: undefined, certificateBacked: false }), message: /not hexadecimal/, hint: /store the value as hex digits/ },
+    { name: 'symmetric key', run: () => publicKeyBytes({ kty: 'oct' }), message: /symmetric key/, hint: /only RSA and EC keys/ },
+    { name: 'pending certificate', run: () => certificateBytes(new Uint8Array()), message: /has no content/, hint: /wait for the certificate to be issued/ },
     { name: 'start version not enabled', run: () => selectVersions([{ version: 'a', enabled: false, createdOn: new Date() }], 'a', 2), message: /objectVersion a is not an enabled version/, hint: /pick an enabled version/ },
   ];
   for (const c of cases) {
@@ -38,10 +38,10 @@ t.test('a secret is a certificate only when it backs one: otherwise its value, d
     { name: 'a certificate of an unknown content type is written as stored', object: {}, content: { value: 'abc', contentType: 'text/plain', certificateBacked: true }, data: Buffer.from('abc') },
   ];
   for (const c of cases) {
-    const rendered = await renderSecret(secret(c.object), { version: 'v', contentType: undefined, ...c.content });
-    t.same(rendered.data, c.data, c.name);
-    if (c.ignored === undefined) t.equal(rendered.formatIgnored, undefined, `${c.name}: nothing ignored`);
-    else t.match(rendered.formatIgnored, c.ignored, `${c.name}: the log says why`);
+    const written = await secretBytes(secret(c.object), { version: 'v', contentType: undefined, ...c.content });
+    t.same(written.data, c.data, c.name);
+    if (c.ignored === undefined) t.equal(written.formatIgnored, undefined, `${c.name}: nothing ignored`);
+    else t.match(written.formatIgnored, c.ignored, `${c.name}: the log says why`);
   }
 });
 
