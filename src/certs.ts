@@ -31,13 +31,18 @@ export interface ServingCertOptions {
   validityDays: number;
 }
 
-/** A self-signed CA that may sign certificates (keyCertSign, cRLSign, basicConstraints CA:true). */
+/** A self-signed CA that may sign certificates (keyCertSign, cRLSign, basicConstraints CA:true), with a new RSA key. */
 export async function generateCa(options: CaOptions): Promise<CertificateAndKey> {
+  return issueCa(options, await generateRsaKey());
+}
+
+/** The CA of generateCa for the RSA key given, e.g. one generated synchronously. */
+export function issueCa(options: CaOptions, privateKey: KeyObject): CertificateAndKey {
   const problems = [...validityProblems(options.validityDays)];
   if (options.commonName.trim() === '') problems.push('commonName must not be empty');
   throwIfAny('cannot generate the CA', problems);
 
-  const keys = await rsaKeyPair();
+  const keys = forgeKeys(privateKey);
   const subject = [
     { name: 'commonName', value: options.commonName },
     { name: 'organizationName', value: ORGANIZATION },
@@ -52,8 +57,13 @@ export async function generateCa(options: CaOptions): Promise<CertificateAndKey>
   return { certPem: toPem(cert), keyPem: keys.pkcs8Pem };
 }
 
-/** A TLS server certificate signed by `ca`, for the given DNS names and IP addresses. */
+/** A TLS server certificate signed by `ca`, for the given DNS names and IP addresses, with a new RSA key. */
 export async function generateServingCert(ca: CertificateAndKey, options: ServingCertOptions): Promise<CertificateAndKey> {
+  return issueServingCert(ca, options, await generateRsaKey());
+}
+
+/** The serving certificate of generateServingCert for the RSA key given, e.g. one generated synchronously. */
+export function issueServingCert(ca: CertificateAndKey, options: ServingCertOptions, privateKey: KeyObject): CertificateAndKey {
   const ipAddresses = options.ipAddresses ?? [];
   const problems = [...validityProblems(options.validityDays)];
   if (options.dnsNames.length === 0 && ipAddresses.length === 0) problems.push('give at least one DNS name or IP address');
@@ -63,7 +73,7 @@ export async function generateServingCert(ca: CertificateAndKey, options: Servin
   throwIfAny('cannot generate the serving certificate', problems);
   if (caCert === undefined) throw new Error('unreachable: the CA parsed with no problem reported');
 
-  const keys = await rsaKeyPair();
+  const keys = forgeKeys(privateKey);
   const commonName = options.dnsNames[0] ?? ipAddresses[0] ?? '';
   const subject = [
     { name: 'commonName', value: commonName },
@@ -146,8 +156,12 @@ interface KeyPair {
 }
 
 // node:crypto generates RSA keys natively (off the main thread), far faster than node-forge's JavaScript.
-async function rsaKeyPair(): Promise<KeyPair> {
+async function generateRsaKey(): Promise<KeyObject> {
   const { privateKey } = (await generateKeyPair('rsa', { modulusLength: RSA_BITS })) as { privateKey: KeyObject };
+  return privateKey;
+}
+
+function forgeKeys(privateKey: KeyObject): KeyPair {
   const forgePrivate = forge.pki.privateKeyFromPem(privateKey.export({ type: 'pkcs1', format: 'pem' }).toString());
   return {
     forgePrivate,

@@ -1,10 +1,10 @@
 // src/certs.ts: a CA and a serving certificate that a real TLS client accepts for every SAN, with the CA as its only root.
 import t from 'tap';
-import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { X509Certificate, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import tls from 'node:tls';
 import forge from 'node-forge';
-import { generateCa, generateServingCert, type CertificateAndKey } from '../src/certs.js';
+import { generateCa, generateServingCert, issueCa, issueServingCert, type CertificateAndKey } from '../src/certs.js';
 
 const DNS_NAMES = ['akv-injector.akv-injector.svc', 'akv-injector.akv-injector.svc.cluster.local', 'localhost', '*.webhooks.example.test'];
 const IP_ADDRESSES = ['127.0.0.1', '::1'];
@@ -120,4 +120,16 @@ t.test('bad input is refused with every problem named', async (t) => {
   await t.rejects(generateServingCert(serving, { dnsNames: ['x'], validityDays: 1 }), { message: /not a CA/ }, 'a leaf cannot act as the CA');
   await t.rejects(generateServingCert({ certPem: ca.certPem, keyPem: serving.keyPem }, { dnsNames: ['x'], validityDays: 1 }), { message: /the CA key does not belong to the CA certificate/ });
   await t.rejects(generateServingCert({ certPem: 'nope', keyPem: 'nope' }, { dnsNames: ['x'], validityDays: 1 }), { message: /not an RSA certificate and key in PEM/ });
+});
+
+t.test('issueCa and issueServingCert sign with the key they are given, at once', async (t) => {
+  const rsaKey = (): KeyObject => generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
+  const [caKey, servingKey] = [rsaKey(), rsaKey()];
+  const issuedCa = issueCa({ commonName: 'given key CA', validityDays: 1 }, caKey);
+  const issued = issueServingCert(issuedCa, { dnsNames: ['localhost'], validityDays: 1 }, servingKey);
+  t.ok(new X509Certificate(issuedCa.certPem).checkPrivateKey(caKey), 'the CA holds the given key');
+  t.ok(new X509Certificate(issued.certPem).checkPrivateKey(servingKey), 'the serving certificate holds the given key');
+  t.equal(createPrivateKey(issued.keyPem).export({ type: 'pkcs8', format: 'pem' }), servingKey.export({ type: 'pkcs8', format: 'pem' }), 'and returns it as PKCS#8');
+  t.ok(new X509Certificate(issued.certPem).verify(createPublicKey(caKey)), 'signed by the CA');
+  t.throws(() => issueServingCert(issuedCa, { dnsNames: ['bad name'], validityDays: 1 }, servingKey), { message: /"bad name" is not a DNS name/ });
 });
