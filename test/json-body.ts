@@ -55,7 +55,9 @@ t.test('parseJsonBody: values, 400s and 413s with messages of our own', async (t
     const parsed = parseJsonBody(bytes(c.body));
     if (c.result === 'ok') {
       t.ok(parsed.ok, c.name);
-      if (parsed.ok) t.same(parsed.value, JSON.parse(c.body), `${c.name}: as JSON.parse`);
+      // Compared as text: a deep comparison of the million-value array costs seconds, and for values a JSON parser
+      // built, equal serializations are equal values.
+      if (parsed.ok) t.equal(JSON.stringify(parsed.value), JSON.stringify(JSON.parse(c.body)), `${c.name}: as JSON.parse`);
     } else {
       t.notOk(parsed.ok, c.name);
       if (!parsed.ok) t.match(`${parsed.status} ${parsed.message}`, c.result, c.name);
