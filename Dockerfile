@@ -7,6 +7,7 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY scripts/build.js scripts/build.js
+COPY cli cli
 COPY src src
 COPY webhook webhook
 RUN npm run build

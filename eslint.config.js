@@ -22,7 +22,7 @@ export default tseslint.config(
     rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
   {
-    files: ['src/**/*.ts', 'webhook/**/*.ts'],
+    files: ['cli/**/*.ts', 'src/**/*.ts', 'webhook/**/*.ts'],
     rules: {
       '@typescript-eslint/explicit-module-boundary-types': 'error',
       '@typescript-eslint/no-explicit-any': 'error',

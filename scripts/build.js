@@ -1,17 +1,18 @@
 // Bundle the CLI into dist/ so it runs on a bare Node.js with no node_modules.
-// Each role is its own lazily imported chunk: `fetch` never loads the webhook's code.
+// Each role is its own lazily imported chunk: `fetch` never loads the webhook's code (test/bundle-roles.ts holds it).
 import { build } from 'esbuild';
-import { rm } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 
-const { values } = parseArgs({ options: { outdir: { type: 'string' }, analyze: { type: 'boolean' } } });
+// --metafile FILE: esbuild's account of which inputs went into which output; kept out of dist/, which ships.
+const { values } = parseArgs({ options: { outdir: { type: 'string' }, metafile: { type: 'string' }, analyze: { type: 'boolean' } } });
 const root = new URL('..', import.meta.url).pathname;
 const outdir = values.outdir ? resolve(values.outdir) : resolve(root, 'dist');
 
 await rm(outdir, { recursive: true, force: true });
 const result = await build({
-  entryPoints: { cli: resolve(root, 'src/cli.ts') },
+  entryPoints: { cli: resolve(root, 'cli/main.ts') },
   absWorkingDir: root,
   outdir,
   bundle: true,
@@ -29,6 +30,7 @@ const result = await build({
   banner: { js: "import { createRequire as __akvCreateRequire } from 'node:module'; const require = __akvCreateRequire(import.meta.url);" },
 });
 
+if (values.metafile) await writeFile(resolve(values.metafile), JSON.stringify(result.metafile));
 if (values.analyze) {
   const { analyzeMetafile } = await import('esbuild');
   console.log(await analyzeMetafile(result.metafile));

@@ -1,7 +1,6 @@
 #!/usr/bin/env node
-// akv-injector's command line: parse the role and its flags, then load only that role's code.
-import { parseArgs } from 'node:util';
-import { VERSION } from './version.js';
+// akv-injector's command line, above both roles: read the command, then load only that command's code.
+import { VERSION } from '../src/version.js';
 
 const USAGE = `Usage: akv-injector <command> [flags]
 
@@ -47,7 +46,7 @@ export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'fetch':
-      return fetchCommand(rest);
+      return (await import('../src/fetch/command.js')).fetchCommand(rest);
     case 'webhook':
       return webhookCommand(rest);
     case 'render':
@@ -68,51 +67,6 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`akv-injector: unknown command "${command}"\n\n${USAGE}`);
       return 2;
   }
-}
-
-async function fetchCommand(args: string[]): Promise<number> {
-  let values: { timeout?: string; concurrency?: string };
-  try {
-    ({ values } = parseArgs({ args, options: { timeout: { type: 'string' }, concurrency: { type: 'string' } }, strict: true }));
-  } catch (error) {
-    process.stderr.write(`akv-injector fetch: ${(error as Error).message}\n`);
-    return 2;
-  }
-  const { readJob } = await import('./fetch/job.js');
-  const { job, problems } = readJob(process.env, values);
-  if (job === undefined) {
-    const message = `akv-injector fetch: invalid configuration:\n${problems.map((p) => `- ${p}`).join('\n')}\n`;
-    process.stderr.write(message);
-    const { writeTerminationLog } = await import('./termination-log.js');
-    await writeTerminationLog(message);
-    return 2;
-  }
-  try {
-    const [{ runFetch }, { createLogger }] = await Promise.all([import('./fetch/run.js'), import('./log.js')]);
-    const outcome = await runFetch(job, { logger: createLogger('fetch') });
-    return outcome.exitCode;
-  } catch (error) {
-    return reportFetchFailure(error);
-  }
-}
-
-/** An error no part of the fetch expected: the same summary as every failure (stderr, termination log), exit 1. */
-async function reportFetchFailure(error: unknown): Promise<number> {
-  let label = 'unknown';
-  try {
-    label = (await import('./fetch/diagnose.js')).errorLabel(error);
-  } catch {
-    // The label is a courtesy; the summary must go out regardless.
-  }
-  const summary = `akv-injector: the fetch stopped on an unexpected error (${label}). Fix: this is a bug in akv-injector; please report it with the log lines above.\n`;
-  process.stderr.write(summary);
-  try {
-    const { writeTerminationLog } = await import('./termination-log.js');
-    await writeTerminationLog(summary);
-  } catch {
-    // stderr has it.
-  }
-  return 1;
 }
 
 async function webhookCommand(args: string[]): Promise<number> {
@@ -141,7 +95,7 @@ async function renderCommand(args: string[]): Promise<number> {
 }
 
 async function certsCommand(args: string[]): Promise<number> {
-  const { parseCertsFlags, writeCerts } = await import('./certs-command.js');
+  const { parseCertsFlags, writeCerts } = await import('../src/certs-command.js');
   const { flags, problems } = parseCertsFlags(args);
   if (flags === undefined) {
     process.stderr.write(`akv-injector certs: invalid flags:\n${problems.map((p) => `- ${p}`).join('\n')}\n`);
@@ -155,7 +109,6 @@ async function certsCommand(args: string[]): Promise<number> {
 const command = process.argv[2];
 main(process.argv.slice(2))
   .catch((error: unknown) => {
-    if (command === 'fetch') return reportFetchFailure(error);
     // The kind of error and where it was thrown; its message may quote what a server sent, so it is not shown.
     const frames = error instanceof Error ? (error.stack ?? '').split('\n').filter((line) => /^\s+at /.test(line)).join('\n') : '';
     process.stderr.write(`akv-injector: unexpected error (${error instanceof Error ? error.name : typeof error})\n${frames}\n`);

@@ -1,0 +1,48 @@
+// `akv-injector fetch`: the init container's command, from its flags and environment to its exit code.
+import { parseArgs } from 'node:util';
+import { writeTerminationLog } from '../termination-log.js';
+import { readJob } from './job.js';
+
+/** Run the fetch and return its exit code: 0 all written, 1 failed, 2 invalid flags or environment. Never rejects. */
+export async function fetchCommand(args: string[]): Promise<number> {
+  let values: { timeout?: string; concurrency?: string };
+  try {
+    ({ values } = parseArgs({ args, options: { timeout: { type: 'string' }, concurrency: { type: 'string' } }, strict: true }));
+  } catch (error) {
+    process.stderr.write(`akv-injector fetch: ${(error as Error).message}\n`);
+    return 2;
+  }
+  try {
+    const { job, problems } = readJob(process.env, values);
+    if (job === undefined) {
+      const message = `akv-injector fetch: invalid configuration:\n${problems.map((p) => `- ${p}`).join('\n')}\n`;
+      process.stderr.write(message);
+      await writeTerminationLog(message);
+      return 2;
+    }
+    // Only a valid job loads the fetch itself (and the SDKs it loads in turn).
+    const [{ runFetch }, { createLogger }] = await Promise.all([import('./run.js'), import('../log.js')]);
+    const outcome = await runFetch(job, { logger: createLogger('fetch') });
+    return outcome.exitCode;
+  } catch (error) {
+    return reportFetchFailure(error);
+  }
+}
+
+/** An error no part of the fetch expected: the same summary as every failure (stderr, termination log), exit 1. */
+async function reportFetchFailure(error: unknown): Promise<number> {
+  let label = 'unknown';
+  try {
+    label = (await import('./diagnose.js')).errorLabel(error);
+  } catch {
+    // The label is a courtesy; the summary must go out regardless.
+  }
+  const summary = `akv-injector: the fetch stopped on an unexpected error (${label}). Fix: this is a bug in akv-injector; please report it with the log lines above.\n`;
+  process.stderr.write(summary);
+  try {
+    await writeTerminationLog(summary);
+  } catch {
+    // stderr has it.
+  }
+  return 1;
+}

@@ -1,0 +1,114 @@
+// What each role of the bundle loads, read from esbuild's own account of it (the metafile): the fetch init
+// container never loads the webhook's libraries, nor node-forge outside the PKCS#12 conversion, and the webhook
+// loads no Azure SDK. The chunks a role loads are those its command's chunk imports, statically or on demand.
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import t from 'tap';
+
+interface Output {
+  entryPoint?: string;
+  inputs: Record<string, unknown>;
+  imports: Array<{ path: string; kind: string; external?: boolean }>;
+}
+interface Metafile {
+  inputs: Record<string, unknown>;
+  outputs: Record<string, Output>;
+}
+
+const dir = await mkdtemp(join(tmpdir(), 'akv-bundle-'));
+t.teardown(() => rm(dir, { recursive: true, force: true }));
+const root = new URL('..', import.meta.url).pathname;
+await promisify(execFile)(process.execPath, [join(root, 'scripts', 'build.js'), '--outdir', join(dir, 'dist'), '--metafile', join(dir, 'meta.json')]);
+const meta = JSON.parse(await readFile(join(dir, 'meta.json'), 'utf8')) as Metafile;
+
+/** The output file of a module the bundle starts from: the CLI, or a module some chunk imports on demand. */
+function chunkOf(entryPoint: string): string {
+  const found = Object.entries(meta.outputs).find(([, output]) => output.entryPoint === entryPoint);
+  if (found === undefined) throw new Error(`no chunk starts at ${entryPoint}: is it still imported on demand?`);
+  return found[0];
+}
+
+function output(path: string): Output {
+  const found = meta.outputs[path];
+  if (found === undefined) throw new Error(`no output ${path}`);
+  return found;
+}
+
+/** The chunks among an output's imports (the rest are Node.js built-ins), of the given kinds. */
+function importedChunks(path: string, kinds: readonly string[]): string[] {
+  return output(path).imports.filter((i) => !i.external && kinds.includes(i.kind) && i.path in meta.outputs).map((i) => i.path);
+}
+
+/** Every chunk that can load from `roots`, statically or on demand, without entering `skip`. */
+function reachable(roots: readonly string[], skip?: string): Set<string> {
+  const seen = new Set<string>();
+  const pending = [...roots];
+  for (let path = pending.pop(); path !== undefined; path = pending.pop()) {
+    if (seen.has(path) || path === skip) continue;
+    seen.add(path);
+    pending.push(...importedChunks(path, ['import-statement', 'dynamic-import']));
+  }
+  return seen;
+}
+
+const cli = chunkOf('cli/main.ts');
+/** What every command loads: the CLI's chunk and what it imports statically, not the commands it imports on demand. */
+const everyCommand = [cli, ...reachable(importedChunks(cli, ['import-statement']))];
+
+/** The chunks of one command: every command's, and all its entry module can load (but `skip`). */
+function command(entryPoint: string, skip?: string): Set<string> {
+  return new Set([...everyCommand, ...reachable([chunkOf(entryPoint)], skip)]);
+}
+
+/** The npm packages whose code is in `chunks`. */
+function packages(chunks: Iterable<string>): Set<string> {
+  const names = new Set<string>();
+  for (const chunk of chunks) {
+    for (const input of Object.keys(output(chunk).inputs)) {
+      const at = input.lastIndexOf('node_modules/');
+      if (at < 0) continue;
+      const [scope, name] = input.slice(at + 'node_modules/'.length).split('/');
+      names.add(scope?.startsWith('@') ? `${scope}/${name}` : (scope ?? ''));
+    }
+  }
+  return names;
+}
+
+const WEBHOOK_ONLY = ['fastify', '@kubernetes/client-node', 'prom-client', 'yaml'];
+const AZURE = ['@azure/identity', '@azure/keyvault-secrets', '@azure/keyvault-keys', '@azure/keyvault-certificates'];
+
+t.test('the fetch loads none of the webhook\'s libraries, and node-forge only to convert a PKCS#12 file', async (t) => {
+  const fetch = packages(command('src/fetch/command.ts'));
+  t.ok(AZURE.every((name) => fetch.has(name)), 'the fetch loads the Azure SDK (so a package is seen where it is)');
+  t.same(WEBHOOK_ONLY.filter((name) => fetch.has(name)), [], 'no webhook library anywhere the fetch can reach');
+  t.ok(fetch.has('node-forge'), 'node-forge is reachable: the PKCS#12 conversion needs it');
+  const pkcs12 = chunkOf('src/pkcs12.ts');
+  t.ok(packages(reachable([pkcs12])).has('node-forge'), 'it comes with the PKCS#12 chunk');
+  t.notOk(packages(command('src/fetch/command.ts', pkcs12)).has('node-forge'), 'and with nothing else the fetch loads');
+});
+
+t.test('the webhook, serving or rendering, loads no Azure SDK', async (t) => {
+  const webhook = packages(command('webhook/main.ts'));
+  t.ok(WEBHOOK_ONLY.every((name) => webhook.has(name)), 'the webhook loads its own libraries (so a package is seen where it is)');
+  t.same(AZURE.filter((name) => webhook.has(name)), [], 'webhook');
+  t.same(AZURE.filter((name) => packages(command('webhook/render-command.ts')).has(name)), [], 'render');
+});
+
+t.test('every command\'s code is its own chunk, loaded on demand by the CLI', async (t) => {
+  const onDemand = importedChunks(cli, ['dynamic-import']).map((path) => output(path).entryPoint).sort();
+  t.same(onDemand, ['src/certs-command.ts', 'src/fetch/command.ts', 'webhook/main.ts', 'webhook/render-command.ts']);
+  t.same([...packages(everyCommand)], [], 'what every command loads holds no package');
+});
+
+t.test('the bundle is made only of what the Dockerfile\'s build stage copies', async (t) => {
+  const dockerfile = await readFile(join(root, 'Dockerfile'), 'utf8');
+  const build = dockerfile.split(/^FROM /m)[1] ?? '';
+  const copied = [...build.matchAll(/^COPY (?!--from)(.+) \S+$/gm)].flatMap((match) => (match[1] ?? '').split(' '));
+  // npm ci fills node_modules from the lockfile that a COPY brings.
+  const packaged = (input: string): boolean => input.split('/').includes('node_modules');
+  const uncopied = Object.keys(meta.inputs).filter((input) => !packaged(input) && !copied.some((source) => input === source || input.startsWith(`${source}/`)));
+  t.same(uncopied, [], `every input is a package's or under ${copied.join(', ')}`);
+});
