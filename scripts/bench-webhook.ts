@@ -24,6 +24,7 @@ import { createMutator, type MutationResult, type Mutator } from '../webhook/mut
 import { buildApp } from '../webhook/server.js';
 import type { WebhookSettings } from '../webhook/settings.js';
 import { TLS_POLICY } from '../webhook/tls-reloader.js';
+import capturedPod from '../test/fixtures/admission/deployment-pod.json' with { type: 'json' };
 
 type ServerKind = 'webhook' | 'canned' | 'bare';
 const KINDS: readonly ServerKind[] = ['webhook', 'canned', 'bare'];
@@ -148,6 +149,8 @@ const probes = (port: number): Record<string, unknown> => ({
   readinessProbe: { httpGet: { path: '/ready', port, scheme: 'HTTP' }, periodSeconds: 5, timeoutSeconds: 1, successThreshold: 1, failureThreshold: 3 },
 });
 const resources = (cpu: string, memory: string): Record<string, unknown> => ({ resources: { requests: { cpu, memory }, limits: { memory } } });
+// The service-account volume the API server adds to every pod, as it reads in a captured pod (test/fixtures/admission).
+const apiAccessVolume = capturedPod.request.object.spec.volumes.find((volume) => volume.name.startsWith('kube-api-access-'));
 const containerDefaults = { terminationMessagePath: '/dev/termination-log', terminationMessagePolicy: 'File', imagePullPolicy: 'IfNotPresent' };
 const env = (pairs: Record<string, string>): Array<Record<string, unknown>> => Object.entries(pairs).map(([name, value]) => ({ name, value }));
 
@@ -304,17 +307,7 @@ function review(template: Template): string {
     spec: {
       volumes: [
         ...(template.volumes ?? []),
-        {
-          name: apiAccess,
-          projected: {
-            defaultMode: 420,
-            sources: [
-              { serviceAccountToken: { expirationSeconds: 3607, path: 'token' } },
-              { configMap: { name: 'kube-root-ca.crt', items: [{ key: 'ca.crt', path: 'ca.crt' }] } },
-              { downwardAPI: { items: [{ path: 'namespace', fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } }] } },
-            ],
-          },
-        },
+        { ...apiAccessVolume, name: apiAccess },
       ],
       ...(template.initContainers ? { initContainers: template.initContainers.map(withMount) } : {}),
       containers: template.containers.map(withMount),

@@ -99,23 +99,17 @@ export function createClusterCache(kubeConfig: KubeConfig, options: ClusterCache
   let started = false;
   let stopped = false;
 
-  const namespaces = new WatchedResource<V1Namespace>(kubeConfig, timing, logger, {
-    resource: 'namespaces',
-    path: '/api/v1/namespaces',
-    optional: false,
-    trim: trimNamespace,
-    list: (page, requestOptions) => core.listNamespace(page, requestOptions),
-  });
-  const serviceAccounts = new WatchedResource<V1ServiceAccount>(kubeConfig, timing, logger, {
+  const watched = <T extends KubernetesObject>(spec: ResourceSpec<T>): WatchedResource<T> => new WatchedResource(kubeConfig, timing, logger, spec);
+  const namespaces = watched<V1Namespace>({ resource: 'namespaces', api: '/api/v1', trim: trimNamespace, list: (page, requestOptions) => core.listNamespace(page, requestOptions) });
+  const serviceAccounts = watched<V1ServiceAccount>({
     resource: 'serviceaccounts',
-    path: '/api/v1/serviceaccounts',
-    optional: false,
+    api: '/api/v1',
     trim: trimServiceAccount,
     list: (page, requestOptions) => core.listServiceAccountForAllNamespaces(page, requestOptions),
   });
-  const secretProviderClasses = new WatchedResource<SecretProviderClass>(kubeConfig, timing, logger, {
+  const secretProviderClasses = watched<SecretProviderClass>({
     resource: SPC_PLURAL,
-    path: `/apis/${SPC_GROUP}/${SPC_VERSION}/${SPC_PLURAL}`,
+    api: `/apis/${SPC_GROUP}/${SPC_VERSION}`,
     optional: true,
     trim: trimSecretProviderClass,
     list: async (page, requestOptions) =>
@@ -201,12 +195,12 @@ export function createClusterCache(kubeConfig: KubeConfig, options: ClusterCache
 }
 
 interface ResourceSpec<T extends KubernetesObject> {
-  /** The plural resource name, for logs. */
+  /** The plural resource name: the last segment of the path the informer watches, and the name in logs. */
   resource: string;
-  /** The path the informer watches. */
-  path: string;
+  /** The path of its API group and version, e.g. /api/v1. */
+  api: string;
   /** A custom resource whose CRD may be missing: a 404 on list turns it off until a re-check finds it. */
-  optional: boolean;
+  optional?: boolean;
   /** What the cache keeps of each object (cache-trim.ts). */
   trim(object: T): T;
   /** One page of the list. */
@@ -290,7 +284,7 @@ class WatchedResource<T extends KubernetesObject> {
     const abort = new AbortController();
     const watch = new GenerationWatch(this.kubeConfig, abort.signal, this.spec.trim);
     const generation: Generation<T> = {
-      informer: new ListWatch<T>(this.spec.path, watch, () => this.list(generation), false),
+      informer: new ListWatch<T>(`${this.spec.api}/${this.spec.resource}`, watch, () => this.list(generation), false),
       abort,
       retired: false,
       absent: false,
@@ -315,7 +309,7 @@ class WatchedResource<T extends KubernetesObject> {
     try {
       result = await this.listPages(withSignal(AbortSignal.any([generation.abort.signal, timeout])));
     } catch (error) {
-      generation.absent = this.spec.optional && error instanceof ApiException && error.code === 404;
+      generation.absent = this.spec.optional === true && error instanceof ApiException && error.code === 404;
       if (timeout.aborted) throw new Error(`list of ${this.spec.resource} timed out after ${this.timing.listTimeoutMs} ms`, { cause: error });
       throw error;
     }

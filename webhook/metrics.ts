@@ -47,33 +47,15 @@ export function createMetrics(options: MetricsOptions = {}): WebhookMetrics {
     buckets: DURATION_BUCKETS,
     registers: [registry],
   });
-  const { cacheSizes } = options;
-  new Gauge({
-    name: 'akv_injector_cache_objects',
-    help: 'Objects held in the cluster caches, by kind.',
-    labelNames: ['kind'] as const,
-    registers: [registry],
-    collect(): void {
-      if (cacheSizes === undefined) return;
-      const sizes = cacheSizes();
-      this.set({ kind: 'Namespace' }, sizes.namespaces);
-      this.set({ kind: 'ServiceAccount' }, sizes.serviceAccounts);
-      this.set({ kind: 'SecretProviderClass' }, sizes.secretProviderClasses);
-    },
-  });
-  const { bodyBudget } = options;
-  new Gauge({
-    name: 'akv_injector_request_body_bytes',
-    help: 'Request body bytes admitted and not yet answered: all, and those of large bodies.',
-    labelNames: ['size'] as const,
-    registers: [registry],
-    collect(): void {
-      if (bodyBudget === undefined) return;
-      const usage = bodyBudget();
-      this.set({ size: 'all' }, usage.bytes);
-      this.set({ size: 'large' }, usage.largeBytes);
-    },
-  });
+  const { cacheSizes, bodyBudget } = options;
+  scrapedGauge(registry, 'akv_injector_cache_objects', 'Objects held in the cluster caches, by kind.', 'kind', cacheSizes && (() => {
+    const sizes = cacheSizes();
+    return { Namespace: sizes.namespaces, ServiceAccount: sizes.serviceAccounts, SecretProviderClass: sizes.secretProviderClasses };
+  }));
+  scrapedGauge(registry, 'akv_injector_request_body_bytes', 'Request body bytes admitted and not yet answered: all, and those of large bodies.', 'size', bodyBudget && (() => {
+    const usage = bodyBudget();
+    return { all: usage.bytes, large: usage.largeBytes };
+  }));
   new Gauge({
     name: 'akv_injector_requests_waiting',
     help: 'Requests waiting, unread, for room in the body budget.',
@@ -93,4 +75,17 @@ export function createMetrics(options: MetricsOptions = {}): WebhookMetrics {
       duration.observe({ outcome }, seconds);
     },
   };
+}
+
+/** A gauge read at every scrape, one sample per value of its label; without `read` it has no samples. */
+function scrapedGauge(registry: Registry, name: string, help: string, label: string, read: (() => Record<string, number>) | undefined): void {
+  new Gauge({
+    name,
+    help,
+    labelNames: [label],
+    registers: [registry],
+    collect(): void {
+      for (const [value, sample] of Object.entries(read?.() ?? {})) this.set({ [label]: value }, sample);
+    },
+  });
 }

@@ -80,15 +80,11 @@ const TLS_CODE = /CERT|SELF_SIGNED|UNABLE_TO_|SIGNATURE|ISSUER|ALTNAME/;
 const OAUTH_ERROR = /^[a-z_]{1,64}$/;
 const REQUEST_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-const ROLE_FOR: Record<ObjectType, string> = {
-  secret: 'Key Vault Secrets User',
-  key: 'Key Vault Crypto User',
-  cert: 'Key Vault Certificate User',
-};
-const PERMISSION_FOR: Record<ObjectType, string> = {
-  secret: 'secrets: get, list',
-  key: 'keys: get, list',
-  cert: 'certificates: get, list',
+/** What reading each object type takes: the Azure RBAC role, or the access policy's permissions. */
+const ACCESS_FOR: Record<ObjectType, { role: string; permissions: string }> = {
+  secret: { role: 'Key Vault Secrets User', permissions: 'secrets: get, list' },
+  key: { role: 'Key Vault Crypto User', permissions: 'keys: get, list' },
+  cert: { role: 'Key Vault Certificate User', permissions: 'certificates: get, list' },
 };
 
 /** Whether a failed attempt is worth another try. */
@@ -165,11 +161,12 @@ function statusDiagnosis(e: ErrorLike, status: number, object: DiagnoseContext):
     if (inner === 'SecretDisabled' || inner === 'KeyDisabled' || /disabled/i.test(e.message ?? '')) {
       return fail(`disabled (403 ${inner ?? 'Forbidden'})`, `the requested version of ${what} is disabled: enable it in Key Vault or pin another objectVersion`);
     }
+    const { role, permissions } = ACCESS_FOR[object.type];
     return fail(
       `forbidden (403 ${inner ?? code ?? 'Forbidden'})`,
       inner === 'ForbiddenByRbac'
-        ? `the identity ${object.clientId} has no role that may read ${what}: assign it "${ROLE_FOR[object.type]}" on the vault (or the object), e.g. az role assignment create --role "${ROLE_FOR[object.type]}" --assignee ${object.clientId} --scope <vault resource id>; role assignments take a few minutes to apply`
-        : `the vault denies the identity ${object.clientId}: with access policies, grant it "${PERMISSION_FOR[object.type]}" (az keyvault set-policy --name <vault> --spn ${object.clientId} ...); with Azure RBAC, assign "${ROLE_FOR[object.type]}"; also check the vault's firewall allows the cluster`,
+        ? `the identity ${object.clientId} has no role that may read ${what}: assign it "${role}" on the vault (or the object), e.g. az role assignment create --role "${role}" --assignee ${object.clientId} --scope <vault resource id>; role assignments take a few minutes to apply`
+        : `the vault denies the identity ${object.clientId}: with access policies, grant it "${permissions}" (az keyvault set-policy --name <vault> --spn ${object.clientId} ...); with Azure RBAC, assign "${role}"; also check the vault's firewall allows the cluster`,
     );
   }
   if (status === 401) {
