@@ -11,6 +11,7 @@ import { createMutator, type MutationResult } from '../webhook/mutate.js';
 import { MAX_ANNOTATIONS, MAX_CONTAINERS, MAX_OBJECTS_ENV_BYTES } from '../webhook/resolve.js';
 import type { WebhookSettings } from '../webhook/settings.js';
 import { applyResponse, loadReview } from './fixtures/admission-fixtures.js';
+import { cpuMsSince } from './fixtures/cpu-time.js';
 import { memoryLookups } from './fixtures/memory-lookups.js';
 import { podViolations } from './fixtures/pod-rules.js';
 
@@ -20,9 +21,9 @@ const SETTINGS: WebhookSettings = { image: 'ghcr.io/akv-injector/akv-injector:0.
 const OBJECTS_KEY = 'akv-injector.io/objects';
 
 /**
- * The longest one admission may take here. Its cost is bounded by the largest object list the webhook
- * parses (64 KiB of YAML, about 60 ms on an idle core); the rest leaves room for a loaded CI machine.
- * Before these limits, objectVersionHistory "100000000" held the event loop for minutes.
+ * The longest one admission may take here, in CPU time (a process waiting for a core is not slow). Its cost is
+ * bounded by the largest object list the webhook parses (64 KiB of YAML, about 60 ms on an idle core); the rest
+ * leaves room for GC. Before these limits, objectVersionHistory "100000000" held the event loop for minutes.
  */
 const ADMISSION_BOUND_MS = 1000;
 
@@ -37,6 +38,7 @@ interface Admitted {
   result: MutationResult;
   before: V1Pod;
   after: V1Pod;
+  /** CPU time of the admission. */
   ms: number;
 }
 
@@ -44,9 +46,9 @@ async function admit(edit: (pod: V1Pod) => void, request: Partial<AdmissionReque
   const review = loadReview('deployment-pod');
   edit(review.request.object);
   const before = structuredClone(review.request.object);
-  const started = performance.now();
+  const started = process.cpuUsage();
   const result = await mutator({ ...review.request, ...request });
-  const ms = performance.now() - started;
+  const ms = cpuMsSince(started);
   return { result, before, after: result.response.allowed ? applyResponse(before, result.response) : before, ms };
 }
 
@@ -72,7 +74,7 @@ function runCases(t: Test, cases: Case[]): Promise<void> {
     await previous;
     const admitted = await admit(c.edit);
     const { result, after, ms } = admitted;
-    t.ok(ms < ADMISSION_BOUND_MS, `${c.name}: answered in ${Math.round(ms)} ms (bound ${ADMISSION_BOUND_MS} ms)`);
+    t.ok(ms < ADMISSION_BOUND_MS, `${c.name}: answered in ${Math.round(ms)} ms of CPU (bound ${ADMISSION_BOUND_MS} ms)`);
     if (c.denied !== undefined) {
       t.match(result, { outcome: 'denied', response: { allowed: false, status: { code: 400 } } }, `${c.name}: denied with 400`);
       for (const pattern of c.denied) t.match(result.response.status?.message, pattern, `${c.name}: ${pattern}`);
@@ -288,6 +290,6 @@ t.test('wide pods and long values: refused before the work they would cost', asy
     t.equal(result.response.allowed, false, `${key} of 2 MiB: denied`);
     t.match(result.response.status?.message, new RegExp(`${key.replace(/[./]/g, '\\$&')}`), `${key}: named`);
     t.ok((result.response.status?.message ?? '').length < 2000, `${key}: the message quotes the start of the value only (${result.response.status?.message?.length} characters)`);
-    t.ok(ms < ADMISSION_BOUND_MS, `${key}: ${Math.round(ms)} ms`);
+    t.ok(ms < ADMISSION_BOUND_MS, `${key}: ${Math.round(ms)} ms of CPU`);
   }
 });

@@ -34,6 +34,7 @@ import {
   type Expected,
   type Scenario,
 } from './fixtures/arbitraries.js';
+import { cpuMsSince } from './fixtures/cpu-time.js';
 import { memoryLookups, type MemoryCluster } from './fixtures/memory-lookups.js';
 import { podViolations } from './fixtures/pod-rules.js';
 import { podSecurityViolations } from './fixtures/pod-security.js';
@@ -103,11 +104,6 @@ interface Answer {
 let slowest = 0;
 /** The (least) mutate() CPU time of the last admission, for the tables' reports. */
 let lastMutateMs = 0;
-
-function cpuMsSince(start: NodeJS.CpuUsage): number {
-  const used = process.cpuUsage(start);
-  return (used.user + used.system) / 1000;
-}
 
 /** POST /mutate, with the admission's CPU time held to the bounds; `settle` collects garbage first. */
 async function post(payload: string | Buffer, settle = false): Promise<Answer> {
