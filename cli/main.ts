@@ -110,7 +110,13 @@ const command = process.argv[2];
 main(process.argv.slice(2))
   .catch((error: unknown) => {
     // The kind of error and where it was thrown; its message may quote what a server sent, so it is not shown.
-    const frames = error instanceof Error ? (error.stack ?? '').split('\n').filter((line) => /^\s+at /.test(line)).join('\n') : '';
+    const frames =
+      error instanceof Error
+        ? (error.stack ?? '')
+            .split('\n')
+            .filter((line) => /^\s+at /.test(line))
+            .join('\n')
+        : '';
     process.stderr.write(`akv-injector: unexpected error (${error instanceof Error ? error.name : typeof error})\n${frames}\n`);
     return 70;
   })

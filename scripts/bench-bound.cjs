@@ -53,7 +53,9 @@ async function main() {
   const vault = await connectVault(new URL(BOUND_VAULT));
   const names = BOUND_SECRETS.split(',');
   await vault.get(`${BOUND_VAULT}secrets/${names[0]}/?api-version=7.6`);
-  const statuses = await Promise.all(names.map((name) => vault.get(`${BOUND_VAULT}secrets/${name}/?api-version=7.6`, { authorization: `Bearer ${BOUND_TOKEN}` })));
+  const statuses = await Promise.all(
+    names.map((name) => vault.get(`${BOUND_VAULT}secrets/${name}/?api-version=7.6`, { authorization: `Bearer ${BOUND_TOKEN}` })),
+  );
   if (statuses.some((s) => s !== 200)) throw new Error(`bound reads failed: ${statuses.join(',')}`);
   vault.close();
   agent.destroy();

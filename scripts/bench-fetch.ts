@@ -141,7 +141,9 @@ console.log(row('bound: node + preload + 3 round trips', bound));
 console.log(row('bound with 1 read (reference)', bound1));
 const verdict = (ok: boolean): string => (ok ? 'ok' : 'MISSED');
 console.log(`ratio fetch(${OBJECTS}) / bound: ${ratio.toFixed(2)} (target ≤ 3.00) ${verdict(ratio <= 3)}`);
-console.log(`${OBJECTS} objects cost ${extraRoundTrips.toFixed(1)} round trips more than 1 (median of paired runs; target ≤ 4) ${verdict(extraRoundTrips <= 4)}`);
+console.log(
+  `${OBJECTS} objects cost ${extraRoundTrips.toFixed(1)} round trips more than 1 (median of paired runs; target ≤ 4) ${verdict(extraRoundTrips <= 4)}`,
+);
 console.log(`  for reference, bare Node's own parallel round of ${OBJECTS} reads costs ${bareExtra.toFixed(1)} round trips more than 1 read on this machine`);
 console.log(`peak RSS ${f40.rssMiB.toFixed(1)} MiB (target ≤ 80) ${verdict(f40.rssMiB <= 80)}`);
 

@@ -103,8 +103,19 @@ async function main(): Promise<number> {
   try {
     const cli = await buildDist(scratch);
     webhook = await startWebhookProcess({ cli, fake, dir: path.join(scratch, 'webhook'), pki: pkiA });
-    await waitFor('the webhook ready', () => webhook?.health('/readyz').then((r) => r.status === 200, () => false), 30_000, 50);
-    console.log(`bench:soak — ${SECONDS} s at ${RATE} admissions/s (pods of ${POD_KB.join(', ')} KB, keep-alive connections), node ${webhook.node}, NODE_OPTIONS "${webhook.nodeOptions}", memory limit ${runtime.memoryLimitBytes / MiB} MiB`);
+    await waitFor(
+      'the webhook ready',
+      () =>
+        webhook?.health('/readyz').then(
+          (r) => r.status === 200,
+          () => false,
+        ),
+      30_000,
+      50,
+    );
+    console.log(
+      `bench:soak — ${SECONDS} s at ${RATE} admissions/s (pods of ${POD_KB.join(', ')} KB, keep-alive connections), node ${webhook.node}, NODE_OPTIONS "${webhook.nodeOptions}", memory limit ${runtime.memoryLimitBytes / MiB} MiB`,
+    );
     return await soak(webhook, fake, runtime.memoryLimitBytes);
   } finally {
     await webhook?.stop();
@@ -163,8 +174,15 @@ async function soak(webhook: WebhookProcess, fake: FakeApiServer, memoryLimit: n
       run: async () => {
         await webhook.rotate(pkiB);
         const expected = fingerprint(pkiB.certPem);
-        const seen = await waitFor('the new certificate served', () => servedFingerprint(webhook.port).then((fp) => fp === expected), 20_000, 100).then(() => true, () => false);
-        verdicts.push({ name: 'certificate rotated', ok: seen, detail: seen ? 'new connections get the new certificate' : 'still the old certificate after 20 s' });
+        const seen = await waitFor('the new certificate served', () => servedFingerprint(webhook.port).then((fp) => fp === expected), 20_000, 100).then(
+          () => true,
+          () => false,
+        );
+        verdicts.push({
+          name: 'certificate rotated',
+          ok: seen,
+          detail: seen ? 'new connections get the new certificate' : 'still the old certificate after 20 s',
+        });
       },
     },
     {
@@ -183,7 +201,10 @@ async function soak(webhook: WebhookProcess, fake: FakeApiServer, memoryLimit: n
           metadata: {
             namespace: 'shop',
             name: LATE_SERVICE_ACCOUNT,
-            annotations: { 'azure.workload.identity/client-id': '8f1c2b7a-3d4e-4f5a-9b6c-7d8e9f0a1b2c', 'azure.workload.identity/tenant-id': '72f988bf-86f1-41af-91ab-2d7cd011db47' },
+            annotations: {
+              'azure.workload.identity/client-id': '8f1c2b7a-3d4e-4f5a-9b6c-7d8e9f0a1b2c',
+              'azure.workload.identity/tenant-id': '72f988bf-86f1-41af-91ab-2d7cd011db47',
+            },
           },
         });
       },
@@ -194,8 +215,17 @@ async function soak(webhook: WebhookProcess, fake: FakeApiServer, memoryLimit: n
       run: async () => {
         const readsBefore = fake.requests.filter((r) => !r.watch && r.path.includes('/serviceaccounts/')).length;
         await fake.resume();
-        const cached = (): Promise<boolean> => metric(webhook, 'akv_injector_cache_objects', 'kind="ServiceAccount"').then((n) => n === 2, () => false);
-        const synced = await waitFor('every watch open again and the ServiceAccount created during the outage cached', async () => fake.openWatches() === 3 && (await cached()), at(0.35), 200).then(
+        const cached = (): Promise<boolean> =>
+          metric(webhook, 'akv_injector_cache_objects', 'kind="ServiceAccount"').then(
+            (n) => n === 2,
+            () => false,
+          );
+        const synced = await waitFor(
+          'every watch open again and the ServiceAccount created during the outage cached',
+          async () => fake.openWatches() === 3 && (await cached()),
+          at(0.35),
+          200,
+        ).then(
           () => true,
           () => false,
         );
@@ -254,8 +284,16 @@ async function soak(webhook: WebhookProcess, fake: FakeApiServer, memoryLimit: n
 function report(total: Tally, events: Verdict[], memory: { start: number; end: number; peak: number; limit: number }): number {
   const expected = Math.floor(SECONDS * RATE);
   const verdicts: Verdict[] = [
-    { name: 'zero failed admissions', ok: total.failed === 0 && total.ok === total.sent, detail: `${total.ok} of ${total.sent} answered right, ${total.failed} failed` },
-    { name: 'rate held (≥ 95 %)', ok: total.ok >= 0.95 * expected, detail: `${total.ok} answered of the ${expected} the rate asks for (${(total.ok / SECONDS).toFixed(1)}/s)` },
+    {
+      name: 'zero failed admissions',
+      ok: total.failed === 0 && total.ok === total.sent,
+      detail: `${total.ok} of ${total.sent} answered right, ${total.failed} failed`,
+    },
+    {
+      name: 'rate held (≥ 95 %)',
+      ok: total.ok >= 0.95 * expected,
+      detail: `${total.ok} answered of the ${expected} the rate asks for (${(total.ok / SECONDS).toFixed(1)}/s)`,
+    },
     {
       name: 'RSS flat (end ≤ 1.2 × after warm-up)',
       ok: memory.end <= 1.2 * memory.start,
@@ -266,7 +304,9 @@ function report(total: Tally, events: Verdict[], memory: { start: number; end: n
   ];
   if (!events.some((v) => v.name === 'certificate rotated')) verdicts.push({ name: 'certificate rotated', ok: false, detail: 'the rotation did not run' });
   if (!events.some((v) => v.name === 'caches resynced')) verdicts.push({ name: 'caches resynced', ok: false, detail: 'the outage did not run' });
-  console.log(`latency over the run: p50 ${percentile(total.latenciesMs, 50).toFixed(1)} ms, p99 ${percentile(total.latenciesMs, 99).toFixed(1)} ms, max ${Math.max(...total.latenciesMs).toFixed(1)} ms`);
+  console.log(
+    `latency over the run: p50 ${percentile(total.latenciesMs, 50).toFixed(1)} ms, p99 ${percentile(total.latenciesMs, 99).toFixed(1)} ms, max ${Math.max(...total.latenciesMs).toFixed(1)} ms`,
+  );
   for (const [problem, n] of total.problems) console.log(`failed: ${n} × ${problem}`);
   console.log('targets:');
   for (const v of verdicts) console.log(`  ${v.ok ? 'ok    ' : 'MISSED'}  ${v.name}: ${v.detail}`);

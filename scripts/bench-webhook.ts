@@ -51,7 +51,13 @@ function memoryLookups(): Lookups {
   const serviceAccounts = new Map<string, V1ServiceAccount>(
     ['checkout', 'payments', 'orders-worker', 'storefront'].map((name) => [
       `${NAMESPACE}/${name}`,
-      { metadata: { name, namespace: NAMESPACE, annotations: { 'azure.workload.identity/client-id': CLIENT_ID, 'azure.workload.identity/tenant-id': TENANT_ID } } },
+      {
+        metadata: {
+          name,
+          namespace: NAMESPACE,
+          annotations: { 'azure.workload.identity/client-id': CLIENT_ID, 'azure.workload.identity/tenant-id': TENANT_ID },
+        },
+      },
     ]),
   );
   return {
@@ -60,7 +66,6 @@ function memoryLookups(): Lookups {
     secretProviderClass: async () => undefined,
   };
 }
-
 
 async function serve(kind: ServerKind, certPem: string, keyPem: string): Promise<{ port: number; close: () => Promise<void> }> {
   const tls = { ...TLS_POLICY, cert: certPem, key: keyPem };
@@ -145,7 +150,14 @@ interface Template {
 }
 
 const probes = (port: number): Record<string, unknown> => ({
-  livenessProbe: { httpGet: { path: '/healthz', port, scheme: 'HTTP' }, initialDelaySeconds: 10, periodSeconds: 10, timeoutSeconds: 1, successThreshold: 1, failureThreshold: 3 },
+  livenessProbe: {
+    httpGet: { path: '/healthz', port, scheme: 'HTTP' },
+    initialDelaySeconds: 10,
+    periodSeconds: 10,
+    timeoutSeconds: 1,
+    successThreshold: 1,
+    failureThreshold: 3,
+  },
   readinessProbe: { httpGet: { path: '/ready', port, scheme: 'HTTP' }, periodSeconds: 5, timeoutSeconds: 1, successThreshold: 1, failureThreshold: 3 },
 });
 const resources = (cpu: string, memory: string): Record<string, unknown> => ({ resources: { requests: { cpu, memory }, limits: { memory } } });
@@ -160,7 +172,8 @@ const TEMPLATES: Template[] = [
     serviceAccount: 'checkout',
     annotations: {
       'akv-injector.io/vault': 'kv-shop',
-      'akv-injector.io/objects': '- objectName: db-password\n  objectType: secret\n  filePermission: "0440"\n- objectName: web-tls\n  objectType: secret\n  objectAlias: tls/tls.pem\n',
+      'akv-injector.io/objects':
+        '- objectName: db-password\n  objectType: secret\n  filePermission: "0440"\n- objectName: web-tls\n  objectType: secret\n  objectAlias: tls/tls.pem\n',
       'kubectl.kubernetes.io/restartedAt': '2026-11-28T10:00:00Z',
     },
     containers: [
@@ -168,7 +181,13 @@ const TEMPLATES: Template[] = [
         name: 'checkout',
         image: 'contoso.azurecr.io/shop/checkout:1.42.0',
         ports: [{ name: 'http', containerPort: 8080, protocol: 'TCP' }],
-        env: env({ ASPNETCORE_URLS: 'http://+:8080', DB_HOST: 'checkout-db.shop.svc', DB_USER: 'checkout', LOG_LEVEL: 'info', FEATURE_FLAGS: 'new-cart,fast-pay' }),
+        env: env({
+          ASPNETCORE_URLS: 'http://+:8080',
+          DB_HOST: 'checkout-db.shop.svc',
+          DB_USER: 'checkout',
+          LOG_LEVEL: 'info',
+          FEATURE_FLAGS: 'new-cart,fast-pay',
+        }),
         ...resources('250m', '512Mi'),
         ...probes(8080),
       },
@@ -185,7 +204,8 @@ const TEMPLATES: Template[] = [
         { objectName: 'payments-mtls', objectType: 'cert', objectAlias: 'mtls/cert.pem' },
       ]),
       'akv-injector.io/containers': 'payments',
-      'sidecar.istio.io/status': '{"initContainers":["istio-init"],"containers":["istio-proxy"],"volumes":["istio-envoy","istio-data","istio-podinfo","istio-token","istiod-ca-cert"],"revision":"default"}',
+      'sidecar.istio.io/status':
+        '{"initContainers":["istio-init"],"containers":["istio-proxy"],"volumes":["istio-envoy","istio-data","istio-podinfo","istio-token","istiod-ca-cert"],"revision":"default"}',
       'prometheus.io/scrape': 'true',
       'prometheus.io/port': '15020',
     },
@@ -203,7 +223,12 @@ const TEMPLATES: Template[] = [
         name: 'payments',
         image: 'contoso.azurecr.io/shop/payments:3.7.1',
         ports: [{ name: 'grpc', containerPort: 9090, protocol: 'TCP' }],
-        env: env({ GRPC_PORT: '9090', STRIPE_ENDPOINT: 'https://api.stripe.com', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://otel-collector.observability:4317', REGION: 'westeurope' }),
+        env: env({
+          GRPC_PORT: '9090',
+          STRIPE_ENDPOINT: 'https://api.stripe.com',
+          OTEL_EXPORTER_OTLP_ENDPOINT: 'http://otel-collector.observability:4317',
+          REGION: 'westeurope',
+        }),
         ...resources('500m', '1Gi'),
         ...probes(9091),
       },
@@ -234,10 +259,13 @@ const TEMPLATES: Template[] = [
     serviceAccount: 'orders-worker',
     annotations: {
       'akv-injector.io/vault': 'kv-orders',
-      'akv-injector.io/objects': 'array:\n  - |\n    objectName: servicebus-connection\n    objectType: secret\n  - |\n    objectName: orders-db\n    objectType: secret\n    objectVersionHistory: 2\n',
+      'akv-injector.io/objects':
+        'array:\n  - |\n    objectName: servicebus-connection\n    objectType: secret\n  - |\n    objectName: orders-db\n    objectType: secret\n    objectVersionHistory: 2\n',
       'akv-injector.io/mount-path': '/var/run/secrets/orders',
     },
-    initContainers: [{ name: 'migrate', image: 'contoso.azurecr.io/shop/orders-migrate:2.0.4', args: ['--wait-for-db', '--apply'], ...resources('100m', '256Mi') }],
+    initContainers: [
+      { name: 'migrate', image: 'contoso.azurecr.io/shop/orders-migrate:2.0.4', args: ['--wait-for-db', '--apply'], ...resources('100m', '256Mi') },
+    ],
     containers: [
       {
         name: 'worker',
@@ -254,7 +282,8 @@ const TEMPLATES: Template[] = [
     serviceAccount: 'storefront',
     annotations: {
       'akv-injector.io/vault': 'kv-shop',
-      'akv-injector.io/objects': '- objectName: storefront-tls\n  objectType: secret\n  objectFormat: pfx\n  objectEncoding: base64\n  objectAlias: tls.pfx\n- objectName: session-key\n  objectType: secret\n',
+      'akv-injector.io/objects':
+        '- objectName: storefront-tls\n  objectType: secret\n  objectFormat: pfx\n  objectEncoding: base64\n  objectAlias: tls.pfx\n- objectName: session-key\n  objectType: secret\n',
       'akv-injector.io/containers': 'nginx,app',
       'akv-injector.io/token-expiration': '7200',
     },
@@ -263,7 +292,10 @@ const TEMPLATES: Template[] = [
         name: 'nginx',
         image: 'docker.io/library/nginx:1.27-alpine',
         ports: [{ name: 'https', containerPort: 8443, protocol: 'TCP' }],
-        volumeMounts: [{ name: 'nginx-conf', mountPath: '/etc/nginx/conf.d', readOnly: true }, { name: 'cache', mountPath: '/var/cache/nginx' }],
+        volumeMounts: [
+          { name: 'nginx-conf', mountPath: '/etc/nginx/conf.d', readOnly: true },
+          { name: 'cache', mountPath: '/var/cache/nginx' },
+        ],
         ...resources('100m', '64Mi'),
       },
       {
@@ -275,7 +307,10 @@ const TEMPLATES: Template[] = [
         ...probes(3000),
       },
     ],
-    volumes: [{ name: 'nginx-conf', configMap: { name: 'storefront-nginx', defaultMode: 420 } }, { name: 'cache', emptyDir: {} }],
+    volumes: [
+      { name: 'nginx-conf', configMap: { name: 'storefront-nginx', defaultMode: 420 } },
+      { name: 'cache', emptyDir: {} },
+    ],
   },
 ];
 
@@ -284,7 +319,11 @@ function review(template: Template): string {
   const hash = suffix(10);
   const apiAccess = `kube-api-access-${suffix(5)}`;
   const serviceAccountMount = { name: apiAccess, readOnly: true, mountPath: '/var/run/secrets/kubernetes.io/serviceaccount' };
-  const withMount = (c: Record<string, unknown>): Record<string, unknown> => ({ ...containerDefaults, ...c, volumeMounts: [...((c.volumeMounts as unknown[]) ?? []), serviceAccountMount] });
+  const withMount = (c: Record<string, unknown>): Record<string, unknown> => ({
+    ...containerDefaults,
+    ...c,
+    volumeMounts: [...((c.volumeMounts as unknown[]) ?? []), serviceAccountMount],
+  });
   const pod = {
     metadata: {
       generateName: `${template.app}-${hash}-`,
@@ -292,7 +331,9 @@ function review(template: Template): string {
       creationTimestamp: null,
       labels: { app: template.app, 'pod-template-hash': hash, 'app.kubernetes.io/part-of': 'shop' },
       annotations: { 'akv-injector.io/inject': 'true', ...template.annotations },
-      ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: `${template.app}-${hash}`, uid: randomUUID(), controller: true, blockOwnerDeletion: true }],
+      ownerReferences: [
+        { apiVersion: 'apps/v1', kind: 'ReplicaSet', name: `${template.app}-${hash}`, uid: randomUUID(), controller: true, blockOwnerDeletion: true },
+      ],
       managedFields: [
         {
           manager: 'kube-controller-manager',
@@ -300,15 +341,14 @@ function review(template: Template): string {
           apiVersion: 'v1',
           time: new Date().toISOString(),
           fieldsType: 'FieldsV1',
-          fieldsV1: { 'f:metadata': { 'f:generateName': {}, 'f:labels': { '.': {}, 'f:app': {}, 'f:pod-template-hash': {} }, 'f:ownerReferences': { '.': {} } } },
+          fieldsV1: {
+            'f:metadata': { 'f:generateName': {}, 'f:labels': { '.': {}, 'f:app': {}, 'f:pod-template-hash': {} }, 'f:ownerReferences': { '.': {} } },
+          },
         },
       ],
     },
     spec: {
-      volumes: [
-        ...(template.volumes ?? []),
-        { ...apiAccessVolume, name: apiAccess },
-      ],
+      volumes: [...(template.volumes ?? []), { ...apiAccessVolume, name: apiAccess }],
       ...(template.initContainers ? { initContainers: template.initContainers.map(withMount) } : {}),
       containers: template.containers.map(withMount),
       restartPolicy: 'Always',
@@ -341,7 +381,11 @@ function review(template: Template): string {
       requestResource: gvr,
       namespace: NAMESPACE,
       operation: 'CREATE',
-      userInfo: { username: 'system:serviceaccount:kube-system:replicaset-controller', uid: randomUUID(), groups: ['system:serviceaccounts', 'system:serviceaccounts:kube-system', 'system:authenticated'] },
+      userInfo: {
+        username: 'system:serviceaccount:kube-system:replicaset-controller',
+        uid: randomUUID(),
+        groups: ['system:serviceaccounts', 'system:serviceaccounts:kube-system', 'system:authenticated'],
+      },
       object: pod,
       oldObject: null,
       dryRun: false,
@@ -422,12 +466,15 @@ async function checkInjects(port: number, caPem: string): Promise<void> {
   for (const template of TEMPLATES) {
     const body = review(template);
     const answer = await new Promise<string>((resolve, reject) => {
-      const req = https.request({ host: '127.0.0.1', port, path: '/mutate', method: 'POST', ca: caPem, servername: 'localhost', headers: { 'content-type': 'application/json' } }, (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => (text += chunk));
-        res.on('end', () => resolve(text));
-      });
+      const req = https.request(
+        { host: '127.0.0.1', port, path: '/mutate', method: 'POST', ca: caPem, servername: 'localhost', headers: { 'content-type': 'application/json' } },
+        (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => (text += chunk));
+          res.on('end', () => resolve(text));
+        },
+      );
       req.on('error', reject);
       req.end(body);
     });
@@ -531,7 +578,9 @@ async function parentMain(): Promise<void> {
     `server CPU ${(m.cpuMsPerRequest * 1000).toFixed(0).padStart(4)} µs/req  peak RSS ${m.rssMiB.toFixed(1).padStart(6)} MiB  errors ${m.errors}  non-2xx ${m.non2xx}`;
   const verdict = (ok: boolean): string => (ok ? 'ok' : 'MISSED');
   const ratio = webhook.rps / bare.rps;
-  console.log(`bench:webhook — HTTPS on 127.0.0.1, ${CONNECTIONS} connections, ${WARMUP_S} s warm-up, then ${ROUNDS} interleaved rounds of ${DURATION_S} s per server (medians), node ${process.version}`);
+  console.log(
+    `bench:webhook — HTTPS on 127.0.0.1, ${CONNECTIONS} connections, ${WARMUP_S} s warm-up, then ${ROUNDS} interleaved rounds of ${DURATION_S} s per server (medians), node ${process.version}`,
+  );
   console.log(`bodies: distinct AdmissionReviews of Deployment pods, ${TEMPLATES.length} templates, ${bodyKiB.toFixed(1)} KiB on average`);
   console.log(row('webhook', webhook));
   console.log(row('webhook canned', canned));

@@ -26,24 +26,41 @@ const say = (text = ''): void => console.log(text);
 const world = await startFetchWorld();
 const chain = defaultChain('rsa');
 world.vault.setSecret('db-password', 'correct-horse-battery-staple');
-world.vault.setCertificate('web-tls', { certDer: chain.leaf.der, secretValue: makePfx({ chain, certOrder: ['root', 'leaf', 'intermediate'] }).toString('base64'), contentType: 'application/x-pkcs12' });
+world.vault.setCertificate('web-tls', {
+  certDer: chain.leaf.der,
+  secretValue: makePfx({ chain, certOrder: ['root', 'leaf', 'intermediate'] }).toString('base64'),
+  contentType: 'application/x-pkcs12',
+});
 world.vault.setKey('jwt-signing', generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).publicKey);
 
 const api = await startFakeApiServer();
 api.upsert('namespaces', { metadata: { name: 'shop' } });
-api.upsert('serviceaccounts', { metadata: { namespace: 'shop', name: 'checkout', annotations: { 'azure.workload.identity/client-id': CLIENT_ID, 'azure.workload.identity/tenant-id': TENANT_ID } } });
+api.upsert('serviceaccounts', {
+  metadata: {
+    namespace: 'shop',
+    name: 'checkout',
+    annotations: { 'azure.workload.identity/client-id': CLIENT_ID, 'azure.workload.identity/tenant-id': TENANT_ID },
+  },
+});
 const kubeconfig = join(world.dir, 'kubeconfig');
 await writeFile(kubeconfig, api.kubeConfig().exportConfig());
 
 // --- 1. the webhook --------------------------------------------------------------------------------
 const [port, healthPort] = [await freePort(), await freePort()];
-const webhook = spawn(process.execPath, [cli, 'webhook', '--dev', `--port=${port}`, `--health-port=${healthPort}`, '--namespace=akv-injector', `--image=${IMAGE}`], {
-  env: { PATH: process.env.PATH, KUBECONFIG: kubeconfig, NODE_EXTRA_CA_CERTS: await caFile('api-ca.crt', api.caCertPem) },
-  stdio: ['ignore', 'pipe', 'pipe'],
-});
+const webhook = spawn(
+  process.execPath,
+  [cli, 'webhook', '--dev', `--port=${port}`, `--health-port=${healthPort}`, '--namespace=akv-injector', `--image=${IMAGE}`],
+  {
+    env: { PATH: process.env.PATH, KUBECONFIG: kubeconfig, NODE_EXTRA_CA_CERTS: await caFile('api-ca.crt', api.caCertPem) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  },
+);
 const webhookLog = collect(webhook);
 try {
-  const ca = await waitFor(() => /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n/.exec(webhookLog.stderr())?.[0], 'the webhook to print its dev CA');
+  const ca = await waitFor(
+    () => /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n/.exec(webhookLog.stderr())?.[0],
+    'the webhook to print its dev CA',
+  );
   await waitFor(async () => ((await get(`http://127.0.0.1:${healthPort}/readyz`)) === 200 ? true : undefined), 'the webhook to be ready');
 
   say('akv-injector demo: webhook → init container → files, with local Kubernetes API, Entra ID and Key Vault stand-ins');
@@ -61,10 +78,13 @@ try {
     ].join('\n'),
   };
   say(`pod ${review.request.namespace}/${review.request.object.metadata?.generateName}* (ServiceAccount checkout), annotations:`);
-  for (const [key, value] of Object.entries(review.request.object.metadata!.annotations)) say(`  ${key}: ${value.includes('\n') ? `|\n${value.replace(/^/gm, '    ')}` : value}`);
+  for (const [key, value] of Object.entries(review.request.object.metadata!.annotations))
+    say(`  ${key}: ${value.includes('\n') ? `|\n${value.replace(/^/gm, '    ')}` : value}`);
   say();
 
-  const answer = (await post(`https://127.0.0.1:${port}/mutate`, review, ca)) as { response: { allowed: boolean; patch?: string; status?: { message?: string } } };
+  const answer = (await post(`https://127.0.0.1:${port}/mutate`, review, ca)) as {
+    response: { allowed: boolean; patch?: string; status?: { message?: string } };
+  };
   const operations = JSON.parse(Buffer.from(answer.response.patch ?? '', 'base64').toString('utf8') || '[]') as Operation[];
   say(`$ POST https://127.0.0.1:${port}/mutate → allowed: ${answer.response.allowed}, ${operations.length} patch operations:`);
   for (const op of operations) say(`  ${op.op.padEnd(7)} ${op.path}${describe(op)}`);
@@ -94,7 +114,9 @@ try {
   const code = await new Promise<number>((resolve) => fetch.on('exit', (c) => resolve(c ?? 1)));
   for (const line of fetchLog.stdout().trim().split('\n')) {
     const log = JSON.parse(line) as Record<string, unknown>;
-    say(`  ${String(log.msg).padEnd(34)} ${[log.object, log.type, log.bytes !== undefined ? `${log.bytes} bytes` : '', `${log.ms} ms`].filter(Boolean).join('  ')}`);
+    say(
+      `  ${String(log.msg).padEnd(34)} ${[log.object, log.type, log.bytes !== undefined ? `${log.bytes} bytes` : '', `${log.ms} ms`].filter(Boolean).join('  ')}`,
+    );
   }
   say(`  exit ${code}${fetchLog.stderr() ? `\n${fetchLog.stderr()}` : ''}`);
   say();

@@ -73,11 +73,7 @@ export class PublishError extends Error {
  * I/O error is rethrown; an error after the switch (tidying links and old directories) leaves the
  * new set published. A promise API, though the calls inside are synchronous (see the top of this file).
  */
-export async function publishFiles(
-  outputDir: string,
-  files: readonly OutputFile[],
-  options: PublishOptions = {},
-): Promise<PublishResult> {
+export async function publishFiles(outputDir: string, files: readonly OutputFile[], options: PublishOptions = {}): Promise<PublishResult> {
   const pathProblems = validateOutputFiles(files);
   if (pathProblems.length > 0) throw new PublishError(outputDir, pathProblems);
   const entries = topLevelEntries(files);

@@ -21,7 +21,7 @@ export function orderChain(certs: readonly Uint8Array[], options: OrderChainOpti
     throw new RangeError(`leaf index ${leaf} is out of range for ${certs.length} certificates`);
   }
   const path = [leaf];
-  for (let current = at(parsed, leaf); !current.checkIssued(current); ) {
+  for (let current = at(parsed, leaf); !current.checkIssued(current);) {
     // The first unused issuer in input order; a used one would make a loop of cross-signed CAs.
     const next = parsed.findIndex((candidate, index) => !path.includes(index) && current.checkIssued(candidate));
     if (next < 0) break;

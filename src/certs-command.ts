@@ -48,7 +48,8 @@ export function parseCertsFlags(args: string[]): { flags?: CertsFlags; problems:
   if (!isDnsSubdomain(secretName)) problems.push(`--secret-name ${JSON.stringify(secretName)} is not a valid Secret name`);
   const validityText = values['validity-days'] ?? '365';
   const validityDays = Number(validityText);
-  if (!/^\d+$/.test(validityText) || validityDays < 1 || validityDays > 3650) problems.push(`--validity-days ${JSON.stringify(validityText)} must be a whole number of days from 1 to 3650`);
+  if (!/^\d+$/.test(validityText) || validityDays < 1 || validityDays > 3650)
+    problems.push(`--validity-days ${JSON.stringify(validityText)} must be a whole number of days from 1 to 3650`);
   if (problems.length > 0) return { problems };
   return { problems, flags: { service, namespace, outDir, secretName, validityDays } };
 }

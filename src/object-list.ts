@@ -43,7 +43,10 @@ export function decodeObjectList(text: string): DecodedList {
     return decodeCsiArray(array);
   }
   if (!Array.isArray(value)) {
-    return { ok: false, problem: 'must be a list of objects, e.g. [{"objectName": "db-password", "objectType": "secret"}], or the CSI driver\'s "array:" form' };
+    return {
+      ok: false,
+      problem: 'must be a list of objects, e.g. [{"objectName": "db-password", "objectType": "secret"}], or the CSI driver\'s "array:" form',
+    };
   }
   return { ok: true, items: value };
 }

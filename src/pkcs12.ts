@@ -90,8 +90,7 @@ function verifyMac(macData: Asn1 | undefined, authSafe: string, password: string
   if (createDigest === undefined) throw new Error(`cannot open PKCS#12 file: unsupported MAC algorithm ${algorithmOid}`);
   const expected = octets(digestNode, 'MAC digest');
   const salt = octets(saltNode, 'MAC salt');
-  const iterations =
-    iterationsNode === undefined ? 1 : forge.asn1.derToInteger(primitive(iterationsNode, forge.asn1.Type.INTEGER, 'MAC iterations'));
+  const iterations = iterationsNode === undefined ? 1 : forge.asn1.derToInteger(primitive(iterationsNode, forge.asn1.Type.INTEGER, 'MAC iterations'));
 
   const candidates: Password[] = password === '' ? ['', null] : [password];
   for (const candidate of candidates) {

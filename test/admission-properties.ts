@@ -128,7 +128,10 @@ async function post(payload: string | Buffer, settle = false): Promise<Answer> {
   slowest = Math.max(slowest, lastMutateMs);
   const tries = attempts === 1 ? '' : ` (least of ${attempts})`;
   assert.ok(overMutate <= 0, `mutate() took ${(MUTATE_CPU_BOUND_MS + overMutate).toFixed(1)} ms of CPU${tries}, over the bound of ${MUTATE_CPU_BOUND_MS} ms`);
-  assert.ok(overHttp <= 0, `the HTTP round took ${overHttp.toFixed(1)} ms of CPU more than its bound (${HTTP_CPU_BOUND_MS} ms + ${HTTP_CPU_MS_PER_MIB} ms/MiB)${tries}`);
+  assert.ok(
+    overHttp <= 0,
+    `the HTTP round took ${overHttp.toFixed(1)} ms of CPU more than its bound (${HTTP_CPU_BOUND_MS} ms + ${HTTP_CPU_MS_PER_MIB} ms/MiB)${tries}`,
+  );
   return answer as Answer;
 }
 
@@ -144,7 +147,12 @@ let uids = 0;
 const nextUid = (): string => `00000000-0000-4000-8000-${String(++uids).padStart(12, '0')}`;
 
 /** Admit `pod` as a CREATE in the scenario's cluster; the request's uid comes back with the answer. */
-async function admit(s: { namespace: string; cluster: MemoryCluster }, pod: unknown, edit: (review: AdmissionReview) => void = () => {}, settle = false): Promise<{ answer: Answer; uid: string }> {
+async function admit(
+  s: { namespace: string; cluster: MemoryCluster },
+  pod: unknown,
+  edit: (review: AdmissionReview) => void = () => {},
+  settle = false,
+): Promise<{ answer: Answer; uid: string }> {
   cluster = memoryLookups(s.cluster);
   const uid = nextUid();
   const review = podCreateReview(uid, s.namespace, pod);
@@ -171,7 +179,11 @@ function responseOf(answer: Answer, uid: string): AdmissionResponse {
     assert.ok(Number.isInteger(response.status?.code), 'a denial has a status code');
     assert.equal(typeof response.status?.message, 'string');
   }
-  if (response.warnings !== undefined) assert.ok(response.warnings.every((w) => typeof w === 'string'), 'warnings are strings');
+  if (response.warnings !== undefined)
+    assert.ok(
+      response.warnings.every((w) => typeof w === 'string'),
+      'warnings are strings',
+    );
   return response;
 }
 
@@ -263,14 +275,18 @@ function checkInjection(s: Scenario, before: V1Pod, response: AdmissionResponse)
   assert.equal(response.allowed, true, `denied: ${brief(response.status?.message)}`);
   assert.ok(response.patch !== undefined, 'a patch');
   const after = applyResponse(before, response);
-  assert.deepEqual(podViolations(after), [], 'the injected pod passes the schema and the API server\'s rules');
+  assert.deepEqual(podViolations(after), [], "the injected pod passes the schema and the API server's rules");
   checkKept(before, after, x);
 
   const spec = after.spec as NonNullable<V1Pod['spec']>;
   const inits = spec.initContainers ?? [];
   const at = inits.findIndex((c) => c.name === INJECTED.initContainer);
   assert.equal(inits.filter((c) => c.name === INJECTED.initContainer).length, 1, 'one init container akv-injector');
-  assert.equal(at, x.initFirst ? 0 : (before.spec?.initContainers ?? []).length, x.initFirst ? 'init-first: it runs first' : 'it runs after the pod\'s own init containers');
+  assert.equal(
+    at,
+    x.initFirst ? 0 : (before.spec?.initContainers ?? []).length,
+    x.initFirst ? 'init-first: it runs first' : "it runs after the pod's own init containers",
+  );
   const init = inits[at] as V1Container;
   assert.equal(init.image, x.windows ? SETTINGS.windowsImage : SETTINGS.image);
   assert.deepEqual(init.args, ['fetch']);
@@ -279,7 +295,10 @@ function checkInjection(s: Scenario, before: V1Pod, response: AdmissionResponse)
   checkFetchEnvironment(init, x);
   assert.deepEqual(
     [...(init.volumeMounts ?? [])].sort((a, b) => a.name.localeCompare(b.name)),
-    [{ name: INJECTED.secretsVolume, mountPath: x.mountPath }, { name: INJECTED.tokenVolume, mountPath: INJECTED.tokenMountPath, readOnly: true }],
+    [
+      { name: INJECTED.secretsVolume, mountPath: x.mountPath },
+      { name: INJECTED.tokenVolume, mountPath: INJECTED.tokenMountPath, readOnly: true },
+    ],
     'the token read-only at its path, the secrets read-write at the mount path',
   );
   checkSecurityContext(init, x.windows);
@@ -322,7 +341,11 @@ function checkKept(before: V1Pod, after: V1Pod, x: Expected): void {
   const was = before.spec as NonNullable<V1Pod['spec']>;
   const now = after.spec as NonNullable<V1Pod['spec']>;
   assert.deepEqual(names(now.containers), names(was.containers), 'the app containers, in order');
-  assert.deepEqual(names(now.initContainers).filter((n) => n !== INJECTED.initContainer && n !== INJECTED.refreshContainer), names(was.initContainers), 'the pod\'s init containers, in order');
+  assert.deepEqual(
+    names(now.initContainers).filter((n) => n !== INJECTED.initContainer && n !== INJECTED.refreshContainer),
+    names(was.initContainers),
+    "the pod's init containers, in order",
+  );
   for (const original of [...(was.initContainers ?? []), ...was.containers]) {
     const { volumeMounts: mounts, ...kept } = [...(now.initContainers ?? []), ...now.containers].find((c) => c.name === original.name) as V1Container;
     const { volumeMounts: originalMounts, ...rest } = original;
@@ -332,14 +355,19 @@ function checkKept(before: V1Pod, after: V1Pod, x: Expected): void {
   }
   const volumes = new Map((now.volumes ?? []).map((v) => [v.name, v]));
   for (const original of was.volumes ?? []) assert.deepEqual(volumes.get(original.name), original, `volume ${original.name} unchanged`);
-  assert.deepEqual(names(now.volumes).filter((n) => !names(was.volumes).includes(n)).sort(), [INJECTED.secretsVolume, INJECTED.tokenVolume]);
+  assert.deepEqual(
+    names(now.volumes)
+      .filter((n) => !names(was.volumes).includes(n))
+      .sort(),
+    [INJECTED.secretsVolume, INJECTED.tokenVolume],
+  );
   const { containers: _c, initContainers: _i, volumes: _v, ...otherSpec } = now;
   const { containers: _wc, initContainers: _wi, volumes: _wv, ...otherSpecBefore } = was;
   assert.deepEqual(otherSpec, otherSpecBefore, 'every other spec field unchanged');
   const { annotations, ...metadata } = after.metadata ?? {};
   const { annotations: annotationsBefore, ...metadataBefore } = before.metadata ?? {};
   assert.deepEqual(metadata, metadataBefore, 'metadata unchanged but for the annotations');
-  assert.deepEqual(annotations, { ...annotationsBefore, [ANNOTATION.status]: 'injected' }, 'the pod\'s annotations kept, only the status added');
+  assert.deepEqual(annotations, { ...annotationsBefore, [ANNOTATION.status]: 'injected' }, "the pod's annotations kept, only the status added");
 }
 
 function checkFetchEnvironment(init: V1Container, x: Expected): void {
@@ -351,7 +379,11 @@ function checkFetchEnvironment(init: V1Container, x: Expected): void {
   assert.equal(vars.get('AKV_INJECTOR_VAULT_URL'), x.vaultUrl, 'the vault URL by precedence, normalized');
   assert.equal(vars.get('AKV_INJECTOR_OUTPUT_DIR'), x.mountPath);
   const objects = JSON.parse(vars.get('AKV_INJECTOR_OBJECTS') ?? 'null') as Array<{ objectName: string }>;
-  assert.deepEqual(objects.map((o) => o.objectName), x.objectNames, 'the object list by precedence');
+  assert.deepEqual(
+    objects.map((o) => o.objectName),
+    x.objectNames,
+    'the object list by precedence',
+  );
 }
 
 // The restricted Pod Security Standard on Linux; Windows rejects these fields.
@@ -381,10 +413,13 @@ function checkRefreshSidecar(inits: V1Container[], at: number, init: V1Container
   const vars = env(sidecar);
   for (const [name, value] of env(init)) assert.equal(vars.get(name), value, `the sidecar has the fetch's ${name}`);
   const interval = vars.get('AKV_INJECTOR_REFRESH_INTERVAL');
-  assert.equal(parseDuration(interval ?? ''), parseDuration(x.refreshInterval ?? ''), 'AKV_INJECTOR_REFRESH_INTERVAL is the annotation\'s duration');
+  assert.equal(parseDuration(interval ?? ''), parseDuration(x.refreshInterval ?? ''), "AKV_INJECTOR_REFRESH_INTERVAL is the annotation's duration");
   assert.deepEqual(
     [...(sidecar.volumeMounts ?? [])].sort((a, b) => a.name.localeCompare(b.name)),
-    [{ name: INJECTED.secretsVolume, mountPath: x.mountPath }, { name: INJECTED.tokenVolume, mountPath: INJECTED.tokenMountPath, readOnly: true }],
+    [
+      { name: INJECTED.secretsVolume, mountPath: x.mountPath },
+      { name: INJECTED.tokenVolume, mountPath: INJECTED.tokenMountPath, readOnly: true },
+    ],
   );
   assert.deepEqual(sidecar.securityContext, init.securityContext, 'the same security context');
 }
@@ -414,8 +449,18 @@ const SPECIAL_BODIES = [
   '{"__proto__": {"allowed": true}}',
   '{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u1","__proto__":{"operation":"CREATE"}}}',
   '{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u2","operation":"CREATE","kind":{"group":"","version":"v1","kind":"Pod"},"resource":{"group":"","version":"v1","resource":"pods"},"namespace":"shop","object":{"constructor":{"prototype":{"polluted":true}},"spec":{"containers":[]}}}}',
-  '[]', '""', 'true', '0', '{}', '{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":null}',
-  '\ufeff{}', '{"a":1}{"b":2}', '{"a":"\\ud800"}', '1e999999', '-'.repeat(1000), '['.repeat(10_000),
+  '[]',
+  '""',
+  'true',
+  '0',
+  '{}',
+  '{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":null}',
+  '\ufeff{}',
+  '{"a":1}{"b":2}',
+  '{"a":"\\ud800"}',
+  '1e999999',
+  '-'.repeat(1000),
+  '['.repeat(10_000),
 ];
 
 const reviewWithWrongType = fc
@@ -430,53 +475,76 @@ const anyBody: fc.Arbitrary<{ s?: Scenario; body: string | Buffer }> = fc.oneof(
   fc.uint8Array({ maxLength: 512 }).map((bytes) => ({ body: Buffer.from(bytes) })),
   fc.json({ maxDepth: 3 }).map((body) => ({ body })),
   fc.constantFrom(...SPECIAL_BODIES).map((body) => ({ body })),
-  fc.tuple(validScenario(), fc.string({ minLength: 1, maxLength: 40 })).map(([s, uid]) => ({ s, body: JSON.stringify(podCreateReview(uid, s.namespace, s.pod)) })),
+  fc
+    .tuple(validScenario(), fc.string({ minLength: 1, maxLength: 40 }))
+    .map(([s, uid]) => ({ s, body: JSON.stringify(podCreateReview(uid, s.namespace, s.pod)) })),
   { weight: 4, arbitrary: reviewWithWrongType },
 );
 
 t.test('(a) any body: a valid AdmissionReview echoing the uid, or a JSON 4xx; never a 5xx, never a crash', async (t) => {
-  await holds(t, fc.asyncProperty(anyBody, settled(async ({ s, body }) => {
-    cluster = memoryLookups(s?.cluster ?? {});
-    const answer = await post(body);
-    if (answer.status !== 200) return assertClientError(answer);
-    const sent = JSON.parse(body.toString()) as AdmissionReview;
-    const uid = sent.request?.uid as string;
-    assert.ok(typeof uid === 'string' && uid !== '', 'only a request with a uid gets an AdmissionReview');
-    const response = responseOf(answer, uid);
-    // The memory cluster never fails a read: a 500 here is the webhook's own failure.
-    if (!response.allowed) assert.equal(response.status?.code, 400, `a denial is the pod's fault: ${brief(response.status?.message)}`);
-    const operations = patchOf(response);
-    if (operations !== undefined) fastJsonPatch.applyPatch(clone(sent.request?.object), operations, true, false);
-  })), { numRuns: 300, seconds: 2 });
+  await holds(
+    t,
+    fc.asyncProperty(
+      anyBody,
+      settled(async ({ s, body }) => {
+        cluster = memoryLookups(s?.cluster ?? {});
+        const answer = await post(body);
+        if (answer.status !== 200) return assertClientError(answer);
+        const sent = JSON.parse(body.toString()) as AdmissionReview;
+        const uid = sent.request?.uid as string;
+        assert.ok(typeof uid === 'string' && uid !== '', 'only a request with a uid gets an AdmissionReview');
+        const response = responseOf(answer, uid);
+        // The memory cluster never fails a read: a 500 here is the webhook's own failure.
+        if (!response.allowed) assert.equal(response.status?.code, 400, `a denial is the pod's fault: ${brief(response.status?.message)}`);
+        const operations = patchOf(response);
+        if (operations !== undefined) fastJsonPatch.applyPatch(clone(sent.request?.object), operations, true, false);
+      }),
+    ),
+    { numRuns: 300, seconds: 2 },
+  );
 });
 
 // ---------------------------------------------------------------------------------------------- (b) valid pods
 
 t.test('(b) valid pod × valid configuration: injected as DESIGN.md says, everything kept, idempotent', async (t) => {
-  await holds(t, fc.asyncProperty(validScenario(), settled(async (s) => {
-    const before = clone(s.pod);
-    const { answer, uid } = await admit(s, before);
-    const after = checkInjection(s, before, responseOf(answer, uid));
+  await holds(
+    t,
+    fc.asyncProperty(
+      validScenario(),
+      settled(async (s) => {
+        const before = clone(s.pod);
+        const { answer, uid } = await admit(s, before);
+        const after = checkInjection(s, before, responseOf(answer, uid));
 
-    // Sent again (reinvocation, a retried request): nothing to do.
-    const again = await admit(s, after);
-    assertAllowedUntouched(responseOf(again.answer, again.uid));
-    // Its status annotation lost: only the annotation comes back.
-    const lost = clone(after);
-    delete lost.metadata?.annotations?.[ANNOTATION.status];
-    const redo = await admit(s, lost);
-    assert.deepEqual(applyResponse(lost, responseOf(redo.answer, redo.uid)), after, 'injecting an injected pod only restores its status');
-  })), { numRuns: 100, seconds: 2.5 });
+        // Sent again (reinvocation, a retried request): nothing to do.
+        const again = await admit(s, after);
+        assertAllowedUntouched(responseOf(again.answer, again.uid));
+        // Its status annotation lost: only the annotation comes back.
+        const lost = clone(after);
+        delete lost.metadata?.annotations?.[ANNOTATION.status];
+        const redo = await admit(s, lost);
+        assert.deepEqual(applyResponse(lost, responseOf(redo.answer, redo.uid)), after, 'injecting an injected pod only restores its status');
+      }),
+    ),
+    { numRuns: 100, seconds: 2.5 },
+  );
 });
 
 t.test('(b) with refresh-interval: the refresh sidecar runs beside the fetch, with the token and the secrets', { todo: REFRESH_TODO }, async (t) => {
-  await holds(t, fc.asyncProperty(validScenario({ refresh: true }), settled(async (s) => {
-    const before = clone(s.pod);
-    const { answer, uid } = await admit(s, before);
-    const after = checkInjection(s, before, responseOf(answer, uid));
-    const again = await admit(s, after);
-    assertAllowedUntouched(responseOf(again.answer, again.uid));
-  })), { numRuns: 30, seconds: 1 });
+  await holds(
+    t,
+    fc.asyncProperty(
+      validScenario({ refresh: true }),
+      settled(async (s) => {
+        const before = clone(s.pod);
+        const { answer, uid } = await admit(s, before);
+        const after = checkInjection(s, before, responseOf(answer, uid));
+        const again = await admit(s, after);
+        assertAllowedUntouched(responseOf(again.answer, again.uid));
+      }),
+    ),
+    { numRuns: 30, seconds: 1 },
+  );
 });
 
 // ---------------------------------------------------------------------------------------------- (c) invalid values
@@ -509,35 +577,63 @@ t.test('(c) one invalid annotation: denied with 400, the message naming the full
     // inject and containers are the pod's own; the others are namespace defaults too.
     const podOnly = key === 'inject' || key === 'containers';
     await t.test(ANNOTATION[key], key === 'refreshInterval' ? { todo: REFRESH_TODO } : {}, async (t) => {
-      await holds(t, fc.asyncProperty(validScenario(), invalidValue(key), fc.boolean(), settled(async (base, value, onNamespace) => {
-        const { s, pod } = withValue(base, key, value, onNamespace && !podOnly);
-        const { answer, uid } = await admit(s, pod);
-        assertDenied(responseOf(answer, uid), ANNOTATION[key]);
-      })), { numRuns: 30, seconds: 0.6 });
+      await holds(
+        t,
+        fc.asyncProperty(
+          validScenario(),
+          invalidValue(key),
+          fc.boolean(),
+          settled(async (base, value, onNamespace) => {
+            const { s, pod } = withValue(base, key, value, onNamespace && !podOnly);
+            const { answer, uid } = await admit(s, pod);
+            assertDenied(responseOf(answer, uid), ANNOTATION[key]);
+          }),
+        ),
+        { numRuns: 30, seconds: 0.6 },
+      );
     });
   }
 });
 
 t.test('(c) a mount path where a selected container already mounts a volume: denied naming the mount-path annotation', async (t) => {
-  await holds(t, fc.asyncProperty(validScenario(), fc.nat(), settled(async (base, index) => {
-    const taken = (base.pod.spec?.containers ?? []).filter((c) => base.expected.mounted.includes(c.name)).flatMap((c) => c.volumeMounts ?? []);
-    fc.pre(taken.length > 0);
-    const { s, pod } = withValue(base, 'mountPath', (taken[index % taken.length] as { mountPath: string }).mountPath, false);
-    const { answer, uid } = await admit(s, pod);
-    assertDenied(responseOf(answer, uid), ANNOTATION.mountPath);
-  })), { numRuns: 40, seconds: 0.5 });
+  await holds(
+    t,
+    fc.asyncProperty(
+      validScenario(),
+      fc.nat(),
+      settled(async (base, index) => {
+        const taken = (base.pod.spec?.containers ?? []).filter((c) => base.expected.mounted.includes(c.name)).flatMap((c) => c.volumeMounts ?? []);
+        fc.pre(taken.length > 0);
+        const { s, pod } = withValue(base, 'mountPath', (taken[index % taken.length] as { mountPath: string }).mountPath, false);
+        const { answer, uid } = await admit(s, pod);
+        assertDenied(responseOf(answer, uid), ANNOTATION.mountPath);
+      }),
+    ),
+    { numRuns: 40, seconds: 0.5 },
+  );
 });
 
 t.test('(c) an invalid SecretProviderClass: denied naming the class and its parameter', async (t) => {
-  await holds(t, fc.asyncProperty(validScenario(), fc.constantFrom(...INVALID_SPCS), settled(async (base, bad) => {
-    const s = clone(base);
-    const annotations = s.pod.metadata?.annotations as Record<string, string>;
-    annotations[ANNOTATION.secretProviderClass] = 'bad-class';
-    for (const key of bad.drop) delete annotations[ANNOTATION[key]];
-    s.cluster.secretProviderClasses.push({ metadata: { namespace: s.namespace, name: 'bad-class' }, spec: { provider: bad.provider, parameters: bad.parameters } });
-    const { answer, uid } = await admit(s, s.pod);
-    assertDenied(responseOf(answer, uid), `SecretProviderClass ${s.namespace}/bad-class`, bad.names);
-  })), { numRuns: 40, seconds: 0.5 });
+  await holds(
+    t,
+    fc.asyncProperty(
+      validScenario(),
+      fc.constantFrom(...INVALID_SPCS),
+      settled(async (base, bad) => {
+        const s = clone(base);
+        const annotations = s.pod.metadata?.annotations as Record<string, string>;
+        annotations[ANNOTATION.secretProviderClass] = 'bad-class';
+        for (const key of bad.drop) delete annotations[ANNOTATION[key]];
+        s.cluster.secretProviderClasses.push({
+          metadata: { namespace: s.namespace, name: 'bad-class' },
+          spec: { provider: bad.provider, parameters: bad.parameters },
+        });
+        const { answer, uid } = await admit(s, s.pod);
+        assertDenied(responseOf(answer, uid), `SecretProviderClass ${s.namespace}/bad-class`, bad.names);
+      }),
+    ),
+    { numRuns: 40, seconds: 0.5 },
+  );
 });
 
 // A table, not a property: each huge value is a 2 MiB body, too costly to draw at random until all are seen.
@@ -552,7 +648,12 @@ t.test('(c) every huge value (up to 2 MiB): denied naming the annotation, within
       response = responseOf(answer, uid);
       assertDenied(response, ANNOTATION[key]);
     });
-    t.equal(problem, undefined, `${label}: denied naming the annotation, within the time bound (mutate() ${lastMutateMs.toFixed(1)} ms)`, key === 'refreshInterval' ? { todo: REFRESH_TODO } : {});
+    t.equal(
+      problem,
+      undefined,
+      `${label}: denied naming the annotation, within the time bound (mutate() ${lastMutateMs.toFixed(1)} ms)`,
+      key === 'refreshInterval' ? { todo: REFRESH_TODO } : {},
+    );
     if (response === undefined || response.allowed) continue;
     const bytes = Buffer.byteLength(response.status?.message ?? '');
     t.ok(bytes <= MAX_MESSAGE_BYTES, `${label}: the message is ${bytes} bytes (at most ${MAX_MESSAGE_BYTES}), the value is not echoed whole`);
@@ -579,10 +680,16 @@ const WIDE_PODS: ReadonlyArray<{ name: string; edit: (pod: V1Pod) => void }> = [
     },
   },
   { name: '30000 volumes', edit: (pod) => void (pod.spec!.volumes = many(30_000, (i) => ({ name: `wide-${i}`, emptyDir: {} }))) },
-  { name: '30000 mounts in one container', edit: (pod) => void (pod.spec!.containers[0]!.volumeMounts = many(30_000, (i) => ({ name: 'kube-api-access-7kq2x', mountPath: `/wide/${i}` }))) },
+  {
+    name: '30000 mounts in one container',
+    edit: (pod) => void (pod.spec!.containers[0]!.volumeMounts = many(30_000, (i) => ({ name: 'kube-api-access-7kq2x', mountPath: `/wide/${i}` }))),
+  },
   { name: '30000 env vars in one container', edit: (pod) => void (pod.spec!.containers[0]!.env = many(30_000, (i) => ({ name: `WIDE_${i}`, value: 'x' }))) },
   // Maps cost 2–3 µs a key in object spreads and walks.
-  { name: '10000 annotations', edit: (pod) => void Object.assign(pod.metadata!.annotations!, Object.fromEntries(many(10_000, (i) => [`example.com/wide-${i}`, 'x']))) },
+  {
+    name: '10000 annotations',
+    edit: (pod) => void Object.assign(pod.metadata!.annotations!, Object.fromEntries(many(10_000, (i) => [`example.com/wide-${i}`, 'x']))),
+  },
   { name: '10000 labels', edit: (pod) => void Object.assign((pod.metadata!.labels ??= {}), Object.fromEntries(many(10_000, (i) => [`wide-${i}`, 'x']))) },
 ];
 
@@ -590,7 +697,11 @@ const WIDE_PODS: ReadonlyArray<{ name: string; edit: (pod: V1Pod) => void }> = [
 t.test('a pod with tens of thousands of containers, volumes, mounts or annotations: answered within the time bound', async (t) => {
   const fixture = loadReview('deployment-pod');
   const namespace = fixture.request.namespace as string;
-  const serviceAccount = { namespace, name: fixture.request.object.spec?.serviceAccountName, annotations: { 'azure.workload.identity/client-id': '0b4b0a4c-1f3e-4c55-9c8e-6f1f0e6d2a01' } };
+  const serviceAccount = {
+    namespace,
+    name: fixture.request.object.spec?.serviceAccountName,
+    annotations: { 'azure.workload.identity/client-id': '0b4b0a4c-1f3e-4c55-9c8e-6f1f0e6d2a01' },
+  };
   const s = { namespace, cluster: { namespaces: [{ metadata: { name: namespace } }], serviceAccounts: [{ metadata: serviceAccount }] } };
   for (const c of WIDE_PODS) {
     const pod = clone(fixture.request.object);
@@ -615,7 +726,10 @@ const skipCase = fc.record({
   s: validScenario(),
   skip: fc.constantFrom(...SKIPS),
   // Whatever else the pod says, valid or not, does not matter when it is not injected.
-  junk: fc.option(fc.constantFrom(...CONFIG_KEYS.filter((k) => k !== 'inject')).chain((key) => fc.tuple(fc.constant(key), invalidValue(key))), { nil: undefined }),
+  junk: fc.option(
+    fc.constantFrom(...CONFIG_KEYS.filter((k) => k !== 'inject')).chain((key) => fc.tuple(fc.constant(key), invalidValue(key))),
+    { nil: undefined },
+  ),
   label: fc.constantFrom(undefined, 'disabled', 'true', 'false', ''),
   protectedNamespace: fc.constantFrom(...PROTECTED_NAMESPACES),
   operation: fc.constantFrom('UPDATE', 'DELETE', 'CONNECT'),
@@ -624,37 +738,44 @@ const skipCase = fc.record({
 });
 
 t.test('(d) not opted in, opted out, protected or already injected: allowed, the pod untouched', async (t) => {
-  await holds(t, fc.asyncProperty(skipCase, settled(async (c) => {
-    const s = clone(c.s);
-    const annotations = s.pod.metadata?.annotations as Record<string, string>;
-    if (c.junk !== undefined) annotations[ANNOTATION[c.junk[0]]] = c.junk[1];
-    const namespace = s.cluster.namespaces.find((n) => n.metadata?.name === s.namespace);
-    const labels = namespace?.metadata?.labels as Record<string, string>;
-    let edit: (review: AdmissionReview) => void = () => {};
-    if (c.skip === 'not opted in') {
-      delete annotations[ANNOTATION.inject];
-      if (c.label === undefined) delete labels[NAMESPACE_LABEL];
-      else labels[NAMESPACE_LABEL] = c.label;
-    } else if (c.skip === 'opted out') {
-      annotations[ANNOTATION.inject] = 'false';
-    } else if (c.skip === 'protected namespace') {
-      annotations[ANNOTATION.inject] = 'true';
-      s.namespace = c.protectedNamespace;
-      s.cluster.namespaces.push({ metadata: { name: c.protectedNamespace, labels: { [NAMESPACE_LABEL]: 'enabled' } } });
-    } else if (c.skip === 'already injected') {
-      annotations[ANNOTATION.status] = 'injected';
-    } else if (c.skip === 'not a CREATE') {
-      edit = (review) => void Object.assign(review.request ?? {}, { operation: c.operation });
-    } else if (c.skip === 'not a pod') {
-      edit = (review) => void Object.assign(review.request ?? {}, { resource: c.resource, requestResource: c.resource });
-    } else {
-      edit = (review) => void Object.assign(review.request ?? {}, { subResource: c.subResource });
-    }
-    const { answer, uid } = await admit(s, s.pod, edit);
-    const response = responseOf(answer, uid);
-    assertAllowedUntouched(response);
-    assert.equal(response.status, undefined, 'a plain allow');
-  })), { numRuns: 150, seconds: 1.5 });
+  await holds(
+    t,
+    fc.asyncProperty(
+      skipCase,
+      settled(async (c) => {
+        const s = clone(c.s);
+        const annotations = s.pod.metadata?.annotations as Record<string, string>;
+        if (c.junk !== undefined) annotations[ANNOTATION[c.junk[0]]] = c.junk[1];
+        const namespace = s.cluster.namespaces.find((n) => n.metadata?.name === s.namespace);
+        const labels = namespace?.metadata?.labels as Record<string, string>;
+        let edit: (review: AdmissionReview) => void = () => {};
+        if (c.skip === 'not opted in') {
+          delete annotations[ANNOTATION.inject];
+          if (c.label === undefined) delete labels[NAMESPACE_LABEL];
+          else labels[NAMESPACE_LABEL] = c.label;
+        } else if (c.skip === 'opted out') {
+          annotations[ANNOTATION.inject] = 'false';
+        } else if (c.skip === 'protected namespace') {
+          annotations[ANNOTATION.inject] = 'true';
+          s.namespace = c.protectedNamespace;
+          s.cluster.namespaces.push({ metadata: { name: c.protectedNamespace, labels: { [NAMESPACE_LABEL]: 'enabled' } } });
+        } else if (c.skip === 'already injected') {
+          annotations[ANNOTATION.status] = 'injected';
+        } else if (c.skip === 'not a CREATE') {
+          edit = (review) => void Object.assign(review.request ?? {}, { operation: c.operation });
+        } else if (c.skip === 'not a pod') {
+          edit = (review) => void Object.assign(review.request ?? {}, { resource: c.resource, requestResource: c.resource });
+        } else {
+          edit = (review) => void Object.assign(review.request ?? {}, { subResource: c.subResource });
+        }
+        const { answer, uid } = await admit(s, s.pod, edit);
+        const response = responseOf(answer, uid);
+        assertAllowedUntouched(response);
+        assert.equal(response.status, undefined, 'a plain allow');
+      }),
+    ),
+    { numRuns: 150, seconds: 1.5 },
+  );
 });
 
 // ---------------------------------------------------------------------------------------------- (e) wrong types
@@ -681,7 +802,8 @@ function slotsOf(pod: V1Pod): Slot[] {
   for (const key of Object.keys(pod.metadata?.annotations ?? {})) {
     if (key.startsWith('akv-injector.io/')) slots.push({ path: ['metadata', 'annotations', key], type: 'string', nullable: false });
   }
-  for (const key of ['name', 'generateName', 'namespace'] as const) if (pod.metadata?.[key] !== undefined) slots.push({ path: ['metadata', key], type: 'string', nullable: true });
+  for (const key of ['name', 'generateName', 'namespace'] as const)
+    if (pod.metadata?.[key] !== undefined) slots.push({ path: ['metadata', key], type: 'string', nullable: true });
   if (pod.spec?.os !== undefined) slots.push({ path: ['spec', 'os', 'name'], type: 'string', nullable: true });
   if (pod.spec?.securityContext !== undefined) slots.push({ path: ['spec', 'securityContext', 'runAsUser'], type: 'number', nullable: true });
   for (const list of ['initContainers', 'containers'] as const) {
@@ -690,7 +812,11 @@ function slotsOf(pod: V1Pod): Slot[] {
       slots.push({ path: ['spec', list, i, 'volumeMounts'], type: 'array', nullable: true });
       (c.volumeMounts ?? []).forEach((_, j) => {
         const at = ['spec', list, i, 'volumeMounts', j];
-        slots.push({ path: at, type: 'object', nullable: false }, { path: [...at, 'name'], type: 'string', nullable: false }, { path: [...at, 'mountPath'], type: 'string', nullable: false });
+        slots.push(
+          { path: at, type: 'object', nullable: false },
+          { path: [...at, 'name'], type: 'string', nullable: false },
+          { path: [...at, 'mountPath'], type: 'string', nullable: false },
+        );
       });
     });
   }
@@ -701,24 +827,52 @@ function slotsOf(pod: V1Pod): Slot[] {
 }
 
 t.test('(e) a field the webhook reads has the wrong type: denied with 400 or allowed without a patch, never a 500', async (t) => {
-  await holds(t, fc.asyncProperty(validScenario(), fc.nat(), fc.nat(), settled(async (s, slotIndex, valueIndex) => {
-    const slots = slotsOf(s.pod);
-    const slot = slots[slotIndex % slots.length] as Slot;
-    const wrong = WRONG_TYPES.filter((v) => jsonType(v) !== slot.type && !(v === null && slot.nullable));
-    const pod = setAt(clone(s.pod), slot.path, wrong[valueIndex % wrong.length]);
-    const { answer, uid } = await admit(s, pod);
-    const response = responseOf(answer, uid);
-    const where = `${slot.path.join('.')} = ${json(wrong[valueIndex % wrong.length])}`;
-    if (response.allowed) assert.equal(response.patch, undefined, `${where}: allowed with a patch`);
-    else assert.equal(response.status?.code, 400, `${where}: ${brief(response.status?.message)}`);
-  })), { numRuns: 200, seconds: 1.25 });
+  await holds(
+    t,
+    fc.asyncProperty(
+      validScenario(),
+      fc.nat(),
+      fc.nat(),
+      settled(async (s, slotIndex, valueIndex) => {
+        const slots = slotsOf(s.pod);
+        const slot = slots[slotIndex % slots.length] as Slot;
+        const wrong = WRONG_TYPES.filter((v) => jsonType(v) !== slot.type && !(v === null && slot.nullable));
+        const pod = setAt(clone(s.pod), slot.path, wrong[valueIndex % wrong.length]);
+        const { answer, uid } = await admit(s, pod);
+        const response = responseOf(answer, uid);
+        const where = `${slot.path.join('.')} = ${json(wrong[valueIndex % wrong.length])}`;
+        if (response.allowed) assert.equal(response.patch, undefined, `${where}: allowed with a patch`);
+        else assert.equal(response.status?.code, 400, `${where}: ${brief(response.status?.message)}`);
+      }),
+    ),
+    { numRuns: 200, seconds: 1.25 },
+  );
 });
 
 // ---------------------------------------------------------------------------------------------- reserved names
 
-type Collision = 'app container akv-injector' | 'init container akv-injector' | 'app container akv-injector-refresh' | 'sidecar akv-injector-refresh' | 'volume akv-injector-secrets' | 'volume akv-injector-token';
-const COLLISIONS: readonly Collision[] = ['app container akv-injector', 'init container akv-injector', 'app container akv-injector-refresh', 'sidecar akv-injector-refresh', 'volume akv-injector-secrets', 'volume akv-injector-token'];
-const FOREIGN_SOURCES = [{ hostPath: { path: '/var/lib/secrets', type: 'DirectoryOrCreate' } }, { configMap: { name: 'settings' } }, { persistentVolumeClaim: { claimName: 'data' } }, { emptyDir: {} }, { projected: { sources: [{ serviceAccountToken: { audience: 'vault', path: 'token' } }] } }];
+type Collision =
+  | 'app container akv-injector'
+  | 'init container akv-injector'
+  | 'app container akv-injector-refresh'
+  | 'sidecar akv-injector-refresh'
+  | 'volume akv-injector-secrets'
+  | 'volume akv-injector-token';
+const COLLISIONS: readonly Collision[] = [
+  'app container akv-injector',
+  'init container akv-injector',
+  'app container akv-injector-refresh',
+  'sidecar akv-injector-refresh',
+  'volume akv-injector-secrets',
+  'volume akv-injector-token',
+];
+const FOREIGN_SOURCES = [
+  { hostPath: { path: '/var/lib/secrets', type: 'DirectoryOrCreate' } },
+  { configMap: { name: 'settings' } },
+  { persistentVolumeClaim: { claimName: 'data' } },
+  { emptyDir: {} },
+  { projected: { sources: [{ serviceAccountToken: { audience: 'vault', path: 'token' } }] } },
+];
 
 function collide(pod: V1Pod, collision: Collision, source: object, mountIt: boolean): string {
   const spec = pod.spec as NonNullable<V1Pod['spec']>;
@@ -746,41 +900,65 @@ function collide(pod: V1Pod, collision: Collision, source: object, mountIt: bool
   }
 }
 
-t.test('a pod using a name akv-injector injects: denied naming it, or injected with akv-injector\'s own parts', async (t) => {
-  await holds(t, fc.asyncProperty(validScenario(), fc.constantFrom(...COLLISIONS), fc.constantFrom(...FOREIGN_SOURCES), fc.boolean(), settled(async (s, collision, source, mountIt) => {
-    const before = clone(s.pod);
-    const name = collide(before, collision, source, mountIt);
-    fc.pre(podViolations(before).length === 0);
-    const { answer, uid } = await admit(s, before);
-    const response = responseOf(answer, uid);
-    if (!response.allowed) return assertDenied(response, name);
-    const after = applyResponse(before, response);
-    assert.deepEqual(podViolations(after), [], 'the injected pod passes the API server\'s rules');
-    const spec = after.spec as NonNullable<V1Pod['spec']>;
-    const init = (spec.initContainers ?? []).find((c) => c.name === INJECTED.initContainer);
-    assert.equal(init?.image, s.expected.windows ? SETTINGS.windowsImage : SETTINGS.image, 'akv-injector is the webhook\'s init container');
-    assert.deepEqual(init?.args, ['fetch']);
-    const volumes = new Map((spec.volumes ?? []).map((v) => [v.name, v]));
-    assert.equal(volumes.get(INJECTED.tokenVolume)?.projected?.sources?.[0]?.serviceAccountToken?.audience, INJECTED.tokenAudience, 'the token volume is the webhook\'s');
-    assert.deepEqual(Object.keys(volumes.get(INJECTED.secretsVolume) ?? {}).sort(), ['emptyDir', 'name'], 'the secrets volume is an emptyDir, never the pod\'s disk');
-    for (const c of [...(spec.initContainers ?? []), ...spec.containers]) {
-      if (c !== init) assert.ok(!(c.volumeMounts ?? []).some((m) => m.name === INJECTED.tokenVolume), `${c.name} does not mount the token`);
-    }
-  })), { numRuns: 80, seconds: 1.5 });
+t.test("a pod using a name akv-injector injects: denied naming it, or injected with akv-injector's own parts", async (t) => {
+  await holds(
+    t,
+    fc.asyncProperty(
+      validScenario(),
+      fc.constantFrom(...COLLISIONS),
+      fc.constantFrom(...FOREIGN_SOURCES),
+      fc.boolean(),
+      settled(async (s, collision, source, mountIt) => {
+        const before = clone(s.pod);
+        const name = collide(before, collision, source, mountIt);
+        fc.pre(podViolations(before).length === 0);
+        const { answer, uid } = await admit(s, before);
+        const response = responseOf(answer, uid);
+        if (!response.allowed) return assertDenied(response, name);
+        const after = applyResponse(before, response);
+        assert.deepEqual(podViolations(after), [], "the injected pod passes the API server's rules");
+        const spec = after.spec as NonNullable<V1Pod['spec']>;
+        const init = (spec.initContainers ?? []).find((c) => c.name === INJECTED.initContainer);
+        assert.equal(init?.image, s.expected.windows ? SETTINGS.windowsImage : SETTINGS.image, "akv-injector is the webhook's init container");
+        assert.deepEqual(init?.args, ['fetch']);
+        const volumes = new Map((spec.volumes ?? []).map((v) => [v.name, v]));
+        assert.equal(
+          volumes.get(INJECTED.tokenVolume)?.projected?.sources?.[0]?.serviceAccountToken?.audience,
+          INJECTED.tokenAudience,
+          "the token volume is the webhook's",
+        );
+        assert.deepEqual(
+          Object.keys(volumes.get(INJECTED.secretsVolume) ?? {}).sort(),
+          ['emptyDir', 'name'],
+          "the secrets volume is an emptyDir, never the pod's disk",
+        );
+        for (const c of [...(spec.initContainers ?? []), ...spec.containers]) {
+          if (c !== init) assert.ok(!(c.volumeMounts ?? []).some((m) => m.name === INJECTED.tokenVolume), `${c.name} does not mount the token`);
+        }
+      }),
+    ),
+    { numRuns: 80, seconds: 1.5 },
+  );
 });
 
-t.test('an injected pod whose app container mounts the token: denied, the token stays the init container\'s', async (t) => {
-  await holds(t, fc.asyncProperty(validScenario(), settled(async (s) => {
-    const first = await admit(s, clone(s.pod));
-    const injected = applyResponse(clone(s.pod), responseOf(first.answer, first.uid));
-    delete injected.metadata?.annotations?.[ANNOTATION.status];
-    const app = injected.spec?.containers[0] as V1Container;
-    app.volumeMounts = [...(app.volumeMounts ?? []), { name: INJECTED.tokenVolume, mountPath: '/app-token', readOnly: true }];
-    const { answer, uid } = await admit(s, injected);
-    assertDenied(responseOf(answer, uid), INJECTED.tokenVolume);
-  })), { numRuns: 25, seconds: 0.75 });
+t.test("an injected pod whose app container mounts the token: denied, the token stays the init container's", async (t) => {
+  await holds(
+    t,
+    fc.asyncProperty(
+      validScenario(),
+      settled(async (s) => {
+        const first = await admit(s, clone(s.pod));
+        const injected = applyResponse(clone(s.pod), responseOf(first.answer, first.uid));
+        delete injected.metadata?.annotations?.[ANNOTATION.status];
+        const app = injected.spec?.containers[0] as V1Container;
+        app.volumeMounts = [...(app.volumeMounts ?? []), { name: INJECTED.tokenVolume, mountPath: '/app-token', readOnly: true }];
+        const { answer, uid } = await admit(s, injected);
+        assertDenied(responseOf(answer, uid), INJECTED.tokenVolume);
+      }),
+    ),
+    { numRuns: 25, seconds: 0.75 },
+  );
 });
-
 
 // ---------------------------------------------------------------------------------------------- memory
 
@@ -791,7 +969,10 @@ t.test('huge object lists are refused without being kept: the memory one admissi
   gc();
   const start = process.memoryUsage().heapUsed;
   for (let i = 0; i < 30; i++) {
-    const pod = { metadata: { name: 'p', annotations: { [ANNOTATION.inject]: 'true', [ANNOTATION.objects]: `${i}`.padEnd(2 * 1024 * 1024, 'x') } }, spec: { containers: [{ name: 'app', image: 'app:1' }] } };
+    const pod = {
+      metadata: { name: 'p', annotations: { [ANNOTATION.inject]: 'true', [ANNOTATION.objects]: `${i}`.padEnd(2 * 1024 * 1024, 'x') } },
+      spec: { containers: [{ name: 'app', image: 'app:1' }] },
+    };
     await realMutator(podCreateReview(nextUid(), s.namespace, pod).request);
   }
   gc();

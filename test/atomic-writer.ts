@@ -222,7 +222,11 @@ t.test('names already taken in the output directory are refused before writing',
       problem: /"certs" already exists as a symbolic link to "\/etc"/,
     },
     { name: '..data is a directory', prepare: (dir) => mkdir(path.join(dir, '..data')), problem: /"\.\.data" exists and is not a symbolic link/ },
-    { name: '..data_tmp is a file', prepare: (dir) => writeFile(path.join(dir, '..data_tmp'), ''), problem: /"\.\.data_tmp" exists and is not a symbolic link/ },
+    {
+      name: '..data_tmp is a file',
+      prepare: (dir) => writeFile(path.join(dir, '..data_tmp'), ''),
+      problem: /"\.\.data_tmp" exists and is not a symbolic link/,
+    },
   ];
   for (const c of cases) {
     t.test(c.name, async (t) => {

@@ -30,7 +30,10 @@ t.test('admits at once what fits, in each share', async (t) => {
     const budget = createBodyBudget(OPTIONS);
     const held = c.held.map((bytes) => ask(budget, bytes));
     await settle();
-    t.ok(held.every((h) => typeof h.state() === 'function'), `${c.name}: what is held got in`);
+    t.ok(
+      held.every((h) => typeof h.state() === 'function'),
+      `${c.name}: what is held got in`,
+    );
     const next = ask(budget, c.next);
     await settle();
     t.equal(typeof next.state() === 'function', c.admitted, c.name);

@@ -39,7 +39,9 @@ function output(path: string): Output {
 
 /** The chunks among an output's imports (the rest are Node.js built-ins), of the given kinds. */
 function importedChunks(path: string, kinds: readonly string[]): string[] {
-  return output(path).imports.filter((i) => !i.external && kinds.includes(i.kind) && i.path in meta.outputs).map((i) => i.path);
+  return output(path)
+    .imports.filter((i) => !i.external && kinds.includes(i.kind) && i.path in meta.outputs)
+    .map((i) => i.path);
 }
 
 /** Every chunk that can load from `roots`, statically or on demand, without entering `skip`. */
@@ -80,10 +82,17 @@ function packages(chunks: Iterable<string>): Set<string> {
 const WEBHOOK_ONLY = ['fastify', '@kubernetes/client-node', 'prom-client', 'yaml'];
 const AZURE = ['@azure/identity', '@azure/keyvault-secrets', '@azure/keyvault-keys', '@azure/keyvault-certificates'];
 
-t.test('the fetch loads none of the webhook\'s libraries, and node-forge only to convert a PKCS#12 file', async (t) => {
+t.test("the fetch loads none of the webhook's libraries, and node-forge only to convert a PKCS#12 file", async (t) => {
   const fetch = packages(command('src/fetch/command.ts'));
-  t.ok(AZURE.every((name) => fetch.has(name)), 'the fetch loads the Azure SDK (so a package is seen where it is)');
-  t.same(WEBHOOK_ONLY.filter((name) => fetch.has(name)), [], 'no webhook library anywhere the fetch can reach');
+  t.ok(
+    AZURE.every((name) => fetch.has(name)),
+    'the fetch loads the Azure SDK (so a package is seen where it is)',
+  );
+  t.same(
+    WEBHOOK_ONLY.filter((name) => fetch.has(name)),
+    [],
+    'no webhook library anywhere the fetch can reach',
+  );
   t.ok(fetch.has('node-forge'), 'node-forge is reachable: the PKCS#12 conversion needs it');
   const pkcs12 = chunkOf('src/pkcs12.ts');
   t.ok(packages(reachable([pkcs12])).has('node-forge'), 'it comes with the PKCS#12 chunk');
@@ -92,18 +101,31 @@ t.test('the fetch loads none of the webhook\'s libraries, and node-forge only to
 
 t.test('the webhook, serving or rendering, loads no Azure SDK', async (t) => {
   const webhook = packages(command('webhook/main.ts'));
-  t.ok(WEBHOOK_ONLY.every((name) => webhook.has(name)), 'the webhook loads its own libraries (so a package is seen where it is)');
-  t.same(AZURE.filter((name) => webhook.has(name)), [], 'webhook');
-  t.same(AZURE.filter((name) => packages(command('webhook/render-command.ts')).has(name)), [], 'render');
+  t.ok(
+    WEBHOOK_ONLY.every((name) => webhook.has(name)),
+    'the webhook loads its own libraries (so a package is seen where it is)',
+  );
+  t.same(
+    AZURE.filter((name) => webhook.has(name)),
+    [],
+    'webhook',
+  );
+  t.same(
+    AZURE.filter((name) => packages(command('webhook/render-command.ts')).has(name)),
+    [],
+    'render',
+  );
 });
 
-t.test('every command\'s code is its own chunk, loaded on demand by the CLI', async (t) => {
-  const onDemand = importedChunks(cli, ['dynamic-import']).map((path) => output(path).entryPoint).sort();
+t.test("every command's code is its own chunk, loaded on demand by the CLI", async (t) => {
+  const onDemand = importedChunks(cli, ['dynamic-import'])
+    .map((path) => output(path).entryPoint)
+    .sort();
   t.same(onDemand, ['src/certs-command.ts', 'src/fetch/command.ts', 'webhook/main.ts', 'webhook/render-command.ts']);
   t.same([...packages(everyCommand)], [], 'what every command loads holds no package');
 });
 
-t.test('the bundle is made only of what the Dockerfile\'s build stage copies', async (t) => {
+t.test("the bundle is made only of what the Dockerfile's build stage copies", async (t) => {
   const dockerfile = await readFile(join(root, 'Dockerfile'), 'utf8');
   const build = dockerfile.split(/^FROM /m)[1] ?? '';
   const copied = [...build.matchAll(/^COPY (?!--from)(.+) \S+$/gm)].flatMap((match) => (match[1] ?? '').split(' '));

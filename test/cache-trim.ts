@@ -17,27 +17,71 @@ const list = '[{"objectName": "db-password", "objectType": "secret"}]';
 
 const namespaces: V1Namespace[] = [
   { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'shop', uid: 'u1', labels: { 'kubernetes.io/metadata.name': 'shop' }, annotations: noise } },
-  { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'team', labels: { 'akv-injector.io/inject': 'enabled', env: 'prod' }, annotations: { ...noise, 'akv-injector.io/vault': 'kv-team', 'akv-injector.io/objects': list, 'akv-injector.io/cloud': 'AzureChinaCloud', 'akv-injector.io/mount-path': '/etc/team' } } },
+  {
+    apiVersion: 'v1',
+    kind: 'Namespace',
+    metadata: {
+      name: 'team',
+      labels: { 'akv-injector.io/inject': 'enabled', env: 'prod' },
+      annotations: {
+        ...noise,
+        'akv-injector.io/vault': 'kv-team',
+        'akv-injector.io/objects': list,
+        'akv-injector.io/cloud': 'AzureChinaCloud',
+        'akv-injector.io/mount-path': '/etc/team',
+      },
+    },
+  },
   { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'legacy', annotations: { 'akv-injector.io/tenant-id': 'contoso.onmicrosoft.com' } } },
 ];
 const serviceAccounts: V1ServiceAccount[] = ['shop', 'team', 'legacy'].flatMap((namespace) => [
   { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { namespace, name: 'default', annotations: { ...noise } }, secrets: [{ name: 'token' }] },
-  { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { namespace, name: 'checkout', labels: { 'azure.workload.identity/use': 'true' }, annotations: { ...noise, 'azure.workload.identity/client-id': CLIENT, 'azure.workload.identity/tenant-id': '72f988bf-86f1-41af-91ab-2d7cd011db47' } } },
+  {
+    apiVersion: 'v1',
+    kind: 'ServiceAccount',
+    metadata: {
+      namespace,
+      name: 'checkout',
+      labels: { 'azure.workload.identity/use': 'true' },
+      annotations: { ...noise, 'azure.workload.identity/client-id': CLIENT, 'azure.workload.identity/tenant-id': '72f988bf-86f1-41af-91ab-2d7cd011db47' },
+    },
+  },
 ]);
 const secretProviderClasses: SecretProviderClass[] = [
   {
-    apiVersion: 'secrets-store.csi.x-k8s.io/v1', kind: 'SecretProviderClass',
+    apiVersion: 'secrets-store.csi.x-k8s.io/v1',
+    kind: 'SecretProviderClass',
     metadata: { namespace: 'legacy', name: 'csi', resourceVersion: '7' },
     spec: {
       provider: ' azure ',
-      parameters: { keyvaultName: ' kv-legacy ', clientID: CLIENT, tenantId: 'legacy.onmicrosoft.com', tenantID: '', cloudName: 'AzureCloud', usePodIdentity: 'false', useVMManagedIdentity: 'False', objects: 'array:\n  - |\n    objectName: legacy\n    objectType: secret\n', cloudEnvFileName: '/etc/x', resourceGroup: 'rg' },
+      parameters: {
+        keyvaultName: ' kv-legacy ',
+        clientID: CLIENT,
+        tenantId: 'legacy.onmicrosoft.com',
+        tenantID: '',
+        cloudName: 'AzureCloud',
+        usePodIdentity: 'false',
+        useVMManagedIdentity: 'False',
+        objects: 'array:\n  - |\n    objectName: legacy\n    objectType: secret\n',
+        cloudEnvFileName: '/etc/x',
+        resourceGroup: 'rg',
+      },
       secretObjects: [{ secretName: 'synced', type: 'Opaque' }],
     },
   },
-  { metadata: { namespace: 'legacy', name: 'pod-identity' }, spec: { provider: 'azure', parameters: { keyvaultName: 'kv', usePodIdentity: 'true', objects: list } } },
-  { metadata: { namespace: 'legacy', name: 'token-proxy' }, spec: { provider: 'azure', parameters: { keyvaultName: 'kv', useAzureTokenProxy: 'yes', objects: list } } },
+  {
+    metadata: { namespace: 'legacy', name: 'pod-identity' },
+    spec: { provider: 'azure', parameters: { keyvaultName: 'kv', usePodIdentity: 'true', objects: list } },
+  },
+  {
+    metadata: { namespace: 'legacy', name: 'token-proxy' },
+    spec: { provider: 'azure', parameters: { keyvaultName: 'kv', useAzureTokenProxy: 'yes', objects: list } },
+  },
   { metadata: { namespace: 'legacy', name: 'gcp' }, spec: { provider: 'gcp', parameters: { secrets: 'x' } } },
-  { metadata: { namespace: 'legacy', name: 'too-long' }, spec: { provider: 'azure', parameters: { keyvaultName: 'kv', objects: `# ${'x'.repeat(200_000)}\n${list}` } } },
+  {
+    metadata: { namespace: 'legacy', name: 'too-long' },
+    spec: { provider: 'azure', parameters: { keyvaultName: 'kv', objects: `# ${'x'.repeat(200_000)}\n${list}` } },
+  },
 ];
 
 const full: MemoryCluster = { namespaces, serviceAccounts, secretProviderClasses };
@@ -48,11 +92,24 @@ const trimmed: MemoryCluster = {
 };
 
 const pods: Array<{ name: string; namespace: string; annotations: Record<string, string>; serviceAccountName?: string }> = [
-  { name: 'annotated', namespace: 'shop', serviceAccountName: 'checkout', annotations: { 'akv-injector.io/inject': 'true', 'akv-injector.io/vault': 'kv-shop', 'akv-injector.io/objects': list } },
-  { name: 'no identity', namespace: 'shop', annotations: { 'akv-injector.io/inject': 'true', 'akv-injector.io/vault': 'kv-shop', 'akv-injector.io/objects': list } },
+  {
+    name: 'annotated',
+    namespace: 'shop',
+    serviceAccountName: 'checkout',
+    annotations: { 'akv-injector.io/inject': 'true', 'akv-injector.io/vault': 'kv-shop', 'akv-injector.io/objects': list },
+  },
+  {
+    name: 'no identity',
+    namespace: 'shop',
+    annotations: { 'akv-injector.io/inject': 'true', 'akv-injector.io/vault': 'kv-shop', 'akv-injector.io/objects': list },
+  },
   { name: 'namespace defaults', namespace: 'team', serviceAccountName: 'checkout', annotations: {} },
   { name: 'namespace defaults, pod opts out', namespace: 'team', serviceAccountName: 'checkout', annotations: { 'akv-injector.io/inject': 'false' } },
-  ...['csi', 'pod-identity', 'token-proxy', 'gcp', 'too-long', 'missing'].map((spc) => ({ name: `SPC ${spc}`, namespace: 'legacy', annotations: { 'akv-injector.io/inject': 'true', 'akv-injector.io/secret-provider-class': spc } })),
+  ...['csi', 'pod-identity', 'token-proxy', 'gcp', 'too-long', 'missing'].map((spc) => ({
+    name: `SPC ${spc}`,
+    namespace: 'legacy',
+    annotations: { 'akv-injector.io/inject': 'true', 'akv-injector.io/secret-provider-class': spc },
+  })),
 ];
 
 t.test('every admission decides the same over the trimmed caches', async (t) => {
@@ -70,10 +127,40 @@ t.test('every admission decides the same over the trimmed caches', async (t) => 
 });
 
 t.test('what is kept', async (t) => {
-  t.same(trimmed.namespaces?.[1], { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'team', labels: { 'akv-injector.io/inject': 'enabled' }, annotations: { 'akv-injector.io/vault': 'kv-team', 'akv-injector.io/objects': list, 'akv-injector.io/cloud': 'AzureChinaCloud', 'akv-injector.io/mount-path': '/etc/team' } } });
+  t.same(trimmed.namespaces?.[1], {
+    apiVersion: 'v1',
+    kind: 'Namespace',
+    metadata: {
+      name: 'team',
+      labels: { 'akv-injector.io/inject': 'enabled' },
+      annotations: {
+        'akv-injector.io/vault': 'kv-team',
+        'akv-injector.io/objects': list,
+        'akv-injector.io/cloud': 'AzureChinaCloud',
+        'akv-injector.io/mount-path': '/etc/team',
+      },
+    },
+  });
   t.same(trimmed.serviceAccounts?.[0], { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { namespace: 'shop', name: 'default' } });
   const spc = (trimmed.secretProviderClasses as SecretProviderClass[])[0];
-  t.same(spc?.spec?.parameters && Object.keys(spc.spec.parameters), ['keyvaultName', 'clientID', 'tenantId', 'tenantID', 'cloudName', 'usePodIdentity', 'useVMManagedIdentity', 'objects']);
-  t.equal((trimmed.secretProviderClasses as SecretProviderClass[])[4]?.spec?.parameters?.objects?.length, 64 * 1024 + 1, 'a value over the limit is cut one past it');
-  t.same(trimSecretProviderClass({ metadata: { name: 'odd' }, spec: { provider: 7, parameters: 'x', secretObjects: 'y' } as never }), { metadata: { name: 'odd' }, spec: {} }, 'odd types are dropped, not kept');
+  t.same(spc?.spec?.parameters && Object.keys(spc.spec.parameters), [
+    'keyvaultName',
+    'clientID',
+    'tenantId',
+    'tenantID',
+    'cloudName',
+    'usePodIdentity',
+    'useVMManagedIdentity',
+    'objects',
+  ]);
+  t.equal(
+    (trimmed.secretProviderClasses as SecretProviderClass[])[4]?.spec?.parameters?.objects?.length,
+    64 * 1024 + 1,
+    'a value over the limit is cut one past it',
+  );
+  t.same(
+    trimSecretProviderClass({ metadata: { name: 'odd' }, spec: { provider: 7, parameters: 'x', secretObjects: 'y' } as never }),
+    { metadata: { name: 'odd' }, spec: {} },
+    'odd types are dropped, not kept',
+  );
 });

@@ -71,12 +71,26 @@ t.test('key identifiers pick the right issuer among CAs with the same name', asy
 });
 
 t.test('names are compared by attribute, not by encoding, case or spacing', async (t) => {
-  const root = makeCertificate({ keyType: 'ec', subject: [{ type: 'C', value: 'US', encoding: 'printable' }, { type: 'CN', value: 'Root CA', encoding: 'printable' }], ca: true, keyIdentifiers: false });
+  const root = makeCertificate({
+    keyType: 'ec',
+    subject: [
+      { type: 'C', value: 'US', encoding: 'printable' },
+      { type: 'CN', value: 'Root CA', encoding: 'printable' },
+    ],
+    ca: true,
+    keyIdentifiers: false,
+  });
   const intermediate = makeCertificate({
     keyType: 'ec',
-    subject: [{ type: 'O', value: 'Example Org' }, { type: 'CN', value: 'Issuing CA' }],
+    subject: [
+      { type: 'O', value: 'Example Org' },
+      { type: 'CN', value: 'Issuing CA' },
+    ],
     issuer: root,
-    issuerName: [{ type: 'C', value: 'us' }, { type: 'CN', value: '  root   ca ' }],
+    issuerName: [
+      { type: 'C', value: 'us' },
+      { type: 'CN', value: '  root   ca ' },
+    ],
     ca: true,
     keyIdentifiers: false,
   });
@@ -84,7 +98,10 @@ t.test('names are compared by attribute, not by encoding, case or spacing', asyn
     keyType: 'ec',
     subject: 'leaf',
     issuer: intermediate,
-    issuerName: [{ type: 'O', value: 'EXAMPLE ORG', encoding: 'printable' }, { type: 'CN', value: 'Issuing CA', encoding: 'printable' }],
+    issuerName: [
+      { type: 'O', value: 'EXAMPLE ORG', encoding: 'printable' },
+      { type: 'CN', value: 'Issuing CA', encoding: 'printable' },
+    ],
     keyIdentifiers: false,
   });
   const known = { root, intermediate, leaf };
@@ -163,7 +180,10 @@ t.test('derToPem writes one CERTIFICATE block', async (t) => {
     t.equal(lines[0], '-----BEGIN CERTIFICATE-----', `${name}: header`);
     t.equal(lines.at(-2), '-----END CERTIFICATE-----', `${name}: footer`);
     t.equal(lines.at(-1), '', `${name}: trailing newline`);
-    t.ok(lines.slice(1, -3).every((line) => line.length === 64), `${name}: full lines are 64 characters`);
+    t.ok(
+      lines.slice(1, -3).every((line) => line.length === 64),
+      `${name}: full lines are 64 characters`,
+    );
     t.ok((lines.at(-3)?.length ?? 0) <= 64, `${name}: last line at most 64 characters`);
     t.equal(pem, new X509Certificate(der).toString(), `${name}: same as OpenSSL writes it`);
     t.ok(new X509Certificate(pem).raw.equals(der), `${name}: round-trips`);

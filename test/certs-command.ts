@@ -13,24 +13,44 @@ const dir = await mkdtemp(join(tmpdir(), 'akv-certs-'));
 t.teardown(() => rm(dir, { recursive: true, force: true }));
 
 t.test('flags', async (t) => {
-  t.match(parseCertsFlags(['--service', 'akv-injector', '--namespace', 'akv-injector', '--out-dir', dir]), { problems: [], flags: { secretName: 'akv-injector-tls', validityDays: 365 } });
+  t.match(parseCertsFlags(['--service', 'akv-injector', '--namespace', 'akv-injector', '--out-dir', dir]), {
+    problems: [],
+    flags: { secretName: 'akv-injector-tls', validityDays: 365 },
+  });
   const bad = parseCertsFlags(['--service', 'Bad_Name', '--namespace', '', '--validity-days', '0']);
-  t.match(bad.problems.join('\n'), /--service "Bad_Name" must be the webhook's Service name[\s\S]*--namespace ""[\s\S]*--out-dir is required[\s\S]*--validity-days "0"/);
+  t.match(
+    bad.problems.join('\n'),
+    /--service "Bad_Name" must be the webhook's Service name[\s\S]*--namespace ""[\s\S]*--out-dir is required[\s\S]*--validity-days "0"/,
+  );
   t.match(parseCertsFlags(['--nope']).problems, [/Unknown option '--nope'/]);
   const long = 'a'.repeat(64);
-  t.match(parseCertsFlags(['--service', long, '--namespace', 'ns', '--out-dir', dir]).problems, [/--service "a{64}" must be the webhook's Service name/], 'a label is at most 63 characters');
-  t.match(parseCertsFlags(['--service', 'web', '--namespace', 'ns', '--out-dir', dir, '--secret-name', 'web..tls']).problems, [/--secret-name "web\.\.tls" is not a valid Secret name/]);
+  t.match(
+    parseCertsFlags(['--service', long, '--namespace', 'ns', '--out-dir', dir]).problems,
+    [/--service "a{64}" must be the webhook's Service name/],
+    'a label is at most 63 characters',
+  );
+  t.match(parseCertsFlags(['--service', 'web', '--namespace', 'ns', '--out-dir', dir, '--secret-name', 'web..tls']).problems, [
+    /--secret-name "web\.\.tls" is not a valid Secret name/,
+  ]);
   t.same(parseCertsFlags(['--service', 'web', '--namespace', 'ns', '--out-dir', dir, '--secret-name', 'web.tls']).problems, [], 'a Secret name may have dots');
 });
 
 t.test('files, Secret and a handshake for every Service name', async (t) => {
   const { flags } = parseCertsFlags(['--service', 'akv-injector', '--namespace', 'akv-injector', '--out-dir', dir, '--validity-days', '30']);
   const written = await writeCerts(flags!);
-  t.same(written.map((p) => p.slice(dir.length + 1)), ['ca.crt', 'tls.crt', 'tls.key', 'tls-secret.yaml']);
+  t.same(
+    written.map((p) => p.slice(dir.length + 1)),
+    ['ca.crt', 'tls.crt', 'tls.key', 'tls-secret.yaml'],
+  );
   t.equal((await stat(join(dir, 'tls.key'))).mode & 0o777, 0o600, 'the key is private');
-  const [ca, cert, key] = await Promise.all(['ca.crt', 'tls.crt', 'tls.key'].map((f) => readFile(join(dir, f), 'utf8'))) as [string, string, string];
+  const [ca, cert, key] = (await Promise.all(['ca.crt', 'tls.crt', 'tls.key'].map((f) => readFile(join(dir, f), 'utf8')))) as [string, string, string];
 
-  const secret = parse(await readFile(join(dir, 'tls-secret.yaml'), 'utf8')) as { kind: string; type: string; metadata: { name: string; namespace: string }; data: Record<string, string> };
+  const secret = parse(await readFile(join(dir, 'tls-secret.yaml'), 'utf8')) as {
+    kind: string;
+    type: string;
+    metadata: { name: string; namespace: string };
+    data: Record<string, string>;
+  };
   t.match(secret, { kind: 'Secret', type: 'kubernetes.io/tls', metadata: { name: 'akv-injector-tls', namespace: 'akv-injector' } });
   t.same(Object.keys(secret.data).sort(), ['ca.crt', 'tls.crt', 'tls.key'], "cert-manager's layout");
   t.equal(Buffer.from(secret.data['tls.crt'] ?? '', 'base64').toString(), cert);

@@ -45,9 +45,17 @@ t.test('a real handshake succeeds for every SAN with the generated CA as the onl
   t.equal(await handshake('::1', port6, undefined, ca.certPem), 'hello', 'IP address ::1');
 
   await t.rejects(handshake('127.0.0.1', port4, 'other.akv-injector.svc', ca.certPem), { code: 'ERR_TLS_CERT_ALTNAME_INVALID' }, 'a name not in the SANs');
-  await t.rejects(handshake('127.0.0.1', port4, 'a.b.webhooks.example.test', ca.certPem), { code: 'ERR_TLS_CERT_ALTNAME_INVALID' }, 'a wildcard covers one label only');
+  await t.rejects(
+    handshake('127.0.0.1', port4, 'a.b.webhooks.example.test', ca.certPem),
+    { code: 'ERR_TLS_CERT_ALTNAME_INVALID' },
+    'a wildcard covers one label only',
+  );
   const otherCa = await generateCa({ commonName: 'akv-injector CA', validityDays: 30 });
-  await t.rejects(handshake('127.0.0.1', port4, 'localhost', otherCa.certPem), { code: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' }, 'another CA with the same name is not trusted');
+  await t.rejects(
+    handshake('127.0.0.1', port4, 'localhost', otherCa.certPem),
+    { code: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' },
+    'another CA with the same name is not trusted',
+  );
 });
 
 t.test('the CA: a CA by its extensions, self-signed, with a real subject', async (t) => {
@@ -91,7 +99,7 @@ t.test('the serving certificate: server usages and SANs, signed by the CA', asyn
   const aki = cert.getExtension('authorityKeyIdentifier') as { value: string };
   const keyIdentifier = (forge.asn1.fromDer(aki.value).value as forge.asn1.Asn1[])[0]?.value;
   const caSki = forge.pki.certificateFromPem(ca.certPem).generateSubjectKeyIdentifier().getBytes();
-  t.equal(keyIdentifier, caSki, 'authorityKeyIdentifier is the CA\'s key identifier');
+  t.equal(keyIdentifier, caSki, "authorityKeyIdentifier is the CA's key identifier");
   const days = (Date.parse(x509.validTo) - Date.now()) / 86_400_000;
   t.ok(days > 364 && days <= 365, `valid for 365 days (${days.toFixed(2)})`);
 });
@@ -111,15 +119,20 @@ t.test('serial numbers: random, positive, 16 bytes, never repeated', async (t) =
 });
 
 t.test('bad input is refused with every problem named', async (t) => {
-  await t.rejects(generateCa({ commonName: ' ', validityDays: 0 }), { message: /cannot generate the CA: validityDays must be a whole number of days from 1 to 36500, got 0; commonName must not be empty/ });
-  await t.rejects(
-    generateServingCert(ca, { dnsNames: ['bad name', 'ok.example'], ipAddresses: ['300.1.1.1'], validityDays: 1.5 }),
-    { message: /validityDays .* got 1\.5; "bad name" is not a DNS name; "300\.1\.1\.1" is not an IP address/ },
-  );
+  await t.rejects(generateCa({ commonName: ' ', validityDays: 0 }), {
+    message: /cannot generate the CA: validityDays must be a whole number of days from 1 to 36500, got 0; commonName must not be empty/,
+  });
+  await t.rejects(generateServingCert(ca, { dnsNames: ['bad name', 'ok.example'], ipAddresses: ['300.1.1.1'], validityDays: 1.5 }), {
+    message: /validityDays .* got 1\.5; "bad name" is not a DNS name; "300\.1\.1\.1" is not an IP address/,
+  });
   await t.rejects(generateServingCert(ca, { dnsNames: [], validityDays: 1 }), { message: /at least one DNS name or IP address/ });
   await t.rejects(generateServingCert(serving, { dnsNames: ['x'], validityDays: 1 }), { message: /not a CA/ }, 'a leaf cannot act as the CA');
-  await t.rejects(generateServingCert({ certPem: ca.certPem, keyPem: serving.keyPem }, { dnsNames: ['x'], validityDays: 1 }), { message: /the CA key does not belong to the CA certificate/ });
-  await t.rejects(generateServingCert({ certPem: 'nope', keyPem: 'nope' }, { dnsNames: ['x'], validityDays: 1 }), { message: /not an RSA certificate and key in PEM/ });
+  await t.rejects(generateServingCert({ certPem: ca.certPem, keyPem: serving.keyPem }, { dnsNames: ['x'], validityDays: 1 }), {
+    message: /the CA key does not belong to the CA certificate/,
+  });
+  await t.rejects(generateServingCert({ certPem: 'nope', keyPem: 'nope' }, { dnsNames: ['x'], validityDays: 1 }), {
+    message: /not an RSA certificate and key in PEM/,
+  });
 });
 
 t.test('issueCa and issueServingCert sign with the key they are given, at once', async (t) => {
@@ -129,7 +142,11 @@ t.test('issueCa and issueServingCert sign with the key they are given, at once',
   const issued = issueServingCert(issuedCa, { dnsNames: ['localhost'], validityDays: 1 }, servingKey);
   t.ok(new X509Certificate(issuedCa.certPem).checkPrivateKey(caKey), 'the CA holds the given key');
   t.ok(new X509Certificate(issued.certPem).checkPrivateKey(servingKey), 'the serving certificate holds the given key');
-  t.equal(createPrivateKey(issued.keyPem).export({ type: 'pkcs8', format: 'pem' }), servingKey.export({ type: 'pkcs8', format: 'pem' }), 'and returns it as PKCS#8');
+  t.equal(
+    createPrivateKey(issued.keyPem).export({ type: 'pkcs8', format: 'pem' }),
+    servingKey.export({ type: 'pkcs8', format: 'pem' }),
+    'and returns it as PKCS#8',
+  );
   t.ok(new X509Certificate(issued.certPem).verify(createPublicKey(caKey)), 'signed by the CA');
   t.throws(() => issueServingCert(issuedCa, { dnsNames: ['bad name'], validityDays: 1 }, servingKey), { message: /"bad name" is not a DNS name/ });
 });

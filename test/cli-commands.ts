@@ -37,10 +37,29 @@ spec:
 t.test('render -f FILE prints the injected manifests', async (t) => {
   const file = join(dir, 'app.yaml');
   await writeFile(file, MANIFESTS);
-  const result = await runCli(cli, ['render', '-f', file, '--client-id', '0b4b0a4c-1f3e-4c55-9c8e-6f1f0e6d2a01', '--tenant-id', 'contoso.onmicrosoft.com', '--image', 'registry.example/akv-injector:1'], env);
+  const result = await runCli(
+    cli,
+    [
+      'render',
+      '-f',
+      file,
+      '--client-id',
+      '0b4b0a4c-1f3e-4c55-9c8e-6f1f0e6d2a01',
+      '--tenant-id',
+      'contoso.onmicrosoft.com',
+      '--image',
+      'registry.example/akv-injector:1',
+    ],
+    env,
+  );
   t.equal(result.code, 0, result.stderr);
-  const docs = parseAllDocuments(result.stdout).map((d) => d.toJS() as { kind: string; spec: { template?: { spec: { initContainers: Array<{ name: string; image: string }> } } } });
-  t.same(docs.map((d) => d.kind), ['Service', 'Deployment']);
+  const docs = parseAllDocuments(result.stdout).map(
+    (d) => d.toJS() as { kind: string; spec: { template?: { spec: { initContainers: Array<{ name: string; image: string }> } } } },
+  );
+  t.same(
+    docs.map((d) => d.kind),
+    ['Service', 'Deployment'],
+  );
   t.match(docs[1]?.spec.template?.spec.initContainers, [{ name: 'akv-injector', image: 'registry.example/akv-injector:1' }]);
   t.ok(result.stdout.startsWith('apiVersion: v1\nkind: Service\nmetadata: {name: web}\n'), 'the Service passes through as written');
 });
@@ -50,7 +69,10 @@ t.test('render reports invalid workloads with exit 1 and bad flags with exit 2',
   await writeFile(file, MANIFESTS.replace('kv-shop', 'not a vault'));
   const denied = await runCli(cli, ['render', '-f', file], env);
   t.equal(denied.code, 1);
-  t.match(denied.stderr, /1 workload is not valid for injection:\nDeployment shop\/web: akv-injector: pod shop\/\* cannot be injected:\n- annotation akv-injector.io\/vault on the pod: "not a vault" is not a Key Vault name/);
+  t.match(
+    denied.stderr,
+    /1 workload is not valid for injection:\nDeployment shop\/web: akv-injector: pod shop\/\* cannot be injected:\n- annotation akv-injector.io\/vault on the pod: "not a vault" is not a Key Vault name/,
+  );
   t.equal(denied.stdout, '', 'nothing half-rendered on stdout');
   t.match(await runCli(cli, ['render'], env), { code: 2, stderr: /-f FILE is required/ });
   t.match(await runCli(cli, ['render', '-f', join(dir, 'missing.yaml')], env), { code: 2, stderr: /cannot read .*missing.yaml/ });
@@ -61,7 +83,13 @@ t.test('certs writes the files and the Secret', async (t) => {
   const out = join(dir, 'certs');
   const result = await runCli(cli, ['certs', '--service', 'akv-injector', '--namespace', 'akv-injector', '--out-dir', out], env);
   t.equal(result.code, 0, result.stderr);
-  t.same(result.stdout.trim().split('\n').map((p) => p.slice(out.length + 1)), ['ca.crt', 'tls.crt', 'tls.key', 'tls-secret.yaml']);
+  t.same(
+    result.stdout
+      .trim()
+      .split('\n')
+      .map((p) => p.slice(out.length + 1)),
+    ['ca.crt', 'tls.crt', 'tls.key', 'tls-secret.yaml'],
+  );
   t.match(await readFile(join(out, 'tls-secret.yaml'), 'utf8'), /type: kubernetes.io\/tls/);
   t.match(await runCli(cli, ['certs', '--service', 'x'], env), { code: 2, stderr: /--namespace "" must be/ });
 });
@@ -74,11 +102,16 @@ t.test('help lists every command', async (t) => {
   t.match(help.stdout, `--timeout DURATION (default ${DEFAULT_TIMEOUT_MS / 60_000}m;`);
 });
 
-t.test('version is package.json\'s, and render injects the image of that version by default', async (t) => {
-  for (const command of ['version', '--version']) t.same(await runCli(cli, [command], env), { code: 0, stdout: `${packageJson.version}\n`, stderr: '' }, command);
+t.test("version is package.json's, and render injects the image of that version by default", async (t) => {
+  for (const command of ['version', '--version'])
+    t.same(await runCli(cli, [command], env), { code: 0, stdout: `${packageJson.version}\n`, stderr: '' }, command);
   const file = join(dir, 'default-image.yaml');
   await writeFile(file, MANIFESTS);
-  const result = await runCli(cli, ['render', '-f', file, '--client-id', '0b4b0a4c-1f3e-4c55-9c8e-6f1f0e6d2a01', '--tenant-id', 'contoso.onmicrosoft.com'], env);
+  const result = await runCli(
+    cli,
+    ['render', '-f', file, '--client-id', '0b4b0a4c-1f3e-4c55-9c8e-6f1f0e6d2a01', '--tenant-id', 'contoso.onmicrosoft.com'],
+    env,
+  );
   t.equal(result.code, 0, result.stderr);
   t.match(result.stdout, `image: ghcr.io/akv-injector/akv-injector:${packageJson.version}\n`);
 });

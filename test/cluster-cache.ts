@@ -127,10 +127,16 @@ t.test('watch events reach the cache: add, modify, delete', async (t) => {
   await waitFor('team-a label modified', async () => (await w.cache.namespace('team-a'))?.metadata?.labels?.['akv-injector.io/inject'] === 'disabled');
 
   w.fake.upsert('serviceaccounts', { metadata: { name: 'app', namespace: 'team-a', annotations: { 'azure.workload.identity/client-id': 'client-app' } } });
-  await waitFor('annotation added', async () => (await w.cache.serviceAccount('team-a', 'app'))?.metadata?.annotations?.['azure.workload.identity/client-id'] === 'client-app');
+  await waitFor(
+    'annotation added',
+    async () => (await w.cache.serviceAccount('team-a', 'app'))?.metadata?.annotations?.['azure.workload.identity/client-id'] === 'client-app',
+  );
 
   w.fake.upsert('secretproviderclasses', { metadata: { name: 'kv', namespace: 'team-a' }, spec: { provider: 'azure', parameters: { keyvaultName: 'kv-b' } } });
-  await waitFor('SPC modified', async () => ((await w.cache.secretProviderClass('team-a', 'kv')) as SecretProviderClass).spec?.parameters?.keyvaultName === 'kv-b');
+  await waitFor(
+    'SPC modified',
+    async () => ((await w.cache.secretProviderClass('team-a', 'kv')) as SecretProviderClass).spec?.parameters?.keyvaultName === 'kv-b',
+  );
 
   w.fake.remove('namespaces', undefined, 'team-b');
   w.fake.remove('serviceaccounts', 'team-a', 'app');
@@ -144,7 +150,11 @@ t.test('a miss reads directly: a ServiceAccount created a moment before its pod'
   const w = await world(t);
   await synced(w);
 
-  const created = w.fake.upsert<V1ServiceAccount>('serviceaccounts', { metadata: { name: 'fresh', namespace: 'team-a', annotations: { 'azure.workload.identity/client-id': 'client-fresh' } } }, { silent: true });
+  const created = w.fake.upsert<V1ServiceAccount>(
+    'serviceaccounts',
+    { metadata: { name: 'fresh', namespace: 'team-a', annotations: { 'azure.workload.identity/client-id': 'client-fresh' } } },
+    { silent: true },
+  );
   const found = await w.cache.serviceAccount('team-a', 'fresh');
   t.equal(found?.metadata?.resourceVersion, created.metadata?.resourceVersion);
   t.equal(found?.metadata?.annotations?.['azure.workload.identity/client-id'], 'client-fresh');
@@ -455,13 +465,34 @@ t.test('what a namespace owner stores costs the cache a bounded size: lists page
   const w = await world(t, { seed: false });
   const big = 'x'.repeat(20_000);
   const huge = 'x'.repeat(100_000);
-  w.fake.upsert('namespaces', { metadata: { name: 'team-a', labels: { 'akv-injector.io/inject': 'enabled', other: big }, annotations: { 'akv-injector.io/vault': 'kv-a', 'example.com/notes': big } } });
+  w.fake.upsert('namespaces', {
+    metadata: {
+      name: 'team-a',
+      labels: { 'akv-injector.io/inject': 'enabled', other: big },
+      annotations: { 'akv-injector.io/vault': 'kv-a', 'example.com/notes': big },
+    },
+  });
   for (let i = 0; i < 250; i++) {
-    w.fake.upsert('serviceaccounts', { metadata: { name: `sa-${i}`, namespace: 'team-a', labels: { big }, annotations: { 'azure.workload.identity/client-id': `client-${i}`, 'example.com/blob': big } }, secrets: [{ name: big }] } as V1ServiceAccount);
+    w.fake.upsert('serviceaccounts', {
+      metadata: {
+        name: `sa-${i}`,
+        namespace: 'team-a',
+        labels: { big },
+        annotations: { 'azure.workload.identity/client-id': `client-${i}`, 'example.com/blob': big },
+      },
+      secrets: [{ name: big }],
+    } as V1ServiceAccount);
   }
   w.fake.upsert('secretproviderclasses', {
     metadata: { name: 'huge', namespace: 'team-a', annotations: { blob: big } },
-    spec: { provider: 'azure', parameters: JSON.parse(JSON.stringify({ keyvaultName: 'kv-a', objects: huge, unrelated: huge }).replace('{', '{"__proto__":"p",')) as Record<string, string>, secretObjects: Array.from({ length: 10 }, () => ({ secretName: big })) },
+    spec: {
+      provider: 'azure',
+      parameters: JSON.parse(JSON.stringify({ keyvaultName: 'kv-a', objects: huge, unrelated: huge }).replace('{', '{"__proto__":"p",')) as Record<
+        string,
+        string
+      >,
+      secretObjects: Array.from({ length: 10 }, () => ({ secretName: big })),
+    },
   });
   await synced(w);
 
@@ -469,7 +500,20 @@ t.test('what a namespace owner stores costs the cache a bounded size: lists page
   t.equal(lists.length, 3, 'the 250 ServiceAccounts arrived in pages of 100');
   t.equal(w.cache.sizes().serviceAccounts, 250, 'all of them cached');
   const account = await w.cache.serviceAccount('team-a', 'sa-7');
-  t.same(account, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'sa-7', namespace: 'team-a', resourceVersion: account?.metadata?.resourceVersion, annotations: { 'azure.workload.identity/client-id': 'client-7' } } }, 'a ServiceAccount keeps its name and the workload identity annotations only');
+  t.same(
+    account,
+    {
+      apiVersion: 'v1',
+      kind: 'ServiceAccount',
+      metadata: {
+        name: 'sa-7',
+        namespace: 'team-a',
+        resourceVersion: account?.metadata?.resourceVersion,
+        annotations: { 'azure.workload.identity/client-id': 'client-7' },
+      },
+    },
+    'a ServiceAccount keeps its name and the workload identity annotations only',
+  );
   t.same((await w.cache.namespace('team-a'))?.metadata?.labels, { 'akv-injector.io/inject': 'enabled' }, 'a namespace keeps the inject label only');
   t.same((await w.cache.namespace('team-a'))?.metadata?.annotations, { 'akv-injector.io/vault': 'kv-a' }, 'and akv-injector.io annotations only');
   const spc = (await w.cache.secretProviderClass('team-a', 'huge')) as SecretProviderClass;
@@ -479,7 +523,9 @@ t.test('what a namespace owner stores costs the cache a bounded size: lists page
   t.equal(JSON.stringify(spc).length < 70_000, true, 'the cached SecretProviderClass is small');
 
   // A watch event's object is trimmed like the list's.
-  w.fake.upsert('serviceaccounts', { metadata: { name: 'sa-7', namespace: 'team-a', annotations: { 'azure.workload.identity/client-id': 'client-7b', 'example.com/blob': big } } });
+  w.fake.upsert('serviceaccounts', {
+    metadata: { name: 'sa-7', namespace: 'team-a', annotations: { 'azure.workload.identity/client-id': 'client-7b', 'example.com/blob': big } },
+  });
   const updated = await waitFor('the update', async () => {
     const account = await w.cache.serviceAccount('team-a', 'sa-7');
     return account?.metadata?.annotations?.['azure.workload.identity/client-id'] === 'client-7b' ? account : undefined;

@@ -112,7 +112,11 @@ async function startWebhook(fake: FakeApiServer): Promise<number> {
     return done;
   });
   const ports = await Promise.race([listening, done.then((code) => Promise.reject(new Error(`the webhook ended with ${code}: ${stderr}`)))]);
-  const ready = (): Promise<boolean> => fetch(`http://127.0.0.1:${ports.healthPort}/readyz`).then((r) => r.status === 200, () => false);
+  const ready = (): Promise<boolean> =>
+    fetch(`http://127.0.0.1:${ports.healthPort}/readyz`).then(
+      (r) => r.status === 200,
+      () => false,
+    );
   await waitFor('the webhook ready (caches synced)', ready, 30_000);
   return ports.port;
 }
@@ -279,7 +283,11 @@ t.test('the comparison sees each kind of difference', async (t) => {
       difference: /^lv-latest\/5: missing$/m,
     },
     { name: 'a file too many', expect: { ...c.expect, files: lessFiles }, difference: /^files: expected \[.*"lv-latest\/3"\], got \[.*"lv-latest\/4"\]$/ },
-    { name: 'a top-level entry', expect: { ...c.expect, only: ['lv-latest', 'other'] }, difference: /^top-level entries: expected \["lv-latest","other"\], got \["lv-latest"\]$/ },
+    {
+      name: 'a top-level entry',
+      expect: { ...c.expect, only: ['lv-latest', 'other'] },
+      difference: /^top-level entries: expected \["lv-latest","other"\], got \["lv-latest"\]$/,
+    },
     {
       name: 'a folder entry',
       expect: { ...c.expect, dirExactly: { 'lv-latest': ['0', '1'] } },

@@ -23,7 +23,11 @@ t.test('hand-made cases', async (t) => {
     ['grow an array', [1, 2], [1, 2, 3, 4]],
     ['shrink an array', [1, 2, 3, 4], [1]],
     ['prepend to an array', [{ n: 'a' }, { n: 'b' }], [{ n: 'new' }, { n: 'a' }, { n: 'b' }]],
-    ['nested edit', { spec: { containers: [{ name: 'a', volumeMounts: [{ name: 'x' }] }] } }, { spec: { containers: [{ name: 'a', volumeMounts: [{ name: 'x' }, { name: 'y' }] }] } }],
+    [
+      'nested edit',
+      { spec: { containers: [{ name: 'a', volumeMounts: [{ name: 'x' }] }] } },
+      { spec: { containers: [{ name: 'a', volumeMounts: [{ name: 'x' }, { name: 'y' }] }] } },
+    ],
     ['keys needing escapes', { 'a/b': 1, 'c~d': 2 }, { 'a/b': 3, 'c~d': 2, 'akv-injector.io/status': 'injected' }],
     ['undefined is absent', { a: 1, b: undefined }, { a: 1, c: undefined }],
     ['root replace', 1, 2],
@@ -34,15 +38,23 @@ t.test('hand-made cases', async (t) => {
     t.same(apply(before, operations), JSON.parse(JSON.stringify(after) ?? 'null'), name);
     if (name === 'equal') t.same(operations, [], 'no operation for equal trees');
   }
-  t.same(diff({ metadata: { annotations: { 'a/b': 'x' } } }, { metadata: { annotations: { 'a/b': 'x', 'akv-injector.io/status': 'injected' } } }), [
-    { op: 'add', path: '/metadata/annotations/akv-injector.io~1status', value: 'injected' },
-  ], 'RFC 6901 escaping');
+  t.same(
+    diff({ metadata: { annotations: { 'a/b': 'x' } } }, { metadata: { annotations: { 'a/b': 'x', 'akv-injector.io/status': 'injected' } } }),
+    [{ op: 'add', path: '/metadata/annotations/akv-injector.io~1status', value: 'injected' }],
+    'RFC 6901 escaping',
+  );
   const shared = { big: { deep: [1, 2, 3] } };
   t.same(diff({ shared, a: 1 }, { shared, a: 2 }), [{ op: 'replace', path: '/a', value: 2 }], 'shared subtrees are skipped');
 });
 
 t.test('every fixture pod, every way of injecting it: the patch gives exactly the injected pod', async (t) => {
-  const settings = { image: 'i', windowsImage: 'w', cloud: CLOUDS.AzurePublicCloud, namespace: 'akv-injector', tenantId: '72f988bf-86f1-41af-91ab-2d7cd011db47' };
+  const settings = {
+    image: 'i',
+    windowsImage: 'w',
+    cloud: CLOUDS.AzurePublicCloud,
+    namespace: 'akv-injector',
+    tenantId: '72f988bf-86f1-41af-91ab-2d7cd011db47',
+  };
   const variants: Array<Record<string, string>> = [{}, { 'akv-injector.io/init-first': 'true' }, { 'akv-injector.io/mount-path': '/etc/x' }];
   for (const name of FIXTURES) {
     for (const extra of variants) {

@@ -3,7 +3,10 @@ import { readFile } from 'node:fs/promises';
 import t from 'tap';
 
 const text = await readFile(new URL('../Dockerfile', import.meta.url), 'utf8');
-const stages = text.split(/^FROM /m).slice(1).map((s) => `FROM ${s}`);
+const stages = text
+  .split(/^FROM /m)
+  .slice(1)
+  .map((s) => `FROM ${s}`);
 
 t.test('a multi-stage build: npm ci and the bundler, then distroless Node.js 24 as non-root', async (t) => {
   t.equal(stages.length, 2, 'two stages');
@@ -15,16 +18,26 @@ t.test('a multi-stage build: npm ci and the bundler, then distroless Node.js 24 
   t.match(run, /^USER 65532:65532$/m, 'uid 65532, as the injected init container expects');
   const copies = run.split('\n').filter((l) => l.startsWith('COPY'));
   t.same(copies, ['COPY --from=build /src/dist /app/dist'], 'only the bundled dist/ reaches the runtime image');
-  t.match(run, /^ENTRYPOINT \["\/nodejs\/bin\/node", "--max-semi-space-size=1", "\/app\/dist\/cli\.js"\]$/m, 'the role is the first argument; a small young generation bounds the fetch\'s peak memory');
+  t.match(
+    run,
+    /^ENTRYPOINT \["\/nodejs\/bin\/node", "--max-semi-space-size=1", "\/app\/dist\/cli\.js"\]$/m,
+    "the role is the first argument; a small young generation bounds the fetch's peak memory",
+  );
 });
 
 t.test('everything the build copies exists and the build script bundles the CLI', async (t) => {
   for (const match of text.matchAll(/^COPY (?!--from)(.+) \S+$/gm)) {
     for (const source of (match[1] ?? '').split(' ')) {
-      await t.resolves(readFile(new URL(`../${source}`, import.meta.url)).catch((e: NodeJS.ErrnoException) => (e.code === 'EISDIR' ? Buffer.alloc(0) : Promise.reject(e))), `${source} exists`);
+      await t.resolves(
+        readFile(new URL(`../${source}`, import.meta.url)).catch((e: NodeJS.ErrnoException) => (e.code === 'EISDIR' ? Buffer.alloc(0) : Promise.reject(e))),
+        `${source} exists`,
+      );
     }
   }
-  const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as { scripts: Record<string, string>; bin: Record<string, string> };
+  const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as {
+    scripts: Record<string, string>;
+    bin: Record<string, string>;
+  };
   t.equal(pkg.scripts.build, 'node scripts/build.js');
   t.equal(pkg.bin['akv-injector'], 'dist/cli.js');
 });

@@ -116,10 +116,7 @@ t.test('WorkloadIdentityCredential gets a Key Vault token from the Entra emulato
   t.equal(entra.verifyAccessToken('a.b.c'), undefined, 'a token it did not issue is refused');
   t.same(
     entra.requests.map((r) => `${r.method} ${r.path} ${r.status}`),
-    [
-      `GET /${TENANT_ID}/v2.0/.well-known/openid-configuration 200`,
-      `POST /${TENANT_ID}/oauth2/v2.0/token 200`,
-    ],
+    [`GET /${TENANT_ID}/v2.0/.well-known/openid-configuration 200`, `POST /${TENANT_ID}/oauth2/v2.0/token 200`],
   );
   t.match(entra.requests[1], {
     form: {
@@ -155,7 +152,10 @@ t.test('parallel first requests each get a 401 but share one token request', asy
   const client = await secretClient();
   clearLogs();
   const secrets = await Promise.all([1, 2, 3].map(() => client.getSecret('parallel')));
-  t.same(secrets.map((s) => s.value), ['value', 'value', 'value']);
+  t.same(
+    secrets.map((s) => s.value),
+    ['value', 'value', 'value'],
+  );
   t.equal(vault.challengeCount, 3);
   t.equal(vault.requests.filter((r) => r.status === 200).length, 3);
   t.equal(entra.tokenRequests, 1);
@@ -401,8 +401,14 @@ t.test('HSM keys and any curve from a JWK: kty as given, public members only', a
     const key = await client.getKey(c.name);
     t.equal(key.keyType, c.kty, `${c.name}: kty`);
     t.equal(key.key?.crv, c.crv, `${c.name}: crv`);
-    const present = Object.entries(key.key ?? {}).filter(([, value]) => value !== undefined).map(([member]) => member);
-    t.same(present.filter((m) => ['d', 'p', 'q', 'dp', 'dq', 'qi'].includes(m)), [], `${c.name}: no private member`);
+    const present = Object.entries(key.key ?? {})
+      .filter(([, value]) => value !== undefined)
+      .map(([member]) => member);
+    t.same(
+      present.filter((m) => ['d', 'p', 'q', 'dp', 'dq', 'qi'].includes(m)),
+      [],
+      `${c.name}: no private member`,
+    );
     // Node.js has no JWK name for secp256k1: compare the points.
     const members = c.kty.startsWith('EC') ? ['x', 'y'] : ['n', 'e'];
     for (const m of members) t.equal(jwkFromSdk(key.key ?? {})[m], c.key.export({ format: 'jwk' })[m], `${c.name}: ${m}`);
@@ -438,7 +444,11 @@ t.test('a certificate object alone: its cer as given, or pending without one, as
     );
     t.same(wire.pending, pending ? { id: `${base}/certificates/${c.name}/pending` } : undefined, `${c.name}: the pending operation named`);
   }
-  await t.rejects(new SecretClient(vault.vaultUrl(VAULT), await credential(), { agent }).getSecret('cert-alone'), { name: 'RestError', statusCode: 404, code: 'SecretNotFound' }, 'no backing secret made');
+  await t.rejects(
+    new SecretClient(vault.vaultUrl(VAULT), await credential(), { agent }).getSecret('cert-alone'),
+    { name: 'RestError', statusCode: 404, code: 'SecretNotFound' },
+    'no backing secret made',
+  );
 });
 
 t.test('a rewriting fault delivers the real answer with its body changed, headers kept', async (t) => {
@@ -580,7 +590,11 @@ t.test('fault injection: Key Vault', async (t) => {
     vault.addFault({ match: '/secrets/flaky', ...c.fault });
     if (c.fails) await t.rejects(client.getSecret('flaky'), { name: 'RestError', statusCode: c.fails }, c.name);
     else t.equal((await client.getSecret('flaky')).value, 'value', c.name);
-    t.same(vault.requests.map((r) => r.status), c.statuses, `${c.name}: requests`);
+    t.same(
+      vault.requests.map((r) => r.status),
+      c.statuses,
+      `${c.name}: requests`,
+    );
   }
   vault.requests.length = 0;
   vault.addFault({ status: 429 });
@@ -593,7 +607,14 @@ t.test('fault injection: Entra ID', async (t) => {
   clearLogs();
   entra.failNext(1, { status: 503, retryAfter: '0' });
   await t.resolves((await credential()).getToken(SCOPE), 'a 503 with Retry-After is retried by the identity pipeline');
-  t.same(entra.requests.map((r) => [r.status, r.injected]), [[200, false], [503, true], [200, false]]);
+  t.same(
+    entra.requests.map((r) => [r.status, r.injected]),
+    [
+      [200, false],
+      [503, true],
+      [200, false],
+    ],
+  );
 
   clearLogs();
   const cred = await credential({ retryOptions: { maxRetries: 1, ...retryOptions } });

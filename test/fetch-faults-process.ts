@@ -44,7 +44,10 @@ const PROMPT_MS = DEADLINE_MS + 4000;
 const OUTSIDE = join(world.dir, 'outside');
 await writeFile(OUTSIDE, 'outside the volume');
 
-const readOf = (name: string) => (r: ServedRequest): boolean => r.path.startsWith(`/secrets/${name}`) && r.headers.authorization !== undefined;
+const readOf =
+  (name: string) =>
+  (r: ServedRequest): boolean =>
+    r.path.startsWith(`/secrets/${name}`) && r.headers.authorization !== undefined;
 const TOKEN = '/oauth2/v2.0/token';
 
 interface Scene {
@@ -184,7 +187,11 @@ t.test('the timeout flag: beyond its range, exit 2 at once with the range', asyn
     const run = await fetchProcess(env, {}, [...args]);
     checkRun(t, run);
     t.equal(run.code, 2, `${how}: exit 2`);
-    t.match(run.stderr, /^akv-injector fetch: invalid configuration:\n- timeout "600h" \(--timeout or AKV_INJECTOR_TIMEOUT\) must be a duration from 1s to 24h, such as 90s or 2m\n$/, `${how}: the range`);
+    t.match(
+      run.stderr,
+      /^akv-injector fetch: invalid configuration:\n- timeout "600h" \(--timeout or AKV_INJECTOR_TIMEOUT\) must be a duration from 1s to 24h, such as 90s or 2m\n$/,
+      `${how}: the range`,
+    );
     if (support.namespaces) t.equal(run.terminationLog, run.stderr, `${how}: the termination log says it too`);
   }
 });
@@ -210,7 +217,8 @@ const PUBLISH: PublishCase[] = [
       await symlink(OUTSIDE, join(s.volume, 'gamma'));
       return {};
     },
-    summary: /^- "beta" already exists as a file not made by this writer; remove it or choose another alias; "gamma" already exists as a symbolic link to ".*outside", not made by this writer; remove it or choose another alias\. Fix: remove what is named/m,
+    summary:
+      /^- "beta" already exists as a file not made by this writer; remove it or choose another alias; "gamma" already exists as a symbolic link to ".*outside", not made by this writer; remove it or choose another alias\. Fix: remove what is named/m,
   },
   {
     name: 'the output folder does not exist',
@@ -222,7 +230,8 @@ const PUBLISH: PublishCase[] = [
     name: 'the volume is full (ENOSPC, a real tmpfs)',
     sandboxed: true,
     prepare: async (s, out) => ({ options: { volume: { dir: s.volume, sizeBytes: 100 * 1024, seed: s.seed, copyOutTo: out } } }),
-    summary: /^- no space left in .* \(ENOSPC\) for the objects \(3 files, \d+ bytes\)\. Fix: the objects exceed the space left on the injected in-memory volume akv-injector-secrets \(sizeLimit 16Mi\)/m,
+    summary:
+      /^- no space left in .* \(ENOSPC\) for the objects \(3 files, \d+ bytes\)\. Fix: the objects exceed the space left on the injected in-memory volume akv-injector-secrets \(sizeLimit 16Mi\)/m,
   },
   {
     name: 'the volume is read-only (EROFS, a real read-only tmpfs)',
@@ -246,7 +255,8 @@ const PUBLISH: PublishCase[] = [
     name: 'a file-size limit smaller than an object (EFBIG, ulimit -f)',
     sandboxed: true,
     prepare: async (s, out) => ({ options: { volume: { dir: s.volume, seed: s.seed, copyOutTo: out }, fileSizeBlocks: 8 } }),
-    summary: /^- a file is larger than the process may write \(EFBIG\) for the objects \(3 files, \d+ bytes\)\. Fix: the init container runs under a file-size limit/m,
+    summary:
+      /^- a file is larger than the process may write \(EFBIG\) for the objects \(3 files, \d+ bytes\)\. Fix: the init container runs under a file-size limit/m,
   },
 ];
 
@@ -263,7 +273,10 @@ t.test('publishing failures: exit 1 with the summary, nothing partial left, no s
       const run = await fetchProcess(env ?? s.env, options ?? {});
       checkRun(t, run);
       checkFailure(t, run, c.summary);
-      t.match(run.stderr, /^akv-injector: the 3 objects were fetched from https:\/\/kv-shop\.vault\.azure\.net:\d+\/, but the files could not be published into /m);
+      t.match(
+        run.stderr,
+        /^akv-injector: the 3 objects were fetched from https:\/\/kv-shop\.vault\.azure\.net:\d+\/, but the files could not be published into /m,
+      );
       t.ok(run.ms < LONG_DEADLINE_MS / 2, `at once, not at the deadline (${Math.round(run.ms)} ms)`);
       t.equal(await readFile(OUTSIDE, 'utf8'), 'outside the volume', 'no symlink was followed out of the volume');
       // The sandboxed volume vanishes with its namespace: what it held at the end was copied out.
@@ -283,29 +296,36 @@ const MEMORY_CASES = [
   { name: 'HTTP/1.1, with the proposed --max-semi-space-size=1', vaultHttp2: false, nodeOptions: '--max-semi-space-size=1' },
 ];
 
-t.test('what a hostile server can make the fetch hold: 64 reads at once (the default concurrency) of huge answers, or of gzip bombs, in a 128 MiB init container', async (t) => {
-  const names = Array.from({ length: 64 }, (_, i) => `mem-${i}`);
-  const objects = names.map((objectName) => ({ objectName, objectType: 'secret' }));
-  const rssPreload = join(import.meta.dirname, '..', 'scripts', 'bench-rss.cjs');
-  for (const m of MEMORY_CASES) {
-    const w = m.vaultHttp2 ? world : await startFetchWorld({ vaultHttp2: false });
-    for (const name of names) w.vault.setSecret(name, value('new', name));
-    for (const raw of ['huge', 'gzip-bomb'] as const) {
-      const job = await w.job(objects);
-      const rssFile = join(w.dir, `rss-${raw}-${m.vaultHttp2}`);
-      const env = w.childEnv(job, objects, { AKV_INJECTOR_TIMEOUT: '20s', BENCH_RSS_FILE: rssFile });
-      env.NODE_OPTIONS = `${env.NODE_OPTIONS ?? ''} --require ${JSON.stringify(rssPreload)} ${m.nodeOptions}`;
-      w.vault.addFault({ match: (r) => r.path.startsWith('/secrets/mem-') && r.headers.authorization !== undefined, raw, times: 1000 });
-      const result = await runCliBounded(cliPath, ['fetch'], env, { boundMs: 60_000, cwd: w.dir });
-      w.vault.clearFaults();
-      const what = `${raw}, ${m.name}`;
-      t.notOk(result.killed, `${what}: no hang`);
-      t.equal(result.code, 1, `${what}: exit 1`);
-      t.equal(result.stderr.match(/Key Vault's answer was larger than 256 KiB \(ERR_RESPONSE_TOO_LARGE\)/g)?.length, 64, `${what}: each of the 64 objects names the cause`);
-      const rssMiB = Number(await readFile(rssFile, 'utf8')) / 1024;
-      t.ok(rssMiB < 128, `${what}: peak RSS ${rssMiB.toFixed(1)} MiB, within the init container's 128 MiB`);
-      t.comment(`${what}: peak RSS ${rssMiB.toFixed(1)} MiB, ${Math.round(result.ms)} ms (${process.version})`);
+t.test(
+  'what a hostile server can make the fetch hold: 64 reads at once (the default concurrency) of huge answers, or of gzip bombs, in a 128 MiB init container',
+  async (t) => {
+    const names = Array.from({ length: 64 }, (_, i) => `mem-${i}`);
+    const objects = names.map((objectName) => ({ objectName, objectType: 'secret' }));
+    const rssPreload = join(import.meta.dirname, '..', 'scripts', 'bench-rss.cjs');
+    for (const m of MEMORY_CASES) {
+      const w = m.vaultHttp2 ? world : await startFetchWorld({ vaultHttp2: false });
+      for (const name of names) w.vault.setSecret(name, value('new', name));
+      for (const raw of ['huge', 'gzip-bomb'] as const) {
+        const job = await w.job(objects);
+        const rssFile = join(w.dir, `rss-${raw}-${m.vaultHttp2}`);
+        const env = w.childEnv(job, objects, { AKV_INJECTOR_TIMEOUT: '20s', BENCH_RSS_FILE: rssFile });
+        env.NODE_OPTIONS = `${env.NODE_OPTIONS ?? ''} --require ${JSON.stringify(rssPreload)} ${m.nodeOptions}`;
+        w.vault.addFault({ match: (r) => r.path.startsWith('/secrets/mem-') && r.headers.authorization !== undefined, raw, times: 1000 });
+        const result = await runCliBounded(cliPath, ['fetch'], env, { boundMs: 60_000, cwd: w.dir });
+        w.vault.clearFaults();
+        const what = `${raw}, ${m.name}`;
+        t.notOk(result.killed, `${what}: no hang`);
+        t.equal(result.code, 1, `${what}: exit 1`);
+        t.equal(
+          result.stderr.match(/Key Vault's answer was larger than 256 KiB \(ERR_RESPONSE_TOO_LARGE\)/g)?.length,
+          64,
+          `${what}: each of the 64 objects names the cause`,
+        );
+        const rssMiB = Number(await readFile(rssFile, 'utf8')) / 1024;
+        t.ok(rssMiB < 128, `${what}: peak RSS ${rssMiB.toFixed(1)} MiB, within the init container's 128 MiB`);
+        t.comment(`${what}: peak RSS ${rssMiB.toFixed(1)} MiB, ${Math.round(result.ms)} ms (${process.version})`);
+      }
+      if (!m.vaultHttp2) await w.close();
     }
-    if (!m.vaultHttp2) await w.close();
-  }
-});
+  },
+);

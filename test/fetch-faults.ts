@@ -16,7 +16,10 @@ const NAMES = ['alpha', 'beta', 'gamma'];
 const value = (generation: string, name: string): string => `${MARKER}:${generation}:${name}`;
 
 /** The authenticated read of `name` (the first request of a client only collects the vault's challenge). */
-const readOf = (name: string) => (r: ServedRequest): boolean => r.path.startsWith(`/secrets/${name}`) && r.headers.authorization !== undefined;
+const readOf =
+  (name: string) =>
+  (r: ServedRequest): boolean =>
+    r.path.startsWith(`/secrets/${name}`) && r.headers.authorization !== undefined;
 const TOKEN = '/oauth2/v2.0/token';
 
 /** `by`: who retries, the fetch (and logs it) or the identity pipeline below MSAL (see src/fetch/credential.ts). */
@@ -101,7 +104,10 @@ const ENTRA_CASES: Case[] = [
 async function scene(t: Test, world: FetchWorld, c: Case): Promise<void> {
   // A previous set is published; the vault then holds new values, so success and "unchanged" look different.
   for (const name of NAMES) world.vault.setSecret(name, value('old', name));
-  const job = await world.job(NAMES.map((objectName) => ({ objectName, objectType: 'secret' })), { timeoutMs: c.timeoutMs ?? 10_000 });
+  const job = await world.job(
+    NAMES.map((objectName) => ({ objectName, objectType: 'secret' })),
+    { timeoutMs: c.timeoutMs ?? 10_000 },
+  );
   t.equal((await runFetch(job, { logger: captureLogger().logger, agent: world.agent })).exitCode, 0, 'the previous set');
   for (const name of NAMES) world.vault.setSecret(name, value('new', name));
   const before = await snapshotDir(job.outputDir);
@@ -117,7 +123,12 @@ async function scene(t: Test, world: FetchWorld, c: Case): Promise<void> {
   const logs = captureLogger();
   let stderr = '';
   const started = Date.now();
-  const outcome: FetchOutcome = await runFetch(job, { logger: logs.logger, agent: world.agent, terminationLogPath: terminationLog, writeStderr: (s) => (stderr += s) });
+  const outcome: FetchOutcome = await runFetch(job, {
+    logger: logs.logger,
+    agent: world.agent,
+    terminationLogPath: terminationLog,
+    writeStderr: (s) => (stderr += s),
+  });
   const elapsed = Date.now() - started;
   world.vault.clearFaults();
   world.entra.clearFaults();
@@ -132,7 +143,11 @@ async function scene(t: Test, world: FetchWorld, c: Case): Promise<void> {
     const requests: Array<{ injected: boolean; status: number }> = c.vault ? world.vault.requests : world.entra.requests;
     const faulted = requests.findIndex((r) => r.injected);
     t.ok(faulted >= 0 && requests.slice(faulted + 1).some((r) => r.status === 200), 'the fault struck, and a later request succeeded');
-    if (c.expect.by === 'fetch') t.ok(logs.lines().some((l) => l.msg === 'retrying'), 'the fetch retried, and logged it');
+    if (c.expect.by === 'fetch')
+      t.ok(
+        logs.lines().some((l) => l.msg === 'retrying'),
+        'the fetch retried, and logged it',
+      );
     return;
   }
   t.equal(outcome.exitCode, 1, 'exit 1');
@@ -173,7 +188,12 @@ t.test('the token file: missing, empty, too large, not a regular file', async (t
     const job = await world.job([{ objectName: 'alpha', objectType: 'secret' }], { tokenFile, timeoutMs: 5000 });
     let stderr = '';
     const started = Date.now();
-    const outcome = await runFetch(job, { logger: captureLogger().logger, agent: world.agent, terminationLogPath: join(world.dir, 'no-such-dir', 'log'), writeStderr: (s) => (stderr += s) });
+    const outcome = await runFetch(job, {
+      logger: captureLogger().logger,
+      agent: world.agent,
+      terminationLogPath: join(world.dir, 'no-such-dir', 'log'),
+      writeStderr: (s) => (stderr += s),
+    });
     t.equal(outcome.exitCode, 1, `${c.name}: exit 1`);
     t.match(stderr, c.reason, `${c.name}: the summary names the file and what is wrong`);
     t.match(stderr, /Fix: /, `${c.name}: and how to fix it`);

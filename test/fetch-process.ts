@@ -41,11 +41,20 @@ t.test('fetch writes the files and exits 0, loading every lazy chunk of the bund
   t.equal(result.code, 0, result.stderr);
   t.equal(await readFile(join(outputDir, 'db-password'), 'utf8'), 'process-level-PLANTED');
   t.equal((await stat(join(outputDir, 'db-password'))).mode & 0o777, 0o440);
-  t.equal(await readFile(join(outputDir, 'tls.pem'), 'utf8'), `${chain.leaf.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString()}${chain.leaf.pem}${chain.intermediate.pem}${chain.root.pem}`);
+  t.equal(
+    await readFile(join(outputDir, 'tls.pem'), 'utf8'),
+    `${chain.leaf.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString()}${chain.leaf.pem}${chain.intermediate.pem}${chain.root.pem}`,
+  );
   t.equal(await readFile(join(outputDir, 'tls.crt'), 'utf8'), chain.leaf.pem);
   t.equal(await readFile(join(outputDir, 'signing.pub'), 'utf8'), signing.publicKey.export({ type: 'spki', format: 'pem' }).toString());
-  const lines = result.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-  t.match(lines.find((l) => l.object === 'db-password'), { level: 'info', role: 'fetch', msg: 'fetched', type: 'secret', bytes: 21 });
+  const lines = result.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+  t.match(
+    lines.find((l) => l.object === 'db-password'),
+    { level: 'info', role: 'fetch', msg: 'fetched', type: 'secret', bytes: 21 },
+  );
   t.match(lines.at(-1), { msg: 'fetch complete', objects: 4, files: 4 });
   t.notOk(result.stdout.includes('PLANTED') || result.stderr.includes('PLANTED'), 'the value is in no log');
 });
@@ -54,15 +63,25 @@ t.test('a missing object: exit 1 with the summary on stderr', async (t) => {
   const { env, outputDir } = await jobEnv([{ objectName: 'missing', objectType: 'secret' }]);
   const result = await cli(['fetch', '--timeout', '30s'], env);
   t.equal(result.code, 1);
-  t.match(result.stderr, /^akv-injector: 1 of 1 objects could not be fetched from https:\/\/kv-shop\.vault\.azure\.net:\d+\/; no files were written\.\n- secret "missing": not found \(404 SecretNotFound\)\. Fix: /);
+  t.match(
+    result.stderr,
+    /^akv-injector: 1 of 1 objects could not be fetched from https:\/\/kv-shop\.vault\.azure\.net:\d+\/; no files were written\.\n- secret "missing": not found \(404 SecretNotFound\)\. Fix: /,
+  );
   t.same(await readdir(outputDir), []);
 });
 
 t.test('invalid configuration: exit 2, every problem listed', async (t) => {
   const { env } = await jobEnv([{ objectName: 'a', objectType: 'secret' }]);
-  const result = await cli(['fetch'], { ...env, AKV_INJECTOR_VAULT_URL: 'https://example.com/', AKV_INJECTOR_OBJECTS: '[{"objectName":"a","objectType":"secret","objectAlias":"../etc/passwd"}]' });
+  const result = await cli(['fetch'], {
+    ...env,
+    AKV_INJECTOR_VAULT_URL: 'https://example.com/',
+    AKV_INJECTOR_OBJECTS: '[{"objectName":"a","objectType":"secret","objectAlias":"../etc/passwd"}]',
+  });
   t.equal(result.code, 2);
-  t.match(result.stderr, /akv-injector fetch: invalid configuration:\n- AKV_INJECTOR_VAULT_URL "https:\/\/example.com\/" host "example.com" is not a Key Vault host.*\n- AKV_INJECTOR_OBJECTS: object 0 "a": objectAlias "..\/etc\/passwd" must not contain "\.\."/);
+  t.match(
+    result.stderr,
+    /akv-injector fetch: invalid configuration:\n- AKV_INJECTOR_VAULT_URL "https:\/\/example.com\/" host "example.com" is not a Key Vault host.*\n- AKV_INJECTOR_OBJECTS: object 0 "a": objectAlias "..\/etc\/passwd" must not contain "\.\."/,
+  );
 });
 
 t.test('usage errors', async (t) => {

@@ -17,9 +17,7 @@ const chain = defaultChain('rsa');
 const keyPem = chain.leaf.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
 const pfx = makePfx({ chain, certOrder: ['root', 'leaf', 'intermediate'] });
 const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey;
-const ec = Object.fromEntries(
-  ['prime256v1', 'secp384r1', 'secp521r1'].map((curve) => [curve, generateKeyPairSync('ec', { namedCurve: curve }).publicKey]),
-);
+const ec = Object.fromEntries(['prime256v1', 'secp384r1', 'secp521r1'].map((curve) => [curve, generateKeyPairSync('ec', { namedCurve: curve }).publicKey]));
 const binary = Buffer.from([0, 1, 2, 127, 128, 254, 255]);
 
 // Planted values: none of them may ever appear in a log line.
@@ -53,9 +51,17 @@ interface Case {
 
 const CASES: Case[] = [
   { name: 'secret, utf-8', object: { objectName: 'db-password', objectType: 'secret' }, files: { 'db-password': PLANTED[0] as string } },
-  { name: 'secret, base64 decoded to bytes', object: { objectName: 'blob', objectType: 'secret', objectEncoding: 'base64', objectAlias: 'bin/blob.bin' }, files: { 'bin/blob.bin': binary } },
+  {
+    name: 'secret, base64 decoded to bytes',
+    object: { objectName: 'blob', objectType: 'secret', objectEncoding: 'base64', objectAlias: 'bin/blob.bin' },
+    files: { 'bin/blob.bin': binary },
+  },
   { name: 'secret, hex decoded to bytes', object: { objectName: 'hexed', objectType: 'secret', objectEncoding: 'hex' }, files: { hexed: binary } },
-  { name: 'secret, pinned older version', object: { objectName: 'rotating', objectType: 'secret', objectVersion: v1, objectAlias: 'pinned' }, files: { pinned: PLANTED[1] as string } },
+  {
+    name: 'secret, pinned older version',
+    object: { objectName: 'rotating', objectType: 'secret', objectVersion: v1, objectAlias: 'pinned' },
+    files: { pinned: PLANTED[1] as string },
+  },
   {
     name: 'secret, version history skips disabled, newest first',
     object: { objectName: 'rotating', objectType: 'secret', objectVersionHistory: 3, objectAlias: 'history' },
@@ -71,12 +77,32 @@ const CASES: Case[] = [
     object: { objectName: 'tls', objectType: 'secret', objectAlias: 'tls/bundle.pem' },
     files: { 'tls/bundle.pem': `${keyPem}${chain.leaf.pem}${chain.intermediate.pem}${chain.root.pem}` },
   },
-  { name: 'certificate secret as PFX, base64 text', object: { objectName: 'tls', objectType: 'secret', objectFormat: 'pfx', objectAlias: 'tls/pfx.b64' }, files: { 'tls/pfx.b64': pfx.toString('base64') } },
-  { name: 'certificate secret as PFX, binary', object: { objectName: 'tls', objectType: 'secret', objectFormat: 'pfx', objectEncoding: 'base64', objectAlias: 'tls/tls.pfx' }, files: { 'tls/tls.pfx': pfx } },
+  {
+    name: 'certificate secret as PFX, base64 text',
+    object: { objectName: 'tls', objectType: 'secret', objectFormat: 'pfx', objectAlias: 'tls/pfx.b64' },
+    files: { 'tls/pfx.b64': pfx.toString('base64') },
+  },
+  {
+    name: 'certificate secret as PFX, binary',
+    object: { objectName: 'tls', objectType: 'secret', objectFormat: 'pfx', objectEncoding: 'base64', objectAlias: 'tls/tls.pfx' },
+    files: { 'tls/tls.pfx': pfx },
+  },
   { name: 'certificate secret stored as PEM, as stored', object: { objectName: 'tls-pem', objectType: 'secret' }, files: { 'tls-pem': pemBundle } },
-  { name: 'pfx of a PEM certificate: ignored, the PEM as stored', object: { objectName: 'tls-pem', objectType: 'secret', objectFormat: 'pfx', objectAlias: 'ignored/pem' }, files: { 'ignored/pem': pemBundle } },
-  { name: 'pfx of a plain secret: ignored, the value as stored', object: { objectName: 'db-password', objectType: 'secret', objectFormat: 'pfx', objectAlias: 'ignored/plain' }, files: { 'ignored/plain': PLANTED[0] as string } },
-  { name: 'objectVersion latest is the newest', object: { objectName: 'rotating', objectType: 'secret', objectVersion: 'latest', objectAlias: 'latest/one' }, files: { 'latest/one': PLANTED[3] as string } },
+  {
+    name: 'pfx of a PEM certificate: ignored, the PEM as stored',
+    object: { objectName: 'tls-pem', objectType: 'secret', objectFormat: 'pfx', objectAlias: 'ignored/pem' },
+    files: { 'ignored/pem': pemBundle },
+  },
+  {
+    name: 'pfx of a plain secret: ignored, the value as stored',
+    object: { objectName: 'db-password', objectType: 'secret', objectFormat: 'pfx', objectAlias: 'ignored/plain' },
+    files: { 'ignored/plain': PLANTED[0] as string },
+  },
+  {
+    name: 'objectVersion latest is the newest',
+    object: { objectName: 'rotating', objectType: 'secret', objectVersion: 'latest', objectAlias: 'latest/one' },
+    files: { 'latest/one': PLANTED[3] as string },
+  },
   {
     name: 'objectVersion LATEST with history starts at the newest',
     object: { objectName: 'rotating', objectType: 'secret', objectVersion: 'LATEST', objectVersionHistory: 2, objectAlias: 'latest/two' },
@@ -87,9 +113,24 @@ const CASES: Case[] = [
   { name: 'EC-HSM P-256 key → PKIX PEM', object: { objectName: 'signing-ec', objectType: 'key' }, files: { 'signing-ec': spki(ec.prime256v1) } },
   { name: 'EC P-384 key', object: { objectName: 'signing-p384', objectType: 'key' }, files: { 'signing-p384': spki(ec.secp384r1) } },
   { name: 'EC P-521 key', object: { objectName: 'signing-p521', objectType: 'key' }, files: { 'signing-p521': spki(ec.secp521r1) } },
-  { name: 'file mode 0400', object: { objectName: 'db-password', objectType: 'secret', objectAlias: 'ro/0400', filePermission: '0400' }, files: { 'ro/0400': PLANTED[0] as string }, mode: 0o400 },
-  { name: 'file mode 0440 (YAML number)', object: { objectName: 'db-password', objectType: 'secret', objectAlias: 'ro/0440', filePermission: 440 }, files: { 'ro/0440': PLANTED[0] as string }, mode: 0o440 },
-  { name: 'file mode 0600', object: { objectName: 'db-password', objectType: 'secret', objectAlias: 'ro/0600', filePermission: '600' }, files: { 'ro/0600': PLANTED[0] as string }, mode: 0o600 },
+  {
+    name: 'file mode 0400',
+    object: { objectName: 'db-password', objectType: 'secret', objectAlias: 'ro/0400', filePermission: '0400' },
+    files: { 'ro/0400': PLANTED[0] as string },
+    mode: 0o400,
+  },
+  {
+    name: 'file mode 0440 (YAML number)',
+    object: { objectName: 'db-password', objectType: 'secret', objectAlias: 'ro/0440', filePermission: 440 },
+    files: { 'ro/0440': PLANTED[0] as string },
+    mode: 0o440,
+  },
+  {
+    name: 'file mode 0600',
+    object: { objectName: 'db-password', objectType: 'secret', objectAlias: 'ro/0600', filePermission: '600' },
+    files: { 'ro/0600': PLANTED[0] as string },
+    mode: 0o600,
+  },
 ];
 
 t.test('every type, format, encoding, version and permission in one fetch', async (t) => {
@@ -112,9 +153,37 @@ t.test('every type, format, encoding, version and permission in one fetch', asyn
 
   const entries = (await readdir(job.outputDir)).sort();
   const visible = entries.filter((e) => !e.startsWith('..'));
-  t.same(visible, ['bin', 'db-password', 'from-v3', 'hexed', 'history', 'ignored', 'latest', 'pinned', 'ro', 'signing-ec', 'signing-p384', 'signing-p521', 'signing-rsa', 'tls', 'tls-pem']);
-  t.same(logs.lines().filter((l) => l.msg === 'objectFormat pfx ignored').map((l) => l.object).sort(), ['db-password', 'tls-pem'], 'the log says where objectFormat pfx was ignored');
-  t.equal(await readlink(join(job.outputDir, '..data')), entries.find((e) => /^\.\.\d{4}_\d\d_\d\d_/.test(e)), '..data points at the timestamped directory');
+  t.same(visible, [
+    'bin',
+    'db-password',
+    'from-v3',
+    'hexed',
+    'history',
+    'ignored',
+    'latest',
+    'pinned',
+    'ro',
+    'signing-ec',
+    'signing-p384',
+    'signing-p521',
+    'signing-rsa',
+    'tls',
+    'tls-pem',
+  ]);
+  t.same(
+    logs
+      .lines()
+      .filter((l) => l.msg === 'objectFormat pfx ignored')
+      .map((l) => l.object)
+      .sort(),
+    ['db-password', 'tls-pem'],
+    'the log says where objectFormat pfx was ignored',
+  );
+  t.equal(
+    await readlink(join(job.outputDir, '..data')),
+    entries.find((e) => /^\.\.\d{4}_\d\d_\d\d_/.test(e)),
+    '..data points at the timestamped directory',
+  );
   for (const entry of visible) {
     t.ok((await lstat(join(job.outputDir, entry))).isSymbolicLink(), `${entry} is a symlink`);
     t.equal(await readlink(join(job.outputDir, entry)), `..data/${entry}`);
@@ -122,9 +191,15 @@ t.test('every type, format, encoding, version and permission in one fetch', asyn
 
   const fetched = logs.lines().filter((l) => l.msg === 'fetched');
   t.equal(fetched.length, CASES.length, 'one log line per object');
-  t.match(fetched.find((l) => l.object === 'rotating' && (l.files as string[])[0] === 'history/0'), { type: 'secret', bytes: Number, ms: Number, versions: Array });
+  t.match(
+    fetched.find((l) => l.object === 'rotating' && (l.files as string[])[0] === 'history/0'),
+    { type: 'secret', bytes: Number, ms: Number, versions: Array },
+  );
   t.match(logs.lines().at(-1), { msg: 'fetch complete', objects: CASES.length, skipped: 1 });
-  t.match(logs.lines().find((l) => l.msg === 'optional object not found, skipped'), { object: 'feature-flag', level: 'warn' });
+  t.match(
+    logs.lines().find((l) => l.msg === 'optional object not found, skipped'),
+    { object: 'feature-flag', level: 'warn' },
+  );
   assertNoSecrets(t, logs.text());
 });
 
@@ -165,7 +240,10 @@ t.test('transient faults are retried and recovered', async (t) => {
     const outcome = await runFetch(job, { logger: logs.logger, agent: world.agent });
     t.equal(outcome.exitCode, 0, `${c.name}: recovered (${outcome.summary})`);
     t.equal(await readFile(join(job.outputDir, 'db-password'), 'utf8'), PLANTED[0], `${c.name}: file written`);
-    t.ok(logs.lines().some((l) => l.msg === 'retrying'), `${c.name}: the retry is logged`);
+    t.ok(
+      logs.lines().some((l) => l.msg === 'retrying'),
+      `${c.name}: the retry is logged`,
+    );
   }
   vault.clearFaults();
 });
@@ -181,13 +259,22 @@ interface FailureCase {
 const FAILURES: FailureCase[] = [
   {
     name: '403: no role on the vault',
-    objects: [{ objectName: 'denied', objectType: 'secret' }, { objectName: 'tls', objectType: 'cert' }],
+    objects: [
+      { objectName: 'denied', objectType: 'secret' },
+      { objectName: 'tls', objectType: 'cert' },
+    ],
     setup: () => vault.deny({ clientId: CLIENT_ID, collection: 'secrets', name: 'denied' }),
-    summary: [/^akv-injector: 1 of 2 objects could not be fetched from https:\/\/kv-shop\.vault\.azure\.net:\d+\/; no files were written\.$/m, /^- secret "denied": forbidden \(403 ForbiddenByRbac\)\. Fix: .*"Key Vault Secrets User"/m],
+    summary: [
+      /^akv-injector: 1 of 2 objects could not be fetched from https:\/\/kv-shop\.vault\.azure\.net:\d+\/; no files were written\.$/m,
+      /^- secret "denied": forbidden \(403 ForbiddenByRbac\)\. Fix: .*"Key Vault Secrets User"/m,
+    ],
   },
   {
     name: '404: required object missing',
-    objects: [{ objectName: 'no-such-secret', objectType: 'secret' }, { objectName: 'db-password', objectType: 'secret' }],
+    objects: [
+      { objectName: 'no-such-secret', objectType: 'secret' },
+      { objectName: 'db-password', objectType: 'secret' },
+    ],
     summary: [/^- secret "no-such-secret": not found \(404 SecretNotFound\)\. Fix: vault https:\/\/kv-shop.* has no secret "no-such-secret".*optional: true/m],
   },
   {
@@ -197,7 +284,10 @@ const FAILURES: FailureCase[] = [
   },
   {
     name: 'rejected assertion: no federated credential for the subject',
-    objects: [{ objectName: 'db-password', objectType: 'secret' }, { objectName: 'signing-rsa', objectType: 'key' }],
+    objects: [
+      { objectName: 'db-password', objectType: 'secret' },
+      { objectName: 'signing-rsa', objectType: 'key' },
+    ],
     overrides: { subject: 'system:serviceaccount:shop:default' },
     summary: [
       /^Authentication as client 0b4b0a4c-1f3e-4c55-9c8e-6f1f0e6d2a01 in tenant 72f988bf-86f1-41af-91ab-2d7cd011db47 failed: Entra ID token exchange failed \(AADSTS70021\)\./m,
@@ -247,7 +337,10 @@ t.test('failures: exit 1, a summary naming each object with a fix, nothing writt
 });
 
 t.test('an existing set is replaced atomically by a later fetch', async (t) => {
-  const job = await world.job([{ objectName: 'db-password', objectType: 'secret' }, { objectName: 'tls', objectType: 'cert' }]);
+  const job = await world.job([
+    { objectName: 'db-password', objectType: 'secret' },
+    { objectName: 'tls', objectType: 'cert' },
+  ]);
   t.equal((await runFetch(job, { logger: captureLogger().logger, agent: world.agent })).exitCode, 0);
   const before = await readlink(join(job.outputDir, '..data'));
   const second = { ...job, objects: job.objects.slice(0, 1) };
@@ -270,6 +363,10 @@ t.test('a list of no object: exit 0, an empty set published, as the provider mou
   const outcome = await runFetch(job, { logger: logs.logger, agent: world.agent });
   t.equal(outcome.exitCode, 0, outcome.summary);
   t.equal(outcome.written, 0);
-  t.same((await readdir(job.outputDir)).filter((e) => !e.startsWith('..')), [], 'no visible entry');
+  t.same(
+    (await readdir(job.outputDir)).filter((e) => !e.startsWith('..')),
+    [],
+    'no visible entry',
+  );
   t.ok((await lstat(join(job.outputDir, '..data'))).isSymbolicLink(), 'the set is published (empty)');
 });

@@ -73,7 +73,12 @@ t.test('/metrics: admissions by outcome, their durations, cache objects by kind,
       payload: {
         apiVersion: 'admission.k8s.io/v1',
         kind: 'AdmissionReview',
-        request: { uid: `uid-${i}`, operation: 'CREATE', kind: { group: '', version: 'v1', kind: 'Pod' }, resource: { group: '', version: 'v1', resource: 'pods' } },
+        request: {
+          uid: `uid-${i}`,
+          operation: 'CREATE',
+          kind: { group: '', version: 'v1', kind: 'Pod' },
+          resource: { group: '', version: 'v1', resource: 'pods' },
+        },
       },
     });
     t.equal(res.statusCode, 200);
@@ -111,6 +116,6 @@ t.test('/metrics: admissions by outcome, their durations, cache objects by kind,
   const again = await health.inject({ method: 'GET', url: '/metrics' });
   t.match(again.body, /^akv_injector_cache_objects\{kind="ServiceAccount"\} 41$/m, 'the gauge is read at scrape time');
 
-  t.notOk((await globalRegistry.metrics()).includes('akv_injector_'), 'nothing in prom-client\'s global registry');
+  t.notOk((await globalRegistry.metrics()).includes('akv_injector_'), "nothing in prom-client's global registry");
   t.doesNotThrow(() => createMetrics({ defaultMetrics: true }), 'a second registry does not clash with the first');
 });

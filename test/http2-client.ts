@@ -44,7 +44,11 @@ for (const p of PROTOCOLS) {
 
     await client.getSecret(names[0] as string);
     const values = await Promise.all(names.map(async (name) => (await client.getSecret(name)).value));
-    t.same(values, names.map((name) => `value of ${name}`), 'every value, in order');
+    t.same(
+      values,
+      names.map((name) => `value of ${name}`),
+      'every value, in order',
+    );
     t.same(new Set(world.vault.requests.map((r) => r.httpVersion)), new Set([p.httpVersion]), `every request over HTTP/${p.httpVersion}`);
     if (p.vaultHttp2) t.equal(world.vault.connectionCount, 1, 'one connection carries all 22 requests');
     else t.ok(world.vault.connectionCount > 2, 'HTTP/1.1: a connection per parallel request (and one spent learning the vault has no h2)');
@@ -65,7 +69,10 @@ t.test('a connection reset with requests in flight: they fail as transient, the 
 
   world.vault.addFault({ match: '/secrets/a/', raw: 'reset' });
   const settled = await Promise.allSettled(['a', 'b', 'c'].map((name) => client.getSecret(name)));
-  t.ok(settled.every((s) => s.status === 'rejected'), 'the reset took every stream of the connection with it');
+  t.ok(
+    settled.every((s) => s.status === 'rejected'),
+    'the reset took every stream of the connection with it',
+  );
   for (const s of settled) {
     const error = (s as PromiseRejectedResult).reason as { name: string; code: string };
     t.match(error, { name: 'RestError', code: String }, `${error.code}: a RestError with a code`);
@@ -75,34 +82,37 @@ t.test('a connection reset with requests in flight: they fail as transient, the 
   t.equal(world.vault.connectionCount, 2);
 });
 
-t.test('requests that do not choose their own HTTP/2: an agent of their own (a proxy) is used for HTTP/1.1; streamed bodies go to the SDK client', async (t) => {
-  const world = await startFetchWorld();
-  t.teardown(() => world.close());
-  world.vault.setSecret('routed', 'ok');
-  const token = await (await credentialFor(world)).getToken('https://vault.azure.net/.default');
-  const httpClient = createHttp2Client({ agent: world.agent });
-  t.teardown(() => httpClient.close());
-  const base = (): PipelineRequest =>
-    createPipelineRequest({
-      url: `${world.vault.vaultUrl(VAULT_NAME)}secrets/routed/?api-version=7.6`,
-      headers: createHttpHeaders({ authorization: `Bearer ${token?.token}` }),
-    });
-  const cases: Array<{ name: string; change: (r: PipelineRequest) => void; httpVersion: string }> = [
-    { name: 'a plain GET', change: () => {}, httpVersion: '2.0' },
-    { name: 'an agent of its own (HTTPS_PROXY sets one)', change: (r) => (r.agent = loopbackAgent(world.entra.caCertPem)), httpVersion: '1.1' },
-    { name: 'a download progress callback', change: (r) => (r.onDownloadProgress = () => {}), httpVersion: '1.1' },
-    { name: 'a streamed response', change: (r) => (r.streamResponseStatusCodes = new Set([200])), httpVersion: '1.1' },
-    { name: 'keep-alive disabled', change: (r) => (r.disableKeepAlive = true), httpVersion: '1.1' },
-  ];
-  for (const c of cases) {
-    world.vault.requests.length = 0;
-    const request = base();
-    c.change(request);
-    const response = await httpClient.sendRequest(request);
-    t.equal(response.status, 200, `${c.name}: answered`);
-    t.equal(world.vault.requests[0]?.httpVersion, c.httpVersion, `${c.name}: over HTTP/${c.httpVersion}`);
-  }
-});
+t.test(
+  'requests that do not choose their own HTTP/2: an agent of their own (a proxy) is used for HTTP/1.1; streamed bodies go to the SDK client',
+  async (t) => {
+    const world = await startFetchWorld();
+    t.teardown(() => world.close());
+    world.vault.setSecret('routed', 'ok');
+    const token = await (await credentialFor(world)).getToken('https://vault.azure.net/.default');
+    const httpClient = createHttp2Client({ agent: world.agent });
+    t.teardown(() => httpClient.close());
+    const base = (): PipelineRequest =>
+      createPipelineRequest({
+        url: `${world.vault.vaultUrl(VAULT_NAME)}secrets/routed/?api-version=7.6`,
+        headers: createHttpHeaders({ authorization: `Bearer ${token?.token}` }),
+      });
+    const cases: Array<{ name: string; change: (r: PipelineRequest) => void; httpVersion: string }> = [
+      { name: 'a plain GET', change: () => {}, httpVersion: '2.0' },
+      { name: 'an agent of its own (HTTPS_PROXY sets one)', change: (r) => (r.agent = loopbackAgent(world.entra.caCertPem)), httpVersion: '1.1' },
+      { name: 'a download progress callback', change: (r) => (r.onDownloadProgress = () => {}), httpVersion: '1.1' },
+      { name: 'a streamed response', change: (r) => (r.streamResponseStatusCodes = new Set([200])), httpVersion: '1.1' },
+      { name: 'keep-alive disabled', change: (r) => (r.disableKeepAlive = true), httpVersion: '1.1' },
+    ];
+    for (const c of cases) {
+      world.vault.requests.length = 0;
+      const request = base();
+      c.change(request);
+      const response = await httpClient.sendRequest(request);
+      t.equal(response.status, 200, `${c.name}: answered`);
+      t.equal(world.vault.requests[0]?.httpVersion, c.httpVersion, `${c.name}: over HTTP/${c.httpVersion}`);
+    }
+  },
+);
 
 t.test('a server the CA does not vouch for is refused, and not retried', async (t) => {
   const world = await startFetchWorld();
@@ -144,7 +154,10 @@ t.test('HTTP/2 edges', async (t) => {
       const encoding = String(headers['x-encode'] ?? '');
       const body = encoding === 'gzip' ? gzipSync(text) : encoding === 'deflate' ? deflateSync(text) : Buffer.from(text);
       const head = headers[':method'] === 'HEAD';
-      stream.respond({ ':status': 200, ...(encoding ? { 'content-encoding': encoding } : {}), 'x-echo-method': String(headers[':method']) }, { endStream: head });
+      stream.respond(
+        { ':status': 200, ...(encoding ? { 'content-encoding': encoding } : {}), 'x-echo-method': String(headers[':method']) },
+        { endStream: head },
+      );
       if (!head) stream.end(body);
     };
     const client = createHttp2Client({ agent });
@@ -183,12 +196,18 @@ t.test('HTTP/2 edges', async (t) => {
     };
     const client = createHttp2Client({ agent });
     t.teardown(() => client.close());
-    const headers = createHttpHeaders({ 'X-Ms-Client-Request-Id': 'id-1', Connection: 'keep-alive', Host: 'elsewhere', 'Keep-Alive': 'timeout=5', 'Content-Type': 'application/json' });
+    const headers = createHttpHeaders({
+      'X-Ms-Client-Request-Id': 'id-1',
+      Connection: 'keep-alive',
+      Host: 'elsewhere',
+      'Keep-Alive': 'timeout=5',
+      'Content-Type': 'application/json',
+    });
     const response = await client.sendRequest(get('/headers', { method: 'PUT', headers, body: new TextEncoder().encode('{}') }));
     t.equal(response.status, 200, 'Node refuses connection-specific headers over HTTP/2: none were sent');
     t.match(received, { 'x-ms-client-request-id': 'id-1', 'content-type': 'application/json', 'content-length': '2', ':method': 'PUT' });
     t.notOk('connection' in received || 'keep-alive' in received || 'host' in received);
-    t.match(received[':authority'], /^edge\.vault\.azure\.net:\d+$/, 'the authority is the URL\'s');
+    t.match(received[':authority'], /^edge\.vault\.azure\.net:\d+$/, "the authority is the URL's");
   });
 
   await t.test("more requests than the server's concurrent-stream limit wait their turn", async (t) => {
@@ -219,7 +238,11 @@ t.test('HTTP/2 edges', async (t) => {
     await client.sendRequest(createPipelineRequest({ url: url(0) }));
     // 20: five rounds of four.
     const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => client.sendRequest(createPipelineRequest({ url: url(i + 1), timeout: 10_000 }))));
-    t.same(answers.map((a) => a.bodyAsText), Array(20).fill('ok'), 'all answered, four at a time');
+    t.same(
+      answers.map((a) => a.bodyAsText),
+      Array(20).fill('ok'),
+      'all answered, four at a time',
+    );
     t.equal(peak, 4, 'never more streams at once than the server allows');
   });
 
@@ -293,7 +316,8 @@ t.test('bounds on both transports: size on the wire and decompressed, completene
       case '/announced-huge':
         out.writeHead(200, { 'content-length': String(1024 * 1024 * 1024) });
         return void out.write('x');
-      case '/endless': { // no content-length, chunks as fast as the client reads, until it gives up
+      case '/endless': {
+        // no content-length, chunks as fast as the client reads, until it gives up
         out.writeHead(200);
         const chunk = Buffer.alloc(16 * 1024, 'x');
         const more = (): void => {
@@ -338,7 +362,9 @@ t.test('bounds on both transports: size on the wire and decompressed, completene
     const client = createHttp2Client({ agent: loopbackAgent(pki.caCertPem), requestTimeoutMs: 500, maxResponseBytes: LIMIT });
     t.teardown(() => client.close());
     const get = (path: string): Promise<unknown> =>
-      client.sendRequest(createPipelineRequest({ url: `${origin}${path}`, headers: createHttpHeaders({ 'accept-encoding': 'gzip,deflate' }) })).catch((e: unknown) => e);
+      client
+        .sendRequest(createPipelineRequest({ url: `${origin}${path}`, headers: createHttpHeaders({ 'accept-encoding': 'gzip,deflate' }) }))
+        .catch((e: unknown) => e);
     for (const c of cases) {
       const serverSaw = new Promise<void>((resolve) => (cancelled = resolve));
       const error = await get(c.path);
@@ -348,7 +374,11 @@ t.test('bounds on both transports: size on the wire and decompressed, completene
         await serverSaw;
         t.pass(`${protocol} ${c.path}: the server saw the client give up, and stopped sending`);
       }
-      t.match(await client.sendRequest(createPipelineRequest({ url: `${origin}/ok` })), { status: 200, bodyAsText: 'ok' }, `${protocol} ${c.path}: the next request is answered`);
+      t.match(
+        await client.sendRequest(createPipelineRequest({ url: `${origin}/ok` })),
+        { status: 200, bodyAsText: 'ok' },
+        `${protocol} ${c.path}: the next request is answered`,
+      );
     }
   }
 });

@@ -9,8 +9,16 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as k8s from '@kubernetes/client-node';
 import type {
-  V1Container, V1ContainerPort, V1Deployment, V1MutatingWebhook, V1MutatingWebhookConfiguration,
-  V1PodDisruptionBudget, V1PodSpec, V1Pod, V1Secret, V1Service,
+  V1Container,
+  V1ContainerPort,
+  V1Deployment,
+  V1MutatingWebhook,
+  V1MutatingWebhookConfiguration,
+  V1PodDisruptionBudget,
+  V1PodSpec,
+  V1Pod,
+  V1Secret,
+  V1Service,
 } from '@kubernetes/client-node';
 import fastJsonPatch, { type Operation } from 'fast-json-patch';
 import { MutatingWebhookConfiguration } from 'kubernetes-models/admissionregistration.k8s.io/v1/MutatingWebhookConfiguration';
@@ -25,7 +33,7 @@ import { Pod } from 'kubernetes-models/v1/Pod';
 import { Secret } from 'kubernetes-models/v1/Secret';
 import { Service } from 'kubernetes-models/v1/Service';
 import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
-import { parseCertsFlags, writeCerts as writeCertsCommand } from '../src/certs-command.js';
+import { parseCertsFlags, serviceDnsNames, writeCerts as writeCertsCommand } from '../src/certs-command.js';
 import { CLOUDS } from '../src/clouds.js';
 import { decodeObjectList } from '../src/object-list.js';
 import { outputPaths, parseObjects } from '../src/objects.js';
@@ -60,11 +68,13 @@ const NEVER_INJECTED = ['kube-system', 'kube-public'];
 // Files
 
 function walk(dir: string, keep: (file: string) => boolean): string[] {
-  return readdirSync(dir).flatMap((name) => {
-    const full = path.join(dir, name);
-    if (statSync(full).isDirectory()) return walk(full, keep);
-    return keep(full) ? [full] : [];
-  }).sort();
+  return readdirSync(dir)
+    .flatMap((name) => {
+      const full = path.join(dir, name);
+      if (statSync(full).isDirectory()) return walk(full, keep);
+      return keep(full) ? [full] : [];
+    })
+    .sort();
 }
 
 const isYaml = (file: string): boolean => /\.ya?ml$/.test(file);
@@ -184,14 +194,54 @@ function isMap(value: unknown): value is Record<string, unknown> {
 // cert-manager.io/v1, as its webhook validates them (cert-manager v1.0 and newer).
 const ISSUER_TYPES = ['acme', 'ca', 'vault', 'selfSigned', 'venafi'];
 const CERTIFICATE_FIELDS = [
-  'secretName', 'secretTemplate', 'commonName', 'dnsNames', 'uris', 'emailAddresses', 'ipAddresses', 'otherNames', 'subject', 'literalSubject',
-  'duration', 'renewBefore', 'renewBeforePercentage', 'issuerRef', 'isCA', 'usages', 'privateKey', 'keystores', 'encodeUsagesInRequest',
-  'revisionHistoryLimit', 'additionalOutputFormats', 'nameConstraints', 'signatureAlgorithm',
+  'secretName',
+  'secretTemplate',
+  'commonName',
+  'dnsNames',
+  'uris',
+  'emailAddresses',
+  'ipAddresses',
+  'otherNames',
+  'subject',
+  'literalSubject',
+  'duration',
+  'renewBefore',
+  'renewBeforePercentage',
+  'issuerRef',
+  'isCA',
+  'usages',
+  'privateKey',
+  'keystores',
+  'encodeUsagesInRequest',
+  'revisionHistoryLimit',
+  'additionalOutputFormats',
+  'nameConstraints',
+  'signatureAlgorithm',
 ];
 const KEY_USAGES = [
-  'signing', 'digital signature', 'content commitment', 'key encipherment', 'key agreement', 'data encipherment', 'cert sign', 'crl sign',
-  'encipher only', 'decipher only', 'any', 'server auth', 'client auth', 'code signing', 'email protection', 's/mime', 'ipsec end system',
-  'ipsec tunnel', 'ipsec user', 'timestamping', 'ocsp signing', 'microsoft sgc', 'netscape sgc',
+  'signing',
+  'digital signature',
+  'content commitment',
+  'key encipherment',
+  'key agreement',
+  'data encipherment',
+  'cert sign',
+  'crl sign',
+  'encipher only',
+  'decipher only',
+  'any',
+  'server auth',
+  'client auth',
+  'code signing',
+  'email protection',
+  's/mime',
+  'ipsec end system',
+  'ipsec tunnel',
+  'ipsec user',
+  'timestamping',
+  'ocsp signing',
+  'microsoft sgc',
+  'netscape sgc',
 ];
 const GO_DURATION = /^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$/;
 
@@ -199,7 +249,9 @@ function checkIssuer(object: KubeObject): string[] {
   const spec = object.spec;
   if (!isMap(spec)) return ['Issuer: spec is required'];
   const types = Object.keys(spec).filter((k) => ISSUER_TYPES.includes(k));
-  const problems = Object.keys(spec).filter((k) => !ISSUER_TYPES.includes(k)).map((k) => `Issuer: unknown spec field ${k}`);
+  const problems = Object.keys(spec)
+    .filter((k) => !ISSUER_TYPES.includes(k))
+    .map((k) => `Issuer: unknown spec field ${k}`);
   if (types.length !== 1) problems.push(`Issuer: exactly one issuer type of ${ISSUER_TYPES.join(', ')}; got ${types.join(', ') || 'none'}`);
   if (spec.ca !== undefined && (!isMap(spec.ca) || typeof spec.ca.secretName !== 'string' || spec.ca.secretName === '')) {
     problems.push('Issuer: ca.secretName is required');
@@ -211,12 +263,15 @@ function checkIssuer(object: KubeObject): string[] {
 function checkCertificate(object: KubeObject): string[] {
   const spec = object.spec;
   if (!isMap(spec)) return ['Certificate: spec is required'];
-  const problems = Object.keys(spec).filter((k) => !CERTIFICATE_FIELDS.includes(k)).map((k) => `Certificate: unknown spec field ${k}`);
+  const problems = Object.keys(spec)
+    .filter((k) => !CERTIFICATE_FIELDS.includes(k))
+    .map((k) => `Certificate: unknown spec field ${k}`);
   if (typeof spec.secretName !== 'string' || !DNS_SUBDOMAIN.test(spec.secretName)) problems.push('Certificate: secretName is required');
   const issuerRef = spec.issuerRef;
   if (!isMap(issuerRef) || typeof issuerRef.name !== 'string') problems.push('Certificate: issuerRef.name is required');
   else {
-    if (issuerRef.kind !== undefined && !['Issuer', 'ClusterIssuer'].includes(String(issuerRef.kind))) problems.push(`Certificate: issuerRef.kind ${String(issuerRef.kind)}`);
+    if (issuerRef.kind !== undefined && !['Issuer', 'ClusterIssuer'].includes(String(issuerRef.kind)))
+      problems.push(`Certificate: issuerRef.kind ${String(issuerRef.kind)}`);
     if (issuerRef.group !== undefined && issuerRef.group !== 'cert-manager.io') problems.push(`Certificate: issuerRef.group ${String(issuerRef.group)}`);
   }
   const identities = ['commonName', 'dnsNames', 'uris', 'emailAddresses', 'ipAddresses', 'otherNames', 'literalSubject'];
@@ -226,7 +281,8 @@ function checkCertificate(object: KubeObject): string[] {
   }
   for (const list of ['dnsNames', 'usages']) {
     const value = spec[list];
-    if (value !== undefined && (!Array.isArray(value) || !value.every((v) => typeof v === 'string'))) problems.push(`Certificate: ${list} must be a list of strings`);
+    if (value !== undefined && (!Array.isArray(value) || !value.every((v) => typeof v === 'string')))
+      problems.push(`Certificate: ${list} must be a list of strings`);
   }
   for (const usage of (spec.usages as string[] | undefined) ?? []) if (!KEY_USAGES.includes(usage)) problems.push(`Certificate: unknown usage ${usage}`);
   if (spec.isCA !== undefined && typeof spec.isCA !== 'boolean') problems.push('Certificate: isCA must be a boolean');
@@ -250,7 +306,9 @@ function goHours(value: unknown, field: string, problems: string[]): number {
 function privateKeyProblems(privateKey: unknown): string[] {
   if (privateKey === undefined) return [];
   if (!isMap(privateKey)) return ['Certificate: privateKey must be a map'];
-  const problems = Object.keys(privateKey).filter((k) => !['algorithm', 'size', 'encoding', 'rotationPolicy'].includes(k)).map((k) => `Certificate: unknown privateKey field ${k}`);
+  const problems = Object.keys(privateKey)
+    .filter((k) => !['algorithm', 'size', 'encoding', 'rotationPolicy'].includes(k))
+    .map((k) => `Certificate: unknown privateKey field ${k}`);
   const sizes: Record<string, number[]> = { RSA: [2048, 3072, 4096, 8192], ECDSA: [256, 384, 521], Ed25519: [] };
   const algorithm = String(privateKey.algorithm ?? 'RSA');
   const oneOf = (field: string, allowed: readonly unknown[]): void => {
@@ -267,11 +325,14 @@ function privateKeyProblems(privateKey: unknown): string[] {
 function checkSecretProviderClass(object: KubeObject): string[] {
   const spec = object.spec;
   if (!isMap(spec)) return ['SecretProviderClass: spec is required'];
-  const problems = Object.keys(spec).filter((k) => !['provider', 'parameters', 'secretObjects'].includes(k)).map((k) => `SecretProviderClass: unknown spec field ${k}`);
+  const problems = Object.keys(spec)
+    .filter((k) => !['provider', 'parameters', 'secretObjects'].includes(k))
+    .map((k) => `SecretProviderClass: unknown spec field ${k}`);
   if (spec.provider !== 'azure') problems.push(`SecretProviderClass: provider must be azure, got ${String(spec.provider)}`);
   const parameters = spec.parameters;
   if (!isMap(parameters)) return [...problems, 'SecretProviderClass: parameters are required'];
-  for (const [key, value] of Object.entries(parameters)) if (typeof value !== 'string') problems.push(`SecretProviderClass: parameter ${key} must be a string (quote it)`);
+  for (const [key, value] of Object.entries(parameters))
+    if (typeof value !== 'string') problems.push(`SecretProviderClass: parameter ${key} must be a string (quote it)`);
   if (!parameters.keyvaultName) problems.push('SecretProviderClass: keyvaultName is required');
   if (!parameters.tenantId && !parameters.tenantID) problems.push('SecretProviderClass: tenantId (or tenantID) is required');
   problems.push(...objectListProblems(String(parameters.objects ?? ''), 'SecretProviderClass objects'));
@@ -318,7 +379,8 @@ function referenceProblems(objects: KubeObject[], external: { secrets?: string[]
     for (const volume of spec.volumes ?? []) {
       if (volume.configMap && !exists('ConfigMap', ns, volume.configMap.name as string)) problems.push(`${where}: ConfigMap ${volume.configMap.name} missing`);
       const secret = volume.secret?.secretName;
-      if (secret !== undefined && !exists('Secret', ns, secret) && !(external.secrets ?? []).includes(secret)) problems.push(`${where}: Secret ${secret} missing`);
+      if (secret !== undefined && !exists('Secret', ns, secret) && !(external.secrets ?? []).includes(secret))
+        problems.push(`${where}: Secret ${secret} missing`);
     }
   }
   for (const service of objects.filter((o) => o.kind === 'Service') as unknown as V1Service[]) {
@@ -340,8 +402,10 @@ function referenceProblems(objects: KubeObject[], external: { secrets?: string[]
 }
 
 function podTemplatesIn(objects: KubeObject[], namespace: string | undefined): Array<{ labels: Record<string, string>; spec: V1PodSpec }> {
-  return (objects.filter((o) => o.kind === 'Deployment' && o.metadata.namespace === namespace) as unknown as V1Deployment[])
-    .map((d) => ({ labels: d.spec?.template.metadata?.labels ?? {}, spec: d.spec?.template.spec as V1PodSpec }));
+  return (objects.filter((o) => o.kind === 'Deployment' && o.metadata.namespace === namespace) as unknown as V1Deployment[]).map((d) => ({
+    labels: d.spec?.template.metadata?.labels ?? {},
+    spec: d.spec?.template.spec as V1PodSpec,
+  }));
 }
 
 /** The container port a Service targetPort or probe port (name or number) resolves to. */
@@ -378,7 +442,8 @@ function evaluateCel(expression: string, activation: Record<string, unknown>): C
   const peek = (): string | undefined => tokens[i];
   const take = (expected?: string): string => {
     const token = tokens[i++];
-    if (token === undefined || (expected !== undefined && token !== expected)) throw new Error(`CEL: expected ${expected ?? 'a token'} at ${i} in ${expression}`);
+    if (token === undefined || (expected !== undefined && token !== expected))
+      throw new Error(`CEL: expected ${expected ?? 'a token'} at ${i} in ${expression}`);
     return token;
   };
   const select = (): string[] => {
@@ -462,7 +527,8 @@ function webhookCalled(webhook: V1MutatingWebhook, pod: V1Pod, namespaceLabels: 
   return (webhook.matchConditions ?? []).every((condition) => {
     const value = evaluateCel(condition.expression, { object: pod, oldObject: null });
     // With failurePolicy Fail an evaluation error rejects the pod: our conditions must never err.
-    if (typeof value !== 'boolean') throw new Error(`matchCondition ${condition.name} of ${webhook.name} gives ${value instanceof CelError ? `an error: ${value.message}` : String(value)}`);
+    if (typeof value !== 'boolean')
+      throw new Error(`matchCondition ${condition.name} of ${webhook.name} gives ${value instanceof CelError ? `an error: ${value.message}` : String(value)}`);
     return value;
   });
 }
@@ -530,10 +596,6 @@ async function writeCerts(outDir: string, service: string, namespace: string, se
   return { ca: readFileSync(path.join(outDir, 'ca.crt'), 'utf8'), cert: readFileSync(path.join(outDir, 'tls.crt'), 'utf8') };
 }
 
-function serviceDnsNames(service: string, namespace: string): string[] {
-  return [service, `${service}.${namespace}`, `${service}.${namespace}.svc`, `${service}.${namespace}.svc.cluster.local`];
-}
-
 const base = renderKustomization(BASE);
 
 // ---------------------------------------------------------------------------------------------------------
@@ -565,8 +627,15 @@ t.test('every YAML file under manifests/ is used by a kustomization', async (t) 
 
 t.test('base: every object is valid and the set is consistent', async (t) => {
   t.same(base.map((o) => `${o.kind}/${o.metadata.name}`).sort(), [
-    'ClusterRole/akv-injector', 'ClusterRoleBinding/akv-injector', 'Deployment/akv-injector', 'MutatingWebhookConfiguration/akv-injector',
-    'Namespace/akv-injector', 'NetworkPolicy/akv-injector', 'PodDisruptionBudget/akv-injector', 'Service/akv-injector', 'ServiceAccount/akv-injector',
+    'ClusterRole/akv-injector',
+    'ClusterRoleBinding/akv-injector',
+    'Deployment/akv-injector',
+    'MutatingWebhookConfiguration/akv-injector',
+    'Namespace/akv-injector',
+    'NetworkPolicy/akv-injector',
+    'PodDisruptionBudget/akv-injector',
+    'Service/akv-injector',
+    'ServiceAccount/akv-injector',
   ]);
   validateAll(t, base, 'base');
   // The TLS Secret comes from an overlay.
@@ -586,7 +655,7 @@ t.test('base: the Deployment runs the webhook role with flags the CLI knows', as
   }
   t.notOk(args.includes('--dev'), 'no --dev in production');
   t.equal(container.image, IMAGE, 'the image matches package.json version');
-  t.equal(flagValue(args, 'image'), container.image, 'the init container image is the webhook\'s own image');
+  t.equal(flagValue(args, 'image'), container.image, "the init container image is the webhook's own image");
 
   // POD_NAMESPACE from the downward API, as the webhook reads it when --namespace is absent.
   const env = container.env?.find((e) => e.name === 'POD_NAMESPACE');
@@ -667,23 +736,42 @@ t.test('base: Service ↔ Deployment ↔ webhook clientConfig', async (t) => {
   const podLabels = deployment.spec?.template.metadata?.labels ?? {};
   t.equal(service.metadata?.namespace, deployment.metadata?.namespace);
   t.ok(selects({ matchLabels: service.spec?.selector ?? {} }, podLabels), 'the Service selects the webhook pods');
-  t.same(service.spec?.selector, deployment.spec?.selector?.matchLabels, 'with the Deployment\'s selector');
+  t.same(service.spec?.selector, deployment.spec?.selector?.matchLabels, "with the Deployment's selector");
   const ports = service.spec?.ports ?? [];
   t.equal(ports.length, 1);
   t.equal(ports[0]?.port, 443);
   t.equal(ports[0]?.targetPort, 'https');
   t.equal(containerPort([container], ports[0]?.targetPort as string), Number(flagValue(container.args ?? [], 'port')), 'targetPort → --port');
 
-  t.same(webhooks.map((w) => w.name), ['pods.akv-injector.io', 'namespaces.akv-injector.io']);
+  t.same(
+    webhooks.map((w) => w.name),
+    ['pods.akv-injector.io', 'namespaces.akv-injector.io'],
+  );
   for (const webhook of webhooks) {
-    t.same(webhook.clientConfig, {
-      service: { name: service.metadata?.name, namespace: service.metadata?.namespace, path: '/mutate', port: ports[0]?.port },
-    }, `${webhook.name}: clientConfig is the Service, path /mutate`);
-    t.match(webhook, {
-      failurePolicy: 'Fail', sideEffects: 'None', admissionReviewVersions: ['v1'], timeoutSeconds: 5,
-      reinvocationPolicy: 'IfNeeded', matchPolicy: 'Equivalent',
-    }, `${webhook.name}: policies`);
-    t.same(webhook.rules, [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'], scope: 'Namespaced' }], `${webhook.name}: CREATE of pods only`);
+    t.same(
+      webhook.clientConfig,
+      {
+        service: { name: service.metadata?.name, namespace: service.metadata?.namespace, path: '/mutate', port: ports[0]?.port },
+      },
+      `${webhook.name}: clientConfig is the Service, path /mutate`,
+    );
+    t.match(
+      webhook,
+      {
+        failurePolicy: 'Fail',
+        sideEffects: 'None',
+        admissionReviewVersions: ['v1'],
+        timeoutSeconds: 5,
+        reinvocationPolicy: 'IfNeeded',
+        matchPolicy: 'Equivalent',
+      },
+      `${webhook.name}: policies`,
+    );
+    t.same(
+      webhook.rules,
+      [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'], scope: 'Namespaced' }],
+      `${webhook.name}: CREATE of pods only`,
+    );
     t.equal(webhook.objectSelector, undefined);
   }
 });
@@ -693,16 +781,22 @@ t.test('base: the NetworkPolicy selects exactly the webhook pods and opens exact
   const policy = find<Policy>(base, 'NetworkPolicy');
   const args = container.args ?? [];
   t.equal(policy.metadata?.namespace, deployment.metadata?.namespace);
-  t.same(policy.spec?.podSelector, { matchLabels: deployment.spec?.selector?.matchLabels }, 'the Deployment\'s selector, nothing more');
+  t.same(policy.spec?.podSelector, { matchLabels: deployment.spec?.selector?.matchLabels }, "the Deployment's selector, nothing more");
   t.same([...(policy.spec?.policyTypes ?? [])].sort(), ['Egress', 'Ingress'], 'both directions: what is not allowed is denied');
 
   const admissionPort = containerPort([container], service.spec?.ports?.[0]?.targetPort as string);
   const healthPort = Number(flagValue(args, 'health-port'));
   const opened = (policy.spec?.ingress ?? []).flatMap((rule) => rule.ports ?? []);
   t.ok(opened.length > 0 && opened.every((p) => p.port !== undefined && p.endPort === undefined), 'every ingress rule names its ports');
-  t.same(opened.map((p) => p.protocol), opened.map(() => 'TCP'));
-  t.same(opened.map((p) => containerPort([container], p.port as string | number)).sort(), [admissionPort, healthPort].sort(),
-    'the Service\'s targetPort and --health-port');
+  t.same(
+    opened.map((p) => p.protocol),
+    opened.map(() => 'TCP'),
+  );
+  t.same(
+    opened.map((p) => containerPort([container], p.port as string | number)).sort(),
+    [admissionPort, healthPort].sort(),
+    "the Service's targetPort and --health-port",
+  );
   t.equal(admissionPort, Number(flagValue(args, 'port')));
   // The namespace gets no policy selecting other pods.
   const other = { namespace: policy.metadata?.namespace as string, namespaceLabels: {}, labels: { app: 'debug' } };
@@ -716,10 +810,17 @@ t.test('base: the NetworkPolicy, connection by connection', async (t) => {
   const ownNamespace = find<KubeObject>(base, 'Namespace', own);
   const webhook: Endpoint = {
     ip: '10.244.1.10',
-    pod: { namespace: own, namespaceLabels: namespaceLabels(own, ownNamespace.metadata.labels), labels: deployment.spec?.template.metadata?.labels ?? {}, ports: container.ports ?? [] },
+    pod: {
+      namespace: own,
+      namespaceLabels: namespaceLabels(own, ownNamespace.metadata.labels),
+      labels: deployment.spec?.template.metadata?.labels ?? {},
+      ports: container.ports ?? [],
+    },
   };
-  const pod = (namespace: string, labels: Record<string, string>, nsLabels: Record<string, string> = {}): Endpoint =>
-    ({ ip: '10.244.2.20', pod: { namespace, namespaceLabels: namespaceLabels(namespace, nsLabels), labels } });
+  const pod = (namespace: string, labels: Record<string, string>, nsLabels: Record<string, string> = {}): Endpoint => ({
+    ip: '10.244.2.20',
+    pod: { namespace, namespaceLabels: namespaceLabels(namespace, nsLabels), labels },
+  });
   const outside = (ip: string): Endpoint => ({ ip });
   const admission = Number(flagValue(container.args ?? [], 'port'));
   const health = Number(flagValue(container.args ?? [], 'health-port'));
@@ -737,13 +838,13 @@ t.test('base: the NetworkPolicy, connection by connection', async (t) => {
     ['Prometheus in a labeled namespace → /metrics', prometheus, webhook, health, 'TCP', true],
     ['Prometheus in an unlabeled namespace → /metrics', pod('monitoring', { 'app.kubernetes.io/name': 'prometheus' }), webhook, health, 'TCP', false],
     ['a namespace labeled with another value → /metrics', pod('monitoring', {}, { 'akv-injector.io/metrics': 'true' }), webhook, health, 'TCP', false],
-    ['a pod of the webhook\'s namespace → /metrics', pod(own, { app: 'debug' }), webhook, health, 'TCP', false],
+    ["a pod of the webhook's namespace → /metrics", pod(own, { app: 'debug' }), webhook, health, 'TCP', false],
     ['an address outside the cluster → /metrics', outside('20.50.1.2'), webhook, health, 'TCP', false],
     ['Prometheus → the admission port', prometheus, webhook, admission, 'TCP', true],
     // Out: cluster DNS.
     ['→ CoreDNS over UDP', webhook, coreDns, 53, 'UDP', true],
     ['→ CoreDNS over TCP', webhook, coreDns, 53, 'TCP', true],
-    ['→ CoreDNS\'s metrics port', webhook, coreDns, 9153, 'TCP', false],
+    ["→ CoreDNS's metrics port", webhook, coreDns, 9153, 'TCP', false],
     ['→ a kube-dns look-alike in another namespace', webhook, pod('shop', { 'k8s-app': 'kube-dns' }), 53, 'UDP', false],
     ['→ another kube-system pod on 53', webhook, pod('kube-system', { 'k8s-app': 'metrics-server' }), 53, 'UDP', false],
     ['→ a DNS server outside the cluster', webhook, outside('168.63.129.16'), 53, 'UDP', false],
@@ -752,7 +853,7 @@ t.test('base: the NetworkPolicy, connection by connection', async (t) => {
     ['→ the API server on a control-plane node, 6443', webhook, outside('172.18.0.2'), 6443, 'TCP', true],
     ['→ the API server port over UDP', webhook, outside('20.50.1.2'), 443, 'UDP', false],
     ['→ plain HTTP anywhere', webhook, outside('20.50.1.2'), 80, 'TCP', false],
-    ['→ a pod\'s HTTP port', webhook, pod('shop', { app: 'checkout' }), 8080, 'TCP', false],
+    ["→ a pod's HTTP port", webhook, pod('shop', { app: 'checkout' }), 8080, 'TCP', false],
     ['→ Azure instance metadata', webhook, outside('169.254.169.254'), 80, 'TCP', false],
     // The documented trade-off: the API server's address is not known in advance, so 443 is open to any address.
     ['→ any address on 443 (the trade-off; narrow it with an ipBlock)', webhook, outside('52.1.2.3'), 443, 'TCP', true],
@@ -762,7 +863,7 @@ t.test('base: the NetworkPolicy, connection by connection', async (t) => {
   }
 });
 
-t.test('base: the README\'s overlay narrows egress to the API server\'s address', async (t) => {
+t.test("base: the README's overlay narrows egress to the API server's address", async (t) => {
   const readme = path.join(MANIFESTS, 'README.md');
   const block = markdownYamlBlocks(readme).find((b) => b.includes('NetworkPolicy') && b.includes('ipBlock'));
   t.ok(block, 'the README has the overlay');
@@ -774,12 +875,23 @@ t.test('base: the README\'s overlay narrows egress to the API server\'s address'
   validateAll(t, objects, 'narrowed');
   const policy = find<Policy>(objects, 'NetworkPolicy');
   const { deployment, container } = installation(objects);
-  const webhook: Endpoint = { ip: '10.244.1.10', pod: { namespace: deployment.metadata?.namespace as string, namespaceLabels: {}, labels: deployment.spec?.template.metadata?.labels ?? {}, ports: container.ports ?? [] } };
+  const webhook: Endpoint = {
+    ip: '10.244.1.10',
+    pod: {
+      namespace: deployment.metadata?.namespace as string,
+      namespaceLabels: {},
+      labels: deployment.spec?.template.metadata?.labels ?? {},
+      ports: container.ports ?? [],
+    },
+  };
   const apiServer = /cidr: ([\d.]+)\/32/.exec(block as string)?.[1] as string;
   t.ok(apiServer, 'the example names an address');
   t.equal(connectionAllowed([policy], { from: webhook, to: { ip: apiServer }, port: 443 }), true, 'the API server: allowed');
   t.equal(connectionAllowed([policy], { from: webhook, to: { ip: '52.1.2.3' }, port: 443 }), false, 'any other address on 443: denied');
-  const coreDns: Endpoint = { ip: '10.244.0.5', pod: { namespace: 'kube-system', namespaceLabels: namespaceLabels('kube-system'), labels: { 'k8s-app': 'kube-dns' } } };
+  const coreDns: Endpoint = {
+    ip: '10.244.0.5',
+    pod: { namespace: 'kube-system', namespaceLabels: namespaceLabels('kube-system'), labels: { 'k8s-app': 'kube-dns' } },
+  };
   t.equal(connectionAllowed([policy], { from: webhook, to: coreDns, port: 53, protocol: 'UDP' }), true, 'DNS still allowed');
 });
 
@@ -788,7 +900,10 @@ t.test('base: which webhook the API server calls, for every kind of pod and name
   const own = deployment.metadata?.namespace as string;
   const [pods, namespaces] = webhooks;
   const pod = (annotations?: Record<string, string>): V1Pod => ({
-    apiVersion: 'v1', kind: 'Pod', metadata: { generateName: 'app-', ...(annotations ? { annotations } : {}) }, spec: { containers: [{ name: 'app' }] },
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { generateName: 'app-', ...(annotations ? { annotations } : {}) },
+    spec: { containers: [{ name: 'app' }] },
   });
   const cases: Array<{ name: string; pod: V1Pod; annotated: boolean }> = [
     { name: 'no annotations', pod: pod(), annotated: false },
@@ -813,8 +928,14 @@ t.test('base: which webhook the API server calls, for every kind of pod and name
     }
   }
   // The webhook's own pods are never sent to it: no deadlock when all replicas are down.
-  const ownPod = { ...pod({ [ANNOTATIONS.inject]: 'true' }), metadata: { ...deployment.spec?.template.metadata, annotations: { [ANNOTATIONS.inject]: 'true' } } };
-  t.same(webhooks.filter((w) => webhookCalled(w, ownPod, namespaceLabels(own))), []);
+  const ownPod = {
+    ...pod({ [ANNOTATIONS.inject]: 'true' }),
+    metadata: { ...deployment.spec?.template.metadata, annotations: { [ANNOTATIONS.inject]: 'true' } },
+  };
+  t.same(
+    webhooks.filter((w) => webhookCalled(w, ownPod, namespaceLabels(own))),
+    [],
+  );
   for (const webhook of webhooks) {
     const exclusion = webhook.namespaceSelector?.matchExpressions?.find((e) => e.key === 'kubernetes.io/metadata.name');
     t.same(exclusion, { key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: [...NEVER_INJECTED, own] }, `${webhook.name}: exclusion`);
@@ -823,9 +944,14 @@ t.test('base: which webhook the API server calls, for every kind of pod and name
 });
 
 t.test('the NetworkPolicy evaluator behaves like the NetworkPolicy API', async (t) => {
-  const pod = (namespace: string, labels: Record<string, string>, ports: V1ContainerPort[] = []): Endpoint =>
-    ({ ip: '10.244.3.30', pod: { namespace, namespaceLabels: namespaceLabels(namespace, namespace === 'monitoring' ? { team: 'ops' } : {}), labels, ports } });
-  const api = pod('shop', { app: 'api' }, [{ name: 'http', containerPort: 8080 }, { name: 'dns', containerPort: 5353, protocol: 'UDP' }]);
+  const pod = (namespace: string, labels: Record<string, string>, ports: V1ContainerPort[] = []): Endpoint => ({
+    ip: '10.244.3.30',
+    pod: { namespace, namespaceLabels: namespaceLabels(namespace, namespace === 'monitoring' ? { team: 'ops' } : {}), labels, ports },
+  });
+  const api = pod('shop', { app: 'api' }, [
+    { name: 'http', containerPort: 8080 },
+    { name: 'dns', containerPort: 5353, protocol: 'UDP' },
+  ]);
   const web = pod('shop', { app: 'web' });
   const scraper = pod('monitoring', { app: 'prometheus' });
   const policy = (spec: NonNullable<Policy['spec']>, namespace = 'shop'): Policy => ({ metadata: { name: 'p', namespace }, spec });
@@ -836,30 +962,142 @@ t.test('the NetworkPolicy evaluator behaves like the NetworkPolicy API', async (
     ['an Ingress-only policy leaves egress open', [denyIngress], api, web, 80, undefined, true],
     ['a policy of another namespace does not apply', [policy({ podSelector: {}, policyTypes: ['Ingress'] }, 'other')], web, api, 8080, undefined, true],
     ['a rule without peers or ports: everything', [policy({ podSelector: {}, ingress: [{}] })], scraper, api, 1, undefined, true],
-    ['podSelector alone: the policy\'s namespace', [policy({ podSelector: {}, ingress: [{ from: [{ podSelector: {} }] }] })], scraper, api, 8080, undefined, false],
-    ['podSelector alone: a pod of the namespace', [policy({ podSelector: {}, ingress: [{ from: [{ podSelector: { matchLabels: { app: 'web' } } }] }] })], web, api, 8080, undefined, true],
-    ['namespaceSelector and podSelector in one peer: both', [policy({ podSelector: {}, ingress: [{ from: [{ namespaceSelector: { matchLabels: { team: 'ops' } }, podSelector: { matchLabels: { app: 'grafana' } } }] }] })], scraper, api, 8080, undefined, false],
-    ['two peers: either', [policy({ podSelector: {}, ingress: [{ from: [{ namespaceSelector: { matchLabels: { team: 'ops' } } }, { podSelector: { matchLabels: { app: 'grafana' } } }] }] })], scraper, api, 8080, undefined, true],
-    ['a pod is no ipBlock\'s outside address', [policy({ podSelector: {}, ingress: [{ from: [{ ipBlock: { cidr: '192.168.0.0/16' } }] }] })], web, api, 8080, undefined, false],
+    [
+      "podSelector alone: the policy's namespace",
+      [policy({ podSelector: {}, ingress: [{ from: [{ podSelector: {} }] }] })],
+      scraper,
+      api,
+      8080,
+      undefined,
+      false,
+    ],
+    [
+      'podSelector alone: a pod of the namespace',
+      [policy({ podSelector: {}, ingress: [{ from: [{ podSelector: { matchLabels: { app: 'web' } } }] }] })],
+      web,
+      api,
+      8080,
+      undefined,
+      true,
+    ],
+    [
+      'namespaceSelector and podSelector in one peer: both',
+      [
+        policy({
+          podSelector: {},
+          ingress: [{ from: [{ namespaceSelector: { matchLabels: { team: 'ops' } }, podSelector: { matchLabels: { app: 'grafana' } } }] }],
+        }),
+      ],
+      scraper,
+      api,
+      8080,
+      undefined,
+      false,
+    ],
+    [
+      'two peers: either',
+      [
+        policy({
+          podSelector: {},
+          ingress: [{ from: [{ namespaceSelector: { matchLabels: { team: 'ops' } } }, { podSelector: { matchLabels: { app: 'grafana' } } }] }],
+        }),
+      ],
+      scraper,
+      api,
+      8080,
+      undefined,
+      true,
+    ],
+    [
+      "a pod is no ipBlock's outside address",
+      [policy({ podSelector: {}, ingress: [{ from: [{ ipBlock: { cidr: '192.168.0.0/16' } }] }] })],
+      web,
+      api,
+      8080,
+      undefined,
+      false,
+    ],
     ['ipBlock', [policy({ podSelector: {}, ingress: [{ from: [{ ipBlock: { cidr: '10.0.0.0/8' } }] }] })], { ip: '10.1.2.3' }, api, 8080, undefined, true],
-    ['ipBlock except', [policy({ podSelector: {}, ingress: [{ from: [{ ipBlock: { cidr: '10.0.0.0/8', except: ['10.1.0.0/16'] } }] }] })], { ip: '10.1.2.3' }, api, 8080, undefined, false],
-    ['a selector peer never matches an outside address', [policy({ podSelector: {}, ingress: [{ from: [{ namespaceSelector: {} }] }] })], { ip: '10.1.2.3' }, api, 8080, undefined, false],
+    [
+      'ipBlock except',
+      [policy({ podSelector: {}, ingress: [{ from: [{ ipBlock: { cidr: '10.0.0.0/8', except: ['10.1.0.0/16'] } }] }] })],
+      { ip: '10.1.2.3' },
+      api,
+      8080,
+      undefined,
+      false,
+    ],
+    [
+      'a selector peer never matches an outside address',
+      [policy({ podSelector: {}, ingress: [{ from: [{ namespaceSelector: {} }] }] })],
+      { ip: '10.1.2.3' },
+      api,
+      8080,
+      undefined,
+      false,
+    ],
     ['a port is TCP unless it says otherwise', [policy({ podSelector: {}, ingress: [{ ports: [{ port: 8080 }] }] })], web, api, 8080, 'UDP', false],
     ['a port range', [policy({ podSelector: {}, ingress: [{ ports: [{ port: 8000, endPort: 8100 }] }] })], web, api, 8080, undefined, true],
     ['past a port range', [policy({ podSelector: {}, ingress: [{ ports: [{ port: 8000, endPort: 8079 }] }] })], web, api, 8080, undefined, false],
-    ['a named port: the destination container\'s', [policy({ podSelector: {}, ingress: [{ ports: [{ port: 'http' }] }] })], web, api, 8080, undefined, true],
+    ["a named port: the destination container's", [policy({ podSelector: {}, ingress: [{ ports: [{ port: 'http' }] }] })], web, api, 8080, undefined, true],
     ['a named port of another number', [policy({ podSelector: {}, ingress: [{ ports: [{ port: 'http' }] }] })], web, api, 9090, undefined, false],
     ['a named UDP port', [policy({ podSelector: {}, ingress: [{ ports: [{ port: 'dns', protocol: 'UDP' }] }] })], web, api, 5353, 'UDP', true],
     ['a protocol without a port: all its ports', [policy({ podSelector: {}, ingress: [{ ports: [{ protocol: 'UDP' }] }] })], web, api, 5353, 'UDP', true],
-    ['without policyTypes, egress rules make it an Egress policy', [policy({ podSelector: { matchLabels: { app: 'web' } }, egress: [{ ports: [{ port: 53, protocol: 'UDP' }] }] })], web, api, 8080, undefined, false],
-    ['egress: the rule that matches', [policy({ podSelector: { matchLabels: { app: 'web' } }, policyTypes: ['Egress'], egress: [{ to: [{ podSelector: { matchLabels: { app: 'api' } } }], ports: [{ port: 'http' }] }] })], web, api, 8080, undefined, true],
-    ['policies add up', [denyIngress, policy({ podSelector: { matchLabels: { app: 'api' } }, ingress: [{ from: [{ podSelector: {} }] }] })], web, api, 8080, undefined, true],
-    ['both ends must allow it', [policy({ podSelector: {}, policyTypes: ['Egress'] }), policy({ podSelector: {}, ingress: [{}] })], web, api, 8080, undefined, false],
+    [
+      'without policyTypes, egress rules make it an Egress policy',
+      [policy({ podSelector: { matchLabels: { app: 'web' } }, egress: [{ ports: [{ port: 53, protocol: 'UDP' }] }] })],
+      web,
+      api,
+      8080,
+      undefined,
+      false,
+    ],
+    [
+      'egress: the rule that matches',
+      [
+        policy({
+          podSelector: { matchLabels: { app: 'web' } },
+          policyTypes: ['Egress'],
+          egress: [{ to: [{ podSelector: { matchLabels: { app: 'api' } } }], ports: [{ port: 'http' }] }],
+        }),
+      ],
+      web,
+      api,
+      8080,
+      undefined,
+      true,
+    ],
+    [
+      'policies add up',
+      [denyIngress, policy({ podSelector: { matchLabels: { app: 'api' } }, ingress: [{ from: [{ podSelector: {} }] }] })],
+      web,
+      api,
+      8080,
+      undefined,
+      true,
+    ],
+    [
+      'both ends must allow it',
+      [policy({ podSelector: {}, policyTypes: ['Egress'] }), policy({ podSelector: {}, ingress: [{}] })],
+      web,
+      api,
+      8080,
+      undefined,
+      false,
+    ],
   ];
   for (const [name, policies, from, to, port, protocol, allowed] of cases) {
     t.equal(connectionAllowed(policies, { from, to, port, ...(protocol ? { protocol } : {}) }), allowed, name);
   }
-  t.throws(() => connectionAllowed([policy({ podSelector: {}, ingress: [{ from: [{ ipBlock: { cidr: '10.0.0.0' } }] }] })], { from: { ip: '10.0.0.1' }, to: api, port: 1 }), /not a CIDR/);
+  t.throws(
+    () =>
+      connectionAllowed([policy({ podSelector: {}, ingress: [{ from: [{ ipBlock: { cidr: '10.0.0.0' } }] }] })], {
+        from: { ip: '10.0.0.1' },
+        to: api,
+        port: 1,
+      }),
+    /not a CIDR/,
+  );
 });
 
 t.test('the CEL subset evaluator behaves like CEL', async (t) => {
@@ -887,7 +1125,9 @@ t.test('overlay cert-manager: renders, and cert-manager issues the Secret the we
   const namespace = deployment.metadata?.namespace as string;
   const tlsSecret = spec.volumes?.find((v) => v.secret !== undefined)?.secret?.secretName;
 
-  type Certificate = KubeObject & { spec: { secretName: string; dnsNames?: string[]; isCA?: boolean; usages?: string[]; issuerRef: { name: string; kind?: string } } };
+  type Certificate = KubeObject & {
+    spec: { secretName: string; dnsNames?: string[]; isCA?: boolean; usages?: string[]; issuerRef: { name: string; kind?: string } };
+  };
   type Issuer = KubeObject & { spec: { ca?: { secretName: string }; selfSigned?: object } };
   const certificates = objects.filter((o) => o.kind === 'Certificate') as Certificate[];
   const issuers = objects.filter((o) => o.kind === 'Issuer') as Issuer[];
@@ -899,8 +1139,8 @@ t.test('overlay cert-manager: renders, and cert-manager issues the Secret the we
   const serving = certificates.find((c) => c.spec.secretName === tlsSecret);
   t.ok(serving, `a Certificate writes the Secret ${tlsSecret}`);
   if (serving === undefined) return;
-  t.equal(serving.metadata.namespace, namespace, 'in the webhook\'s namespace');
-  t.same([...(serving.spec.dnsNames ?? [])].sort(), serviceDnsNames(service.metadata?.name as string, namespace).sort(), 'dnsNames are the Service\'s names');
+  t.equal(serving.metadata.namespace, namespace, "in the webhook's namespace");
+  t.same([...(serving.spec.dnsNames ?? [])].sort(), serviceDnsNames(service.metadata?.name as string, namespace).sort(), "dnsNames are the Service's names");
   t.ok(serving.spec.usages?.includes('server auth'));
   t.not(serving.spec.isCA, true);
 
@@ -908,14 +1148,15 @@ t.test('overlay cert-manager: renders, and cert-manager issues the Secret the we
   const caIssuer = issuerOf(serving);
   t.ok(caIssuer?.spec.ca, 'the serving certificate is signed by a CA Issuer');
   const caCertificate = certificates.find((c) => c.spec.secretName === caIssuer?.spec.ca?.secretName && c.metadata.namespace === namespace);
-  t.equal(caCertificate?.spec.isCA, true, 'whose Secret is a CA Certificate\'s');
+  t.equal(caCertificate?.spec.isCA, true, "whose Secret is a CA Certificate's");
   t.ok(caCertificate && issuerOf(caCertificate)?.spec.selfSigned, 'issued by a self-signed Issuer');
-  const hours = (c: Certificate | undefined, field: 'duration' | 'renewBefore'): number => goHours((c?.spec as Record<string, unknown> | undefined)?.[field], field, []);
+  const hours = (c: Certificate | undefined, field: 'duration' | 'renewBefore'): number =>
+    goHours((c?.spec as Record<string, unknown> | undefined)?.[field], field, []);
   t.ok(hours(caCertificate, 'renewBefore') > hours(serving, 'duration'), 'the CA is renewed long before it could outlive a serving certificate');
 
   t.equal(configuration.metadata?.annotations?.['cert-manager.io/inject-ca-from'], `${serving.metadata.namespace}/${serving.metadata.name}`);
   for (const webhook of webhooks) t.equal(webhook.clientConfig.caBundle, undefined, `${webhook.name}: caBundle left to the CA injector`);
-  t.same(configuration.webhooks, installation(base).webhooks, 'the webhooks themselves are the base\'s');
+  t.same(configuration.webhooks, installation(base).webhooks, "the webhooks themselves are the base's");
 });
 
 t.test('overlay self-signed: needs the generated Secret, and the README steps produce a working set', async (t) => {
@@ -955,8 +1196,11 @@ t.test('overlay self-signed: needs the generated Secret, and the README steps pr
   for (const webhook of webhooks) {
     t.equal(Buffer.from(webhook.clientConfig.caBundle as string, 'base64').toString(), generated.ca, `${webhook.name}: caBundle is ca.crt`);
   }
-  t.same(webhooks.map((w) => ({ ...w, clientConfig: { ...w.clientConfig, caBundle: undefined } })),
-    installation(base).webhooks.map((w) => ({ ...w, clientConfig: { ...w.clientConfig, caBundle: undefined } })), 'otherwise the base\'s webhooks');
+  t.same(
+    webhooks.map((w) => ({ ...w, clientConfig: { ...w.clientConfig, caBundle: undefined } })),
+    installation(base).webhooks.map((w) => ({ ...w, clientConfig: { ...w.clientConfig, caBundle: undefined } })),
+    "otherwise the base's webhooks",
+  );
 });
 
 t.test('overlay self-signed: generated keys and certificates are git-ignored', async (t) => {
@@ -970,7 +1214,9 @@ t.test('overlay self-signed: generated keys and certificates are git-ignored', a
   })();
   if (!hasGit) {
     t.comment('not a git work tree: reading .gitignore');
-    const lines = readFileSync(path.join(SELF_SIGNED, '.gitignore'), 'utf8').split('\n').map((l) => l.trim());
+    const lines = readFileSync(path.join(SELF_SIGNED, '.gitignore'), 'utf8')
+      .split('\n')
+      .map((l) => l.trim());
     for (const name of GENERATED) t.ok(lines.includes(name), `${name} listed`);
     return;
   }
@@ -979,17 +1225,33 @@ t.test('overlay self-signed: generated keys and certificates are git-ignored', a
     t.doesNotThrow(() => execFileSync('git', ['check-ignore', '--no-index', '-q', file], { cwd: REPO, stdio: 'pipe' }), `${file} is ignored`);
   }
   const tracked = execFileSync('git', ['ls-files', path.relative(REPO, SELF_SIGNED)], { cwd: REPO, encoding: 'utf8' }).split('\n');
-  for (const name of GENERATED) t.notOk(tracked.some((f) => f.endsWith(`/${name}`)), `${name} is not committed`);
-  const patch = parseManifests(readFileSync(path.join(SELF_SIGNED, 'ca-bundle.yaml'), 'utf8'), 'ca-bundle.yaml')[0] as unknown as V1MutatingWebhookConfiguration;
-  t.same(patch.webhooks?.map((w) => w.name), installation(base).webhooks.map((w) => w.name), 'the caBundle patch names both webhooks');
+  for (const name of GENERATED)
+    t.notOk(
+      tracked.some((f) => f.endsWith(`/${name}`)),
+      `${name} is not committed`,
+    );
+  const patch = parseManifests(
+    readFileSync(path.join(SELF_SIGNED, 'ca-bundle.yaml'), 'utf8'),
+    'ca-bundle.yaml',
+  )[0] as unknown as V1MutatingWebhookConfiguration;
+  t.same(
+    patch.webhooks?.map((w) => w.name),
+    installation(base).webhooks.map((w) => w.name),
+    'the caBundle patch names both webhooks',
+  );
 });
 
 // ---------------------------------------------------------------------------------------------------------
 // Examples
 
 // A CoreDNS pod as AKS and kubeadm label it.
-const CORE_DNS: Endpoint = { ip: '10.244.0.10', pod: { namespace: 'kube-system', namespaceLabels: namespaceLabels('kube-system'), labels: { 'k8s-app': 'kube-dns' } } };
-const exampleDirs = readdirSync(EXAMPLES).filter((name) => statSync(path.join(EXAMPLES, name)).isDirectory()).sort();
+const CORE_DNS: Endpoint = {
+  ip: '10.244.0.10',
+  pod: { namespace: 'kube-system', namespaceLabels: namespaceLabels('kube-system'), labels: { 'k8s-app': 'kube-dns' } },
+};
+const exampleDirs = readdirSync(EXAMPLES)
+  .filter((name) => statSync(path.join(EXAMPLES, name)).isDirectory())
+  .sort();
 const settings: WebhookSettings = { image: IMAGE, cloud: CLOUDS.AzurePublicCloud, namespace: installation(base).deployment.metadata?.namespace as string };
 
 t.test('the examples are there', async (t) => {
@@ -1001,7 +1263,9 @@ for (const dir of exampleDirs) {
   t.test(`example ${dir}`, async (t) => {
     const root = path.join(EXAMPLES, dir);
     const objects = walk(root, isYaml).flatMap(readObjects);
-    const text = walk(root, (f) => isYaml(f) || isMarkdown(f)).map((f) => readFileSync(f, 'utf8')).join('\n');
+    const text = walk(root, (f) => isYaml(f) || isMarkdown(f))
+      .map((f) => readFileSync(f, 'utf8'))
+      .join('\n');
     validateAll(t, objects, dir);
     for (const file of walk(root, isMarkdown)) validateAll(t, markdownManifests(file), relative(file));
     t.same(referenceProblems(objects), [], 'references resolve within the example');
@@ -1028,8 +1292,13 @@ for (const dir of exampleDirs) {
       const template = deployment.spec?.template;
       const name = `${namespace}/${deployment.metadata?.name}`;
       const annotations = template?.metadata?.annotations ?? {};
-      t.same(Object.keys(deployment.metadata?.annotations ?? {}).filter((k) => k.startsWith('akv-injector.io/')), [], `${name}: akv-injector annotations go on the pod template`);
-      for (const key of Object.keys(annotations).filter((k) => k.startsWith('akv-injector.io/'))) t.ok(USER_ANNOTATIONS.has(key), `${name}: ${key} is one of DESIGN.md's`);
+      t.same(
+        Object.keys(deployment.metadata?.annotations ?? {}).filter((k) => k.startsWith('akv-injector.io/')),
+        [],
+        `${name}: akv-injector annotations go on the pod template`,
+      );
+      for (const key of Object.keys(annotations).filter((k) => k.startsWith('akv-injector.io/')))
+        t.ok(USER_ANNOTATIONS.has(key), `${name}: ${key} is one of DESIGN.md's`);
       if (annotations[ANNOTATIONS.objects] !== undefined) t.same(objectListProblems(annotations[ANNOTATIONS.objects] as string, `${name} objects`), []);
 
       // What the webhook does with it: called by the API server, then the real mutate().
@@ -1044,8 +1313,12 @@ for (const dir of exampleDirs) {
       const optedOut = annotations[ANNOTATIONS.inject] === 'false';
       t.equal(called.length, 1, `${name}: the API server calls one webhook (${called.map((w) => w.name).join(', ')})`);
       const request: AdmissionRequest = {
-        uid: `example-${dir}`, kind: { group: '', version: 'v1', kind: 'Pod' }, resource: { group: '', version: 'v1', resource: 'pods' },
-        namespace, operation: 'CREATE', object: pod,
+        uid: `example-${dir}`,
+        kind: { group: '', version: 'v1', kind: 'Pod' },
+        resource: { group: '', version: 'v1', resource: 'pods' },
+        namespace,
+        operation: 'CREATE',
+        object: pod,
       };
       const result = await mutate(request, settings, lookups);
       t.equal(result.outcome, optedOut ? 'skipped' : 'injected', `${name}: ${result.reason} ${result.response.status?.message ?? ''}`);
@@ -1059,20 +1332,40 @@ for (const dir of exampleDirs) {
       if (namespaceObject?.metadata.labels?.['pod-security.kubernetes.io/enforce'] === 'restricted') {
         t.same(podSecurityViolations(injected as V1Pod, 'restricted'), [], `${name}: the injected pod meets the restricted standard its namespace enforces`);
       }
-      t.ok(injectedSpec.initContainers?.some((c) => c.name === INIT_CONTAINER), `${name}: init container ${INIT_CONTAINER}`);
-      t.same(injectedSpec.volumes?.map((v) => v.name).filter((v) => v === TOKEN_VOLUME || v === SECRETS_VOLUME).sort(), [SECRETS_VOLUME, TOKEN_VOLUME].sort());
+      t.ok(
+        injectedSpec.initContainers?.some((c) => c.name === INIT_CONTAINER),
+        `${name}: init container ${INIT_CONTAINER}`,
+      );
+      t.same(
+        injectedSpec.volumes
+          ?.map((v) => v.name)
+          .filter((v) => v === TOKEN_VOLUME || v === SECRETS_VOLUME)
+          .sort(),
+        [SECRETS_VOLUME, TOKEN_VOLUME].sort(),
+      );
 
       // Where the example restricts egress, the init container still reaches DNS, the authority and the vault it is given.
       const policies = objects.filter((o) => o.kind === 'NetworkPolicy') as unknown as Policy[];
-      const selfPod: PodEndpoint = { namespace, namespaceLabels: namespaceLabels(namespace, namespaceObject?.metadata.labels), labels: template?.metadata?.labels ?? {} };
+      const selfPod: PodEndpoint = {
+        namespace,
+        namespaceLabels: namespaceLabels(namespace, namespaceObject?.metadata.labels),
+        labels: template?.metadata?.labels ?? {},
+      };
       const self: Endpoint = { ip: '10.244.5.50', pod: selfPod };
       if (policiesFor(policies, selfPod, 'Egress').length > 0) {
-        const env = (variable: string): string => injectedSpec.initContainers?.find((c) => c.name === INIT_CONTAINER)?.env?.find((e) => e.name === variable)?.value ?? '';
+        const env = (variable: string): string =>
+          injectedSpec.initContainers?.find((c) => c.name === INIT_CONTAINER)?.env?.find((e) => e.name === variable)?.value ?? '';
         t.ok(connectionAllowed(policies, { from: self, to: CORE_DNS, port: 53, protocol: 'UDP' }), `${name}: the init container reaches cluster DNS`);
-        for (const [what, variable, ip] of [['Entra ID', 'AZURE_AUTHORITY_HOST', '20.190.160.1'], ['the vault', 'AKV_INJECTOR_VAULT_URL', '52.1.2.3']] as const) {
+        for (const [what, variable, ip] of [
+          ['Entra ID', 'AZURE_AUTHORITY_HOST', '20.190.160.1'],
+          ['the vault', 'AKV_INJECTOR_VAULT_URL', '52.1.2.3'],
+        ] as const) {
           const url = new URL(env(variable));
           const port = Number(url.port || 443);
-          t.ok(connectionAllowed(policies, { from: self, to: { ip }, port }), `${name}: the init container reaches ${what} (${url.host}:${port}, at a public address)`);
+          t.ok(
+            connectionAllowed(policies, { from: self, to: { ip }, port }),
+            `${name}: the init container reaches ${what} (${url.host}:${port}, at a public address)`,
+          );
         }
       }
 
@@ -1084,7 +1377,11 @@ for (const dir of exampleDirs) {
       const spc = objects.find((o) => o.kind === 'SecretProviderClass' && o.metadata.name === annotations[ANNOTATIONS.secretProviderClass]) as
         { spec?: { parameters?: Record<string, string> } } | undefined;
       const listText = annotations[ANNOTATIONS.objects] ?? spc?.spec?.parameters?.objects ?? namespaceObject?.metadata.annotations?.[ANNOTATIONS.objects] ?? '';
-      const written = new Set(objectList(listText).flatMap(outputPaths).map((p) => `${mountPath}/${p}`));
+      const written = new Set(
+        objectList(listText)
+          .flatMap(outputPaths)
+          .map((p) => `${mountPath}/${p}`),
+      );
       const escaped = mountPath.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
       const mentioned = [...text.matchAll(new RegExp(`${escaped}/([A-Za-z0-9._/-]*[A-Za-z0-9_-])`, 'g'))].map((m) => m[0]);
       for (const file of new Set(mentioned)) t.ok(written.has(file), `${name}: ${file} is written by an object`);
@@ -1098,8 +1395,10 @@ t.test('example workload-identity: egress denied by default, the checkout pods r
   const policies = objects.filter((o) => o.kind === 'NetworkPolicy') as unknown as Policy[];
   const namespace = find<KubeObject>(objects, 'Namespace');
   const labels = find<V1Deployment>(objects, 'Deployment').spec?.template.metadata?.labels ?? {};
-  const pod = (podLabels: Record<string, string>): Endpoint =>
-    ({ ip: '10.244.5.50', pod: { namespace: namespace.metadata.name, namespaceLabels: namespaceLabels(namespace.metadata.name, namespace.metadata.labels), labels: podLabels } });
+  const pod = (podLabels: Record<string, string>): Endpoint => ({
+    ip: '10.244.5.50',
+    pod: { namespace: namespace.metadata.name, namespaceLabels: namespaceLabels(namespace.metadata.name, namespace.metadata.labels), labels: podLabels },
+  });
   const checkout = pod(labels);
   const cases: Array<[string, Endpoint, Endpoint, number, Protocol, boolean]> = [
     ['→ cluster DNS over TCP', checkout, CORE_DNS, 53, 'TCP', true],
@@ -1108,7 +1407,14 @@ t.test('example workload-identity: egress denied by default, the checkout pods r
     ['→ plain HTTP outside', checkout, { ip: '52.1.2.3' }, 80, 'TCP', false],
     ['→ instance metadata', checkout, { ip: '169.254.169.254' }, 80, 'TCP', false],
     ['→ a private address on 443 (a private endpoint needs its own ipBlock)', checkout, { ip: '10.1.2.3' }, 443, 'TCP', false],
-    ['→ a pod of another namespace', checkout, { ip: '10.244.9.9', pod: { namespace: 'payments', namespaceLabels: namespaceLabels('payments'), labels: { app: 'api' } } }, 443, 'TCP', false],
+    [
+      '→ a pod of another namespace',
+      checkout,
+      { ip: '10.244.9.9', pod: { namespace: 'payments', namespaceLabels: namespaceLabels('payments'), labels: { app: 'api' } } },
+      443,
+      'TCP',
+      false,
+    ],
     ['another pod of the namespace → Entra ID', pod({ app: 'worker' }), { ip: '40.126.0.1' }, 443, 'TCP', false],
   ];
   for (const [name, from, to, port, protocol, allowed] of cases) {

@@ -5,13 +5,20 @@ import { parseObjects } from '../src/objects.js';
 
 t.test('the accepted forms', async (t) => {
   const cases: Array<[string, string, unknown[]]> = [
-    ['JSON', '[{"objectName":"a","objectType":"secret","optional":true,"objectVersionHistory":2}]', [{ objectName: 'a', objectType: 'secret', optional: 'true', objectVersionHistory: '2' }]],
+    [
+      'JSON',
+      '[{"objectName":"a","objectType":"secret","optional":true,"objectVersionHistory":2}]',
+      [{ objectName: 'a', objectType: 'secret', optional: 'true', objectVersionHistory: '2' }],
+    ],
     ['YAML list', '- objectName: a\n  objectType: key\n  filePermission: 0440\n', [{ objectName: 'a', objectType: 'key', filePermission: '0440' }]],
     ['YAML flow', '[{objectName: a, objectType: cert}]', [{ objectName: 'a', objectType: 'cert' }]],
     [
       'CSI array of YAML strings',
       'array:\n  - |\n    objectName: secret1\n    objectType: secret\n    objectVersion: ""\n  - |\n    objectName: key1\n    objectType: key\n    filePermission: 0755\n',
-      [{ objectName: 'secret1', objectType: 'secret', objectVersion: '' }, { objectName: 'key1', objectType: 'key', filePermission: '0755' }],
+      [
+        { objectName: 'secret1', objectType: 'secret', objectVersion: '' },
+        { objectName: 'key1', objectType: 'key', filePermission: '0755' },
+      ],
     ],
     ['CSI array of maps', 'array:\n  - objectName: a\n    objectType: secret\n', [{ objectName: 'a', objectType: 'secret' }]],
     ['CSI array with no items (the provider mounts nothing)', 'array:\n', []],

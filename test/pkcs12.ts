@@ -41,7 +41,9 @@ function toBer(pfx: Buffer): Buffer {
   const explicit = (authSafe.value as forge.asn1.Asn1[])[1]!;
   const content = (explicit.value as forge.asn1.Asn1[])[0]!.value as string;
   const chunk = (bytes: string) => forge.asn1.create(forge.asn1.Class.UNIVERSAL, forge.asn1.Type.OCTETSTRING, false, bytes);
-  explicit.value = [forge.asn1.create(forge.asn1.Class.UNIVERSAL, forge.asn1.Type.OCTETSTRING, true, [chunk(content.slice(0, 100)), chunk(content.slice(100))])];
+  explicit.value = [
+    forge.asn1.create(forge.asn1.Class.UNIVERSAL, forge.asn1.Type.OCTETSTRING, true, [chunk(content.slice(0, 100)), chunk(content.slice(100))]),
+  ];
   const der = Buffer.from(forge.asn1.toDer(root).getBytes(), 'binary');
   const headerLength = 2 + (der[1]! & 0x80 ? der[1]! & 0x7f : 0);
   return Buffer.concat([Buffer.from([0x30, 0x80]), der.subarray(headerLength), Buffer.from([0, 0])]);
@@ -109,7 +111,13 @@ t.test('files written by forge and by OpenSSL', async (t) => {
   const cases: Array<{ name: string; keyType: KeyType; password: string; certOrder: ChainRole[]; args?: string[] }> = [
     { name: 'OpenSSL 3 defaults', keyType: 'rsa', password: '', certOrder: ['root', 'intermediate', 'leaf'] },
     { name: 'OpenSSL, EC, non-ASCII password', keyType: 'ec', password: 'sécret', certOrder: ['intermediate', 'root', 'leaf'] },
-    { name: 'OpenSSL, 3DES and SHA-1 MAC', keyType: 'ec', password: '', certOrder: ['root', 'leaf', 'intermediate'], args: ['-certpbe', 'PBE-SHA1-3DES', '-keypbe', 'PBE-SHA1-3DES', '-macalg', 'sha1'] },
+    {
+      name: 'OpenSSL, 3DES and SHA-1 MAC',
+      keyType: 'ec',
+      password: '',
+      certOrder: ['root', 'leaf', 'intermediate'],
+      args: ['-certpbe', 'PBE-SHA1-3DES', '-keypbe', 'PBE-SHA1-3DES', '-macalg', 'sha1'],
+    },
     { name: 'OpenSSL, unencrypted', keyType: 'rsa', password: '', certOrder: ['leaf', 'root', 'intermediate'], args: ['-keypbe', 'NONE', '-certpbe', 'NONE'] },
     // RC2-40 certificates and 3DES key, as older Windows and Key Vault exports
     { name: 'OpenSSL -legacy (RC2-40)', keyType: 'rsa', password: '', certOrder: ['intermediate', 'leaf', 'root'], args: ['-legacy'] },
@@ -184,7 +192,11 @@ t.test('errors', async (t) => {
     { name: 'trailing garbage', pfx: Buffer.concat([good, Buffer.from([0, 1, 2])]), message: /^not a PKCS#12 file: / },
     { name: 'wrong password', pfx: good, password: 'nope', message: /^cannot open PKCS#12 file: MAC verification failed \(wrong password\?\)/ },
     { name: 'password needed', pfx: makePfx({ password: 'secret' }), message: /MAC verification failed/ },
-    { name: 'no MAC, wrong password for the key', pfx: makePfx({ noMac: true, password: 'secret', encryption: '3des' }), message: /^cannot decrypt the private key of the PKCS#12 file/ },
+    {
+      name: 'no MAC, wrong password for the key',
+      pfx: makePfx({ noMac: true, password: 'secret', encryption: '3des' }),
+      message: /^cannot decrypt the private key of the PKCS#12 file/,
+    },
     { name: 'no certificate', pfx: makePfx({ certOrder: [] }), message: /^PKCS#12 file contains no certificate$/ },
   ];
   for (const c of cases) {

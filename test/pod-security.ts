@@ -24,7 +24,10 @@ function compliantPod(): V1Pod {
     metadata: {
       name: 'shop-api',
       namespace: 'shop',
-      annotations: { 'container.apparmor.security.beta.kubernetes.io/api': 'runtime/default', 'container.apparmor.security.beta.kubernetes.io/log-shipper': 'localhost/shop' },
+      annotations: {
+        'container.apparmor.security.beta.kubernetes.io/api': 'runtime/default',
+        'container.apparmor.security.beta.kubernetes.io/log-shipper': 'localhost/shop',
+      },
     },
     spec: {
       securityContext: {
@@ -35,21 +38,31 @@ function compliantPod(): V1Pod {
         seccompProfile: { type: 'RuntimeDefault' },
         appArmorProfile: { type: 'RuntimeDefault' },
         seLinuxOptions: { type: 'container_t', level: 's0:c123,c456' },
-        sysctls: [{ name: 'net.ipv4.ip_local_port_range', value: '1024 65535' }, { name: 'net.ipv4.ip_local_reserved_ports', value: '8080' }],
+        sysctls: [
+          { name: 'net.ipv4.ip_local_port_range', value: '1024 65535' },
+          { name: 'net.ipv4.ip_local_reserved_ports', value: '8080' },
+        ],
       },
       initContainers: [
         { name: 'migrate', image: 'shop/migrate:1', securityContext: { ...hardened(), procMount: 'Default' } },
-        { name: 'log-shipper', image: 'fluent-bit:3', restartPolicy: 'Always', securityContext: { ...hardened(), seccompProfile: { type: 'Localhost', localhostProfile: 'shop.json' } } },
+        {
+          name: 'log-shipper',
+          image: 'fluent-bit:3',
+          restartPolicy: 'Always',
+          securityContext: { ...hardened(), seccompProfile: { type: 'Localhost', localhostProfile: 'shop.json' } },
+        },
       ],
-      containers: [{
-        name: 'api',
-        image: 'shop/api:1',
-        ports: [{ name: 'http', containerPort: 80, hostPort: 0 }],
-        livenessProbe: { httpGet: { path: '/healthz', port: 'http', host: '' } },
-        readinessProbe: { tcpSocket: { port: 'http' } },
-        lifecycle: { preStop: { httpGet: { path: '/drain', port: 'http' } } },
-        securityContext: { ...hardened(), capabilities: { drop: ['ALL'], add: ['NET_BIND_SERVICE'] }, runAsNonRoot: true, readOnlyRootFilesystem: true },
-      }],
+      containers: [
+        {
+          name: 'api',
+          image: 'shop/api:1',
+          ports: [{ name: 'http', containerPort: 80, hostPort: 0 }],
+          livenessProbe: { httpGet: { path: '/healthz', port: 'http', host: '' } },
+          readinessProbe: { tcpSocket: { port: 'http' } },
+          lifecycle: { preStop: { httpGet: { path: '/drain', port: 'http' } } },
+          securityContext: { ...hardened(), capabilities: { drop: ['ALL'], add: ['NET_BIND_SERVICE'] }, runAsNonRoot: true, readOnlyRootFilesystem: true },
+        },
+      ],
       ephemeralContainers: [{ name: 'debugger', image: 'busybox:1', securityContext: hardened() }],
       volumes: [
         { name: 'config', configMap: { name: 'shop' } },
@@ -82,65 +95,306 @@ const CASES: Case[] = [
   { name: 'hostPID', edit: (_p, s) => (s.hostPID = true), baseline: ['hostNamespaces'], restricted: ['hostNamespaces'] },
   { name: 'hostIPC', edit: (_p, s) => (s.hostIPC = true), baseline: ['hostNamespaces'], restricted: ['hostNamespaces'] },
   { name: 'privileged', edit: (_p, _s, c) => (c.securityContext!.privileged = true), baseline: ['privileged'], restricted: ['privileged'] },
-  { name: 'privileged ephemeral container', edit: (_p, s) => (s.ephemeralContainers![0]!.securityContext!.privileged = true), baseline: ['privileged'], restricted: ['privileged'] },
-  { name: 'adds NET_RAW', edit: (_p, _s, c) => c.securityContext!.capabilities!.add!.push('NET_RAW'), baseline: ['capabilities_baseline'], restricted: ['capabilities_restricted'] },
-  { name: 'adds SYS_ADMIN in a sidecar', edit: (_p, s) => (s.initContainers![1]!.securityContext!.capabilities!.add = ['SYS_ADMIN']), baseline: ['capabilities_baseline'], restricted: ['capabilities_restricted'] },
-  { name: 'hostPath volume', edit: (_p, s) => s.volumes!.push({ name: 'docker', hostPath: { path: '/var/run/docker.sock' } }), baseline: ['hostPathVolumes'], restricted: ['restrictedVolumes'] },
+  {
+    name: 'privileged ephemeral container',
+    edit: (_p, s) => (s.ephemeralContainers![0]!.securityContext!.privileged = true),
+    baseline: ['privileged'],
+    restricted: ['privileged'],
+  },
+  {
+    name: 'adds NET_RAW',
+    edit: (_p, _s, c) => c.securityContext!.capabilities!.add!.push('NET_RAW'),
+    baseline: ['capabilities_baseline'],
+    restricted: ['capabilities_restricted'],
+  },
+  {
+    name: 'adds SYS_ADMIN in a sidecar',
+    edit: (_p, s) => (s.initContainers![1]!.securityContext!.capabilities!.add = ['SYS_ADMIN']),
+    baseline: ['capabilities_baseline'],
+    restricted: ['capabilities_restricted'],
+  },
+  {
+    name: 'hostPath volume',
+    edit: (_p, s) => s.volumes!.push({ name: 'docker', hostPath: { path: '/var/run/docker.sock' } }),
+    baseline: ['hostPathVolumes'],
+    restricted: ['restrictedVolumes'],
+  },
   { name: 'hostPort', edit: (_p, _s, c) => (c.ports![0]!.hostPort = 8080), baseline: ['hostPorts'], restricted: ['hostPorts'] },
-  { name: 'hostPort in an init container', edit: (_p, s) => (s.initContainers![0]!.ports = [{ containerPort: 9000, hostPort: 9000 }]), baseline: ['hostPorts'], restricted: ['hostPorts'] },
-  { name: 'AppArmor Unconfined (pod field)', edit: (_p, s) => (s.securityContext!.appArmorProfile = { type: 'Unconfined' }), baseline: ['appArmorProfile'], restricted: ['appArmorProfile'] },
-  { name: 'AppArmor Unconfined (container field)', edit: (_p, _s, c) => (c.securityContext!.appArmorProfile = { type: 'Unconfined' }), baseline: ['appArmorProfile'], restricted: ['appArmorProfile'] },
-  { name: 'AppArmor unconfined (annotation)', edit: (p) => (p.metadata!.annotations!['container.apparmor.security.beta.kubernetes.io/api'] = 'unconfined'), baseline: ['appArmorProfile'], restricted: ['appArmorProfile'] },
-  { name: 'SELinux type spc_t', edit: (_p, s) => (s.securityContext!.seLinuxOptions = { type: 'spc_t' }), baseline: ['seLinuxOptions'], restricted: ['seLinuxOptions'] },
-  { name: 'SELinux type container_engine_t (only from policy 1.31)', edit: (_p, _s, c) => (c.securityContext!.seLinuxOptions = { type: 'container_engine_t' }), baseline: ['seLinuxOptions'], restricted: ['seLinuxOptions'] },
-  { name: 'SELinux user', edit: (_p, _s, c) => (c.securityContext!.seLinuxOptions = { user: 'system_u' }), baseline: ['seLinuxOptions'], restricted: ['seLinuxOptions'] },
-  { name: 'SELinux role', edit: (_p, s) => (s.securityContext!.seLinuxOptions = { role: 'system_r' }), baseline: ['seLinuxOptions'], restricted: ['seLinuxOptions'] },
-  { name: 'procMount Unmasked', edit: (_p, s) => (s.initContainers![0]!.securityContext!.procMount = 'Unmasked'), baseline: ['procMount'], restricted: ['procMount'] },
-  { name: 'procMount Unmasked with hostUsers: false (relaxed only from policy 1.35)', edit: (_p, s, c) => { s.hostUsers = false; c.securityContext!.procMount = 'Unmasked'; }, baseline: ['procMount'], restricted: ['procMount'] },
-  { name: 'seccomp Unconfined (pod)', edit: (_p, s) => (s.securityContext!.seccompProfile = { type: 'Unconfined' }), baseline: ['seccompProfile_baseline'], restricted: ['seccompProfile_restricted'] },
-  { name: 'seccomp Unconfined (container)', edit: (_p, _s, c) => (c.securityContext!.seccompProfile = { type: 'Unconfined' }), baseline: ['seccompProfile_baseline'], restricted: ['seccompProfile_restricted'] },
-  { name: 'unsafe sysctl', edit: (_p, s) => s.securityContext!.sysctls!.push({ name: 'kernel.msgmax', value: '65536' }), baseline: ['sysctls'], restricted: ['sysctls'] },
-  { name: 'sysctl safe only from policy 1.29', edit: (_p, s) => s.securityContext!.sysctls!.push({ name: 'net.ipv4.tcp_keepalive_time', value: '600' }), baseline: ['sysctls'], restricted: ['sysctls'] },
-  { name: 'Windows HostProcess (pod)', edit: (_p, s) => (s.securityContext!.windowsOptions = { hostProcess: true }), baseline: ['windowsHostProcess'], restricted: ['windowsHostProcess'] },
-  { name: 'Windows HostProcess (container)', edit: (_p, _s, c) => (c.securityContext!.windowsOptions = { hostProcess: true }), baseline: ['windowsHostProcess'], restricted: ['windowsHostProcess'] },
-  { name: 'liveness probe on another host', edit: (_p, _s, c) => (c.livenessProbe!.httpGet!.host = '169.254.169.254'), baseline: ['hostProbesAndHostLifecycle'], restricted: ['hostProbesAndHostLifecycle'] },
-  { name: 'preStop hook on another host', edit: (_p, _s, c) => (c.lifecycle!.preStop!.httpGet!.host = '10.0.0.1'), baseline: ['hostProbesAndHostLifecycle'], restricted: ['hostProbesAndHostLifecycle'] },
-  { name: 'readiness probe TCP to another host', edit: (_p, _s, c) => (c.readinessProbe!.tcpSocket!.host = 'kubernetes.default'), baseline: ['hostProbesAndHostLifecycle'], restricted: ['hostProbesAndHostLifecycle'] },
+  {
+    name: 'hostPort in an init container',
+    edit: (_p, s) => (s.initContainers![0]!.ports = [{ containerPort: 9000, hostPort: 9000 }]),
+    baseline: ['hostPorts'],
+    restricted: ['hostPorts'],
+  },
+  {
+    name: 'AppArmor Unconfined (pod field)',
+    edit: (_p, s) => (s.securityContext!.appArmorProfile = { type: 'Unconfined' }),
+    baseline: ['appArmorProfile'],
+    restricted: ['appArmorProfile'],
+  },
+  {
+    name: 'AppArmor Unconfined (container field)',
+    edit: (_p, _s, c) => (c.securityContext!.appArmorProfile = { type: 'Unconfined' }),
+    baseline: ['appArmorProfile'],
+    restricted: ['appArmorProfile'],
+  },
+  {
+    name: 'AppArmor unconfined (annotation)',
+    edit: (p) => (p.metadata!.annotations!['container.apparmor.security.beta.kubernetes.io/api'] = 'unconfined'),
+    baseline: ['appArmorProfile'],
+    restricted: ['appArmorProfile'],
+  },
+  {
+    name: 'SELinux type spc_t',
+    edit: (_p, s) => (s.securityContext!.seLinuxOptions = { type: 'spc_t' }),
+    baseline: ['seLinuxOptions'],
+    restricted: ['seLinuxOptions'],
+  },
+  {
+    name: 'SELinux type container_engine_t (only from policy 1.31)',
+    edit: (_p, _s, c) => (c.securityContext!.seLinuxOptions = { type: 'container_engine_t' }),
+    baseline: ['seLinuxOptions'],
+    restricted: ['seLinuxOptions'],
+  },
+  {
+    name: 'SELinux user',
+    edit: (_p, _s, c) => (c.securityContext!.seLinuxOptions = { user: 'system_u' }),
+    baseline: ['seLinuxOptions'],
+    restricted: ['seLinuxOptions'],
+  },
+  {
+    name: 'SELinux role',
+    edit: (_p, s) => (s.securityContext!.seLinuxOptions = { role: 'system_r' }),
+    baseline: ['seLinuxOptions'],
+    restricted: ['seLinuxOptions'],
+  },
+  {
+    name: 'procMount Unmasked',
+    edit: (_p, s) => (s.initContainers![0]!.securityContext!.procMount = 'Unmasked'),
+    baseline: ['procMount'],
+    restricted: ['procMount'],
+  },
+  {
+    name: 'procMount Unmasked with hostUsers: false (relaxed only from policy 1.35)',
+    edit: (_p, s, c) => {
+      s.hostUsers = false;
+      c.securityContext!.procMount = 'Unmasked';
+    },
+    baseline: ['procMount'],
+    restricted: ['procMount'],
+  },
+  {
+    name: 'seccomp Unconfined (pod)',
+    edit: (_p, s) => (s.securityContext!.seccompProfile = { type: 'Unconfined' }),
+    baseline: ['seccompProfile_baseline'],
+    restricted: ['seccompProfile_restricted'],
+  },
+  {
+    name: 'seccomp Unconfined (container)',
+    edit: (_p, _s, c) => (c.securityContext!.seccompProfile = { type: 'Unconfined' }),
+    baseline: ['seccompProfile_baseline'],
+    restricted: ['seccompProfile_restricted'],
+  },
+  {
+    name: 'unsafe sysctl',
+    edit: (_p, s) => s.securityContext!.sysctls!.push({ name: 'kernel.msgmax', value: '65536' }),
+    baseline: ['sysctls'],
+    restricted: ['sysctls'],
+  },
+  {
+    name: 'sysctl safe only from policy 1.29',
+    edit: (_p, s) => s.securityContext!.sysctls!.push({ name: 'net.ipv4.tcp_keepalive_time', value: '600' }),
+    baseline: ['sysctls'],
+    restricted: ['sysctls'],
+  },
+  {
+    name: 'Windows HostProcess (pod)',
+    edit: (_p, s) => (s.securityContext!.windowsOptions = { hostProcess: true }),
+    baseline: ['windowsHostProcess'],
+    restricted: ['windowsHostProcess'],
+  },
+  {
+    name: 'Windows HostProcess (container)',
+    edit: (_p, _s, c) => (c.securityContext!.windowsOptions = { hostProcess: true }),
+    baseline: ['windowsHostProcess'],
+    restricted: ['windowsHostProcess'],
+  },
+  {
+    name: 'liveness probe on another host',
+    edit: (_p, _s, c) => (c.livenessProbe!.httpGet!.host = '169.254.169.254'),
+    baseline: ['hostProbesAndHostLifecycle'],
+    restricted: ['hostProbesAndHostLifecycle'],
+  },
+  {
+    name: 'preStop hook on another host',
+    edit: (_p, _s, c) => (c.lifecycle!.preStop!.httpGet!.host = '10.0.0.1'),
+    baseline: ['hostProbesAndHostLifecycle'],
+    restricted: ['hostProbesAndHostLifecycle'],
+  },
+  {
+    name: 'readiness probe TCP to another host',
+    edit: (_p, _s, c) => (c.readinessProbe!.tcpSocket!.host = 'kubernetes.default'),
+    baseline: ['hostProbesAndHostLifecycle'],
+    restricted: ['hostProbesAndHostLifecycle'],
+  },
   // Restricted controls only.
-  { name: 'nfs volume', edit: (_p, s) => s.volumes!.push({ name: 'share', nfs: { server: 'nfs.shop', path: '/export' } }), baseline: [], restricted: ['restrictedVolumes'] },
-  { name: 'azureFile volume', edit: (_p, s) => s.volumes!.push({ name: 'files', azureFile: { secretName: 'az', shareName: 'share' } }), baseline: [], restricted: ['restrictedVolumes'] },
-  { name: 'image volume (only from policy 1.33)', edit: (_p, s) => s.volumes!.push({ name: 'model', image: { reference: 'shop/model:1' } }), baseline: [], restricted: ['restrictedVolumes'] },
-  { name: 'allowPrivilegeEscalation unset', edit: (_p, _s, c) => delete c.securityContext!.allowPrivilegeEscalation, baseline: [], restricted: ['allowPrivilegeEscalation'] },
-  { name: 'allowPrivilegeEscalation true in a sidecar', edit: (_p, s) => (s.initContainers![1]!.securityContext!.allowPrivilegeEscalation = true), baseline: [], restricted: ['allowPrivilegeEscalation'] },
-  { name: 'no security context on an ephemeral container', edit: (_p, s) => delete s.ephemeralContainers![0]!.securityContext, baseline: [], restricted: ['allowPrivilegeEscalation', 'capabilities_restricted'] },
-  { name: 'runAsNonRoot unset everywhere', edit: (_p, s, c) => { delete s.securityContext!.runAsNonRoot; delete c.securityContext!.runAsNonRoot; }, baseline: [], restricted: ['runAsNonRoot'] },
-  { name: 'runAsNonRoot false on the pod, true on every container', edit: (_p, s) => { s.securityContext!.runAsNonRoot = false; for (const c of [...s.initContainers!, ...s.containers, ...s.ephemeralContainers!]) c.securityContext!.runAsNonRoot = true; }, baseline: [], restricted: ['runAsNonRoot'] },
+  {
+    name: 'nfs volume',
+    edit: (_p, s) => s.volumes!.push({ name: 'share', nfs: { server: 'nfs.shop', path: '/export' } }),
+    baseline: [],
+    restricted: ['restrictedVolumes'],
+  },
+  {
+    name: 'azureFile volume',
+    edit: (_p, s) => s.volumes!.push({ name: 'files', azureFile: { secretName: 'az', shareName: 'share' } }),
+    baseline: [],
+    restricted: ['restrictedVolumes'],
+  },
+  {
+    name: 'image volume (only from policy 1.33)',
+    edit: (_p, s) => s.volumes!.push({ name: 'model', image: { reference: 'shop/model:1' } }),
+    baseline: [],
+    restricted: ['restrictedVolumes'],
+  },
+  {
+    name: 'allowPrivilegeEscalation unset',
+    edit: (_p, _s, c) => delete c.securityContext!.allowPrivilegeEscalation,
+    baseline: [],
+    restricted: ['allowPrivilegeEscalation'],
+  },
+  {
+    name: 'allowPrivilegeEscalation true in a sidecar',
+    edit: (_p, s) => (s.initContainers![1]!.securityContext!.allowPrivilegeEscalation = true),
+    baseline: [],
+    restricted: ['allowPrivilegeEscalation'],
+  },
+  {
+    name: 'no security context on an ephemeral container',
+    edit: (_p, s) => delete s.ephemeralContainers![0]!.securityContext,
+    baseline: [],
+    restricted: ['allowPrivilegeEscalation', 'capabilities_restricted'],
+  },
+  {
+    name: 'runAsNonRoot unset everywhere',
+    edit: (_p, s, c) => {
+      delete s.securityContext!.runAsNonRoot;
+      delete c.securityContext!.runAsNonRoot;
+    },
+    baseline: [],
+    restricted: ['runAsNonRoot'],
+  },
+  {
+    name: 'runAsNonRoot false on the pod, true on every container',
+    edit: (_p, s) => {
+      s.securityContext!.runAsNonRoot = false;
+      for (const c of [...s.initContainers!, ...s.containers, ...s.ephemeralContainers!]) c.securityContext!.runAsNonRoot = true;
+    },
+    baseline: [],
+    restricted: ['runAsNonRoot'],
+  },
   { name: 'runAsNonRoot false on a container', edit: (_p, _s, c) => (c.securityContext!.runAsNonRoot = false), baseline: [], restricted: ['runAsNonRoot'] },
-  { name: 'runAsNonRoot unset with hostUsers: false (relaxed only from policy 1.35)', edit: (_p, s) => { s.hostUsers = false; delete s.securityContext!.runAsNonRoot; }, baseline: [], restricted: ['runAsNonRoot'] },
+  {
+    name: 'runAsNonRoot unset with hostUsers: false (relaxed only from policy 1.35)',
+    edit: (_p, s) => {
+      s.hostUsers = false;
+      delete s.securityContext!.runAsNonRoot;
+    },
+    baseline: [],
+    restricted: ['runAsNonRoot'],
+  },
   { name: 'runAsUser 0 on the pod', edit: (_p, s) => (s.securityContext!.runAsUser = 0), baseline: [], restricted: ['runAsUser'] },
-  { name: 'runAsUser 0 on an init container', edit: (_p, s) => (s.initContainers![0]!.securityContext!.runAsUser = 0), baseline: [], restricted: ['runAsUser'] },
-  { name: 'no seccomp profile anywhere', edit: (_p, s) => { delete s.securityContext!.seccompProfile; }, baseline: [], restricted: ['seccompProfile_restricted'] },
-  { name: 'capabilities not dropped', edit: (_p, _s, c) => (c.securityContext!.capabilities = { add: ['NET_BIND_SERVICE'] }), baseline: [], restricted: ['capabilities_restricted'] },
-  { name: 'drops only NET_RAW', edit: (_p, s) => (s.initContainers![0]!.securityContext!.capabilities = { drop: ['NET_RAW'] }), baseline: [], restricted: ['capabilities_restricted'] },
-  { name: 'adds CHOWN (a default capability)', edit: (_p, _s, c) => c.securityContext!.capabilities!.add!.push('CHOWN'), baseline: [], restricted: ['capabilities_restricted'] },
+  {
+    name: 'runAsUser 0 on an init container',
+    edit: (_p, s) => (s.initContainers![0]!.securityContext!.runAsUser = 0),
+    baseline: [],
+    restricted: ['runAsUser'],
+  },
+  {
+    name: 'no seccomp profile anywhere',
+    edit: (_p, s) => {
+      delete s.securityContext!.seccompProfile;
+    },
+    baseline: [],
+    restricted: ['seccompProfile_restricted'],
+  },
+  {
+    name: 'capabilities not dropped',
+    edit: (_p, _s, c) => (c.securityContext!.capabilities = { add: ['NET_BIND_SERVICE'] }),
+    baseline: [],
+    restricted: ['capabilities_restricted'],
+  },
+  {
+    name: 'drops only NET_RAW',
+    edit: (_p, s) => (s.initContainers![0]!.securityContext!.capabilities = { drop: ['NET_RAW'] }),
+    baseline: [],
+    restricted: ['capabilities_restricted'],
+  },
+  {
+    name: 'adds CHOWN (a default capability)',
+    edit: (_p, _s, c) => c.securityContext!.capabilities!.add!.push('CHOWN'),
+    baseline: [],
+    restricted: ['capabilities_restricted'],
+  },
   // What the standards allow, at their edges.
-  { name: 'container-level runAsNonRoot and seccomp without pod-level ones', edit: (_p, s) => { s.securityContext = {}; for (const c of [...s.initContainers!, ...s.containers, ...s.ephemeralContainers!]) Object.assign(c.securityContext!, { runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } }); }, baseline: [], restricted: [] },
-  { name: 'a container overrides the pod seccomp with Localhost', edit: (_p, _s, c) => (c.securityContext!.seccompProfile = { type: 'Localhost', localhostProfile: 'api.json' }), baseline: [], restricted: [] },
-  { name: 'runAsUser unset, image user decides (non-root enforced by the kubelet)', edit: (_p, s) => delete s.securityContext!.runAsUser, baseline: [], restricted: [] },
-  { name: 'empty AppArmor annotation', edit: (p) => (p.metadata!.annotations!['container.apparmor.security.beta.kubernetes.io/api'] = ''), baseline: [], restricted: [] },
+  {
+    name: 'container-level runAsNonRoot and seccomp without pod-level ones',
+    edit: (_p, s) => {
+      s.securityContext = {};
+      for (const c of [...s.initContainers!, ...s.containers, ...s.ephemeralContainers!])
+        Object.assign(c.securityContext!, { runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
+    },
+    baseline: [],
+    restricted: [],
+  },
+  {
+    name: 'a container overrides the pod seccomp with Localhost',
+    edit: (_p, _s, c) => (c.securityContext!.seccompProfile = { type: 'Localhost', localhostProfile: 'api.json' }),
+    baseline: [],
+    restricted: [],
+  },
+  {
+    name: 'runAsUser unset, image user decides (non-root enforced by the kubelet)',
+    edit: (_p, s) => delete s.securityContext!.runAsUser,
+    baseline: [],
+    restricted: [],
+  },
+  {
+    name: 'empty AppArmor annotation',
+    edit: (p) => (p.metadata!.annotations!['container.apparmor.security.beta.kubernetes.io/api'] = ''),
+    baseline: [],
+    restricted: [],
+  },
   { name: 'SELinux level only', edit: (_p, _s, c) => (c.securityContext!.seLinuxOptions = { level: 's0:c1,c2' }), baseline: [], restricted: [] },
   {
     name: 'a Windows pod: no Linux-only fields, runAsNonRoot still required',
     edit: (_p, s) => {
       s.os = { name: 'windows' };
       s.securityContext = { runAsNonRoot: true };
-      for (const c of [...s.initContainers!, ...s.containers, ...s.ephemeralContainers!]) c.securityContext = { windowsOptions: { runAsUserName: 'ContainerUser' } };
+      for (const c of [...s.initContainers!, ...s.containers, ...s.ephemeralContainers!])
+        c.securityContext = { windowsOptions: { runAsUserName: 'ContainerUser' } };
     },
     baseline: [],
     restricted: [],
   },
-  { name: 'a Windows pod without runAsNonRoot', edit: (_p, s) => { s.os = { name: 'windows' }; s.securityContext = {}; for (const c of [...s.initContainers!, ...s.containers, ...s.ephemeralContainers!]) c.securityContext = {}; }, baseline: [], restricted: ['runAsNonRoot'] },
-  { name: 'no security context at all', edit: (_p, s) => { s.securityContext = {}; for (const c of [...s.initContainers!, ...s.containers, ...s.ephemeralContainers!]) delete c.securityContext; }, baseline: [], restricted: ['allowPrivilegeEscalation', 'runAsNonRoot', 'seccompProfile_restricted', 'capabilities_restricted'] },
+  {
+    name: 'a Windows pod without runAsNonRoot',
+    edit: (_p, s) => {
+      s.os = { name: 'windows' };
+      s.securityContext = {};
+      for (const c of [...s.initContainers!, ...s.containers, ...s.ephemeralContainers!]) c.securityContext = {};
+    },
+    baseline: [],
+    restricted: ['runAsNonRoot'],
+  },
+  {
+    name: 'no security context at all',
+    edit: (_p, s) => {
+      s.securityContext = {};
+      for (const c of [...s.initContainers!, ...s.containers, ...s.ephemeralContainers!]) delete c.securityContext;
+    },
+    baseline: [],
+    restricted: ['allowPrivilegeEscalation', 'runAsNonRoot', 'seccompProfile_restricted', 'capabilities_restricted'],
+  },
 ];
 
 /** The IDs of the checks that fail, in check order. */
@@ -175,16 +429,31 @@ t.test('a violation names the check, the container and the field', async (t) => 
   ]);
 });
 
-t.test('the checks are pod-security-admission\'s, restricted replacing three of baseline\'s', async (t) => {
+t.test("the checks are pod-security-admission's, restricted replacing three of baseline's", async (t) => {
   const baseline = [
-    'hostNamespaces', 'privileged', 'capabilities_baseline', 'hostPathVolumes', 'hostPorts', 'appArmorProfile', 'seLinuxOptions', 'procMount',
-    'seccompProfile_baseline', 'sysctls', 'windowsHostProcess', 'hostProbesAndHostLifecycle',
+    'hostNamespaces',
+    'privileged',
+    'capabilities_baseline',
+    'hostPathVolumes',
+    'hostPorts',
+    'appArmorProfile',
+    'seLinuxOptions',
+    'procMount',
+    'seccompProfile_baseline',
+    'sysctls',
+    'windowsHostProcess',
+    'hostProbesAndHostLifecycle',
   ];
   t.same(checkIds('baseline'), baseline);
   const replaced = ['capabilities_baseline', 'hostPathVolumes', 'seccompProfile_baseline'];
   t.same(checkIds('restricted'), [
     ...baseline.filter((id) => !replaced.includes(id)),
-    'restrictedVolumes', 'allowPrivilegeEscalation', 'runAsNonRoot', 'runAsUser', 'seccompProfile_restricted', 'capabilities_restricted',
+    'restrictedVolumes',
+    'allowPrivilegeEscalation',
+    'runAsNonRoot',
+    'runAsUser',
+    'seccompProfile_restricted',
+    'capabilities_restricted',
   ]);
   const tested = new Set(CASES.flatMap((c) => [...c.baseline, ...c.restricted]));
   for (const id of checkIds('restricted')) t.ok(tested.has(id), `${id} has a failing case`);
@@ -204,15 +473,21 @@ const SETTINGS: WebhookSettings = {
   tenantId: TENANT,
 };
 const workloadIdentity = { 'azure.workload.identity/client-id': CLIENT };
-const mutator = createMutator(SETTINGS, memoryLookups({
-  namespaces: [{ metadata: { name: 'shop' } }, { metadata: { name: 'finance' } }],
-  serviceAccounts: ['checkout', 'payments', 'reports', 'orders', 'legacy-api', 'ledger'].map((name) => ({
-    metadata: { namespace: name === 'ledger' ? 'finance' : 'shop', name, annotations: workloadIdentity },
-  })),
-}));
+const mutator = createMutator(
+  SETTINGS,
+  memoryLookups({
+    namespaces: [{ metadata: { name: 'shop' } }, { metadata: { name: 'finance' } }],
+    serviceAccounts: ['checkout', 'payments', 'reports', 'orders', 'legacy-api', 'ledger'].map((name) => ({
+      metadata: { namespace: name === 'ledger' ? 'finance' : 'shop', name, annotations: workloadIdentity },
+    })),
+  }),
+);
 
 // Every AdmissionReview fixture there is, not a list that could fall behind the folder.
-const fixtureNames = readdirSync(new URL('./fixtures/admission/', import.meta.url)).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -'.json'.length)).sort();
+const fixtureNames = readdirSync(new URL('./fixtures/admission/', import.meta.url))
+  .filter((f) => f.endsWith('.json'))
+  .map((f) => f.slice(0, -'.json'.length))
+  .sort();
 
 /**
  * The pod as a restricted namespace requires it: non-root and RuntimeDefault seccomp for the pod; for each Linux container
@@ -279,7 +554,10 @@ t.test('the injected Linux containers meet the restricted standard by themselves
       const injected = injectedNames(after);
       t.ok(injected.length > 0, `${name}, ${variant.name}: injected`);
       // The same pod without its own containers: only what was injected, and the pod-level context, is judged.
-      const alone: V1Pod = { ...after, spec: { ...after.spec!, securityContext: {}, containers: [], initContainers: after.spec!.initContainers!.filter((c) => injected.includes(c.name)) } };
+      const alone: V1Pod = {
+        ...after,
+        spec: { ...after.spec!, securityContext: {}, containers: [], initContainers: after.spec!.initContainers!.filter((c) => injected.includes(c.name)) },
+      };
       t.same(podSecurityViolations(alone, 'restricted'), [], `${name}, ${variant.name}: ${injected.join(', ')} restricted on their own`);
     }
   }

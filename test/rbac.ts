@@ -45,12 +45,19 @@ function requestGrant(request: Pick<SeenRequest, 'method' | 'path' | 'watch'>): 
 
 function verbOf(method: string, oneObject: boolean, watch: boolean): string {
   switch (method) {
-    case 'GET': case 'HEAD': return watch ? 'watch' : oneObject ? 'get' : 'list';
-    case 'POST': return 'create';
-    case 'PUT': return 'update';
-    case 'PATCH': return 'patch';
-    case 'DELETE': return oneObject ? 'delete' : 'deletecollection';
-    default: throw new Error(`HTTP method ${method} has no RBAC verb`);
+    case 'GET':
+    case 'HEAD':
+      return watch ? 'watch' : oneObject ? 'get' : 'list';
+    case 'POST':
+      return 'create';
+    case 'PUT':
+      return 'update';
+    case 'PATCH':
+      return 'patch';
+    case 'DELETE':
+      return oneObject ? 'delete' : 'deletecollection';
+    default:
+      throw new Error(`HTTP method ${method} has no RBAC verb`);
   }
 }
 
@@ -64,7 +71,8 @@ function roleGrants(role: V1ClusterRole): { grants: string[]; problems: string[]
     for (const field of ['apiGroups', 'resources', 'verbs'] as const) {
       if ((rule[field] ?? []).includes('*')) problems.push(`rule ${index}: a wildcard in ${field}`);
     }
-    for (const group of rule.apiGroups ?? []) for (const resource of rule.resources ?? []) for (const verb of rule.verbs) grants.add(`${resource}.${group}:${verb}`);
+    for (const group of rule.apiGroups ?? [])
+      for (const resource of rule.resources ?? []) for (const verb of rule.verbs) grants.add(`${resource}.${group}:${verb}`);
   }
   return { grants: [...grants].sort(), problems };
 }
@@ -85,7 +93,8 @@ t.test('requests map to the RBAC attributes the API server authorizes', async (t
     ['DELETE', '/api/v1/namespaces/shop/pods', false, 'pods.:deletecollection'],
     ['POST', '/apis/events.k8s.io/v1/namespaces/shop/events', false, 'events.events.k8s.io:create'],
   ];
-  for (const [method, requestPath, watch, grant] of cases) t.equal(requestGrant({ method, path: requestPath, watch }), grant, `${method} ${requestPath}${watch ? '?watch=true' : ''}`);
+  for (const [method, requestPath, watch, grant] of cases)
+    t.equal(requestGrant({ method, path: requestPath, watch }), grant, `${method} ${requestPath}${watch ? '?watch=true' : ''}`);
   t.throws(() => requestGrant({ method: 'GET', path: '/healthz', watch: false }), /not a resource request/);
   t.throws(() => requestGrant({ method: 'GET', path: '/version', watch: false }), /not a resource request/);
 });
@@ -93,7 +102,12 @@ t.test('requests map to the RBAC attributes the API server authorizes', async (t
 // ---------------------------------------------------------------------------------------------------------
 // A life of the webhook against an API server, and the role it needs
 
-const SETTINGS: WebhookSettings = { image: 'ghcr.io/akv-injector/akv-injector:0.1.0', cloud: CLOUDS.AzurePublicCloud, namespace: 'akv-injector', tenantId: TENANT };
+const SETTINGS: WebhookSettings = {
+  image: 'ghcr.io/akv-injector/akv-injector:0.1.0',
+  cloud: CLOUDS.AzurePublicCloud,
+  namespace: 'akv-injector',
+  tenantId: TENANT,
+};
 
 /** A realistic cluster: more namespaces than one list page, each with its default ServiceAccount. */
 function seed(fake: FakeApiServer): void {
@@ -103,7 +117,9 @@ function seed(fake: FakeApiServer): void {
     fake.upsert<V1ServiceAccount>('serviceaccounts', { metadata: { name: 'default', namespace: name } });
   }
   fake.upsert('namespaces', { metadata: { name: 'shop', labels: { 'akv-injector.io/inject': 'enabled' } } });
-  fake.upsert<V1ServiceAccount>('serviceaccounts', { metadata: { name: 'checkout', namespace: 'shop', annotations: { 'azure.workload.identity/client-id': CLIENT } } });
+  fake.upsert<V1ServiceAccount>('serviceaccounts', {
+    metadata: { name: 'checkout', namespace: 'shop', annotations: { 'azure.workload.identity/client-id': CLIENT } },
+  });
 }
 
 /** The deployment-pod fixture in `namespace`, running as `serviceAccount`, configured by the SecretProviderClass `spc`. */
@@ -121,13 +137,22 @@ function podRequest(namespace: string, serviceAccount: string, spc: string): Ret
 
 const spc = (namespace: string, name: string): Record<string, unknown> => ({
   metadata: { namespace, name },
-  spec: { provider: 'azure', parameters: { keyvaultName: `kv-${namespace}`, tenantId: TENANT, objects: 'array:\n  - |\n    objectName: db-password\n    objectType: secret\n' } },
+  spec: {
+    provider: 'azure',
+    parameters: { keyvaultName: `kv-${namespace}`, tenantId: TENANT, objects: 'array:\n  - |\n    objectName: db-password\n    objectType: secret\n' },
+  },
 });
 
 t.test('the ClusterRole grants exactly what the webhook uses through start, sync, misses, watch failures and a CRD that arrives late', async (t) => {
   const fake = await startFakeApiServer({ crdInstalled: false });
   seed(fake);
-  const cache = createClusterCache(fake.kubeConfig(), { logger: createLogger('webhook', undefined, 'silent'), backoffInitialMs: 20, backoffMaxMs: 200, crdRecheckMs: 100, resyncMs: 0 });
+  const cache = createClusterCache(fake.kubeConfig(), {
+    logger: createLogger('webhook', undefined, 'silent'),
+    backoffInitialMs: 20,
+    backoffMaxMs: 200,
+    crdRecheckMs: 100,
+    resyncMs: 0,
+  });
   t.teardown(async () => {
     await cache.stop();
     await fake.close();
@@ -151,11 +176,19 @@ t.test('the ClusterRole grants exactly what the webhook uses through start, sync
 
   // Misses: a namespace, ServiceAccount and SecretProviderClass created a moment before the pod, not yet seen by a watch.
   fake.upsert('namespaces', { metadata: { name: 'fresh' } }, { silent: true });
-  fake.upsert<V1ServiceAccount>('serviceaccounts', { metadata: { name: 'app', namespace: 'fresh', annotations: { 'azure.workload.identity/client-id': CLIENT } } }, { silent: true });
+  fake.upsert<V1ServiceAccount>(
+    'serviceaccounts',
+    { metadata: { name: 'app', namespace: 'fresh', annotations: { 'azure.workload.identity/client-id': CLIENT } } },
+    { silent: true },
+  );
   fake.upsert('secretproviderclasses', spc('fresh', 'kv'), { silent: true });
   const missed = await mutate(podRequest('fresh', 'app', 'kv'));
   t.equal(missed.outcome, 'injected', `read directly: ${missed.reason}`);
-  t.equal(requestsTo((r) => !r.watch && /\/namespaces\/fresh(\/|$)/.test(r.path)), 3, 'one read each');
+  t.equal(
+    requestsTo((r) => !r.watch && /\/namespaces\/fresh(\/|$)/.test(r.path)),
+    3,
+    'one read each',
+  );
 
   // The API server ends the watches (its timeout): they resume. Then history is compacted: 410, a relist.
   const watches = requestsTo((r) => r.watch);
@@ -179,8 +212,11 @@ t.test('the ClusterRole grants exactly what the webhook uses through start, sync
   const bindings = objects.filter((o) => o.kind === 'ClusterRoleBinding' || o.kind === 'RoleBinding') as unknown as V1ClusterRoleBinding[];
   t.equal(bindings.length, 1, 'one binding');
   t.same(bindings[0]?.roleRef, { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role.metadata?.name });
-  t.same(bindings[0]?.subjects, [{ kind: 'ServiceAccount', name: deployment.spec?.template.spec?.serviceAccountName, namespace: deployment.metadata?.namespace }]);
-  const account = objects.find((o) => o.kind === 'ServiceAccount' && o.metadata.name === deployment.spec?.template.spec?.serviceAccountName) as KubeObject | undefined;
+  t.same(bindings[0]?.subjects, [
+    { kind: 'ServiceAccount', name: deployment.spec?.template.spec?.serviceAccountName, namespace: deployment.metadata?.namespace },
+  ]);
+  const account = objects.find((o) => o.kind === 'ServiceAccount' && o.metadata.name === deployment.spec?.template.spec?.serviceAccountName) as
+    KubeObject | undefined;
   t.equal(account?.metadata.namespace, deployment.metadata?.namespace);
   t.equal(objects.filter((o) => o.kind === 'ClusterRole' || o.kind === 'Role').length, 1, 'one role');
 });

@@ -9,7 +9,12 @@ import { podViolations } from './fixtures/pod-rules.js';
 
 const CLIENT = '0b4b0a4c-1f3e-4c55-9c8e-6f1f0e6d2a01';
 const OPTIONS: RenderOptions = {
-  settings: { image: 'ghcr.io/akv-injector/akv-injector:0.1.0', cloud: CLOUDS.AzurePublicCloud, namespace: 'akv-injector', tenantId: '72f988bf-86f1-41af-91ab-2d7cd011db47' },
+  settings: {
+    image: 'ghcr.io/akv-injector/akv-injector:0.1.0',
+    cloud: CLOUDS.AzurePublicCloud,
+    namespace: 'akv-injector',
+    tenantId: '72f988bf-86f1-41af-91ab-2d7cd011db47',
+  },
   namespace: 'shop',
   serviceAccountAnnotations: { 'azure.workload.identity/client-id': CLIENT },
 };
@@ -22,7 +27,11 @@ const ANNOTATED = `      annotations:
             objectType: secret
 `;
 const workload = (kind: string, apiVersion: string, templatePrefix: string, indent: string): string => {
-  const pad = (text: string): string => text.split('\n').map((l) => (l === '' ? l : `${indent}${l}`)).join('\n');
+  const pad = (text: string): string =>
+    text
+      .split('\n')
+      .map((l) => (l === '' ? l : `${indent}${l}`))
+      .join('\n');
   return `apiVersion: ${apiVersion}
 kind: ${kind}
 metadata:
@@ -87,12 +96,20 @@ ${ANNOTATED.replace(/^ {4}/gm, '')}spec:
   const input = docs.join('---\n');
   const result = await renderManifests(input, OPTIONS);
   t.same(result.problems, []);
-  t.same(result.injected, ['Deployment shop/deployment-app', 'StatefulSet shop/statefulset-app', 'DaemonSet shop/daemonset-app', 'ReplicaSet shop/replicaset-app', 'Job shop/job-app', 'CronJob shop/nightly', 'Pod shop/bare']);
+  t.same(result.injected, [
+    'Deployment shop/deployment-app',
+    'StatefulSet shop/statefulset-app',
+    'DaemonSet shop/daemonset-app',
+    'ReplicaSet shop/replicaset-app',
+    'Job shop/job-app',
+    'CronJob shop/nightly',
+    'Pod shop/bare',
+  ]);
   const out = parseAllDocuments(result.output).map((d) => d.toJS() as Record<string, unknown>);
   t.equal(out.length, docs.length, 'one output document per input document');
   const templates: V1PodTemplateSpec[] = [
     ...out.slice(0, 5).map((d) => (d.spec as { template: V1PodTemplateSpec }).template),
-    ((out[5]?.spec as { jobTemplate: { spec: { template: V1PodTemplateSpec } } }).jobTemplate.spec.template),
+    (out[5]?.spec as { jobTemplate: { spec: { template: V1PodTemplateSpec } } }).jobTemplate.spec.template,
     out[6] as V1PodTemplateSpec,
   ];
   for (const [i, template] of templates.entries()) {
@@ -133,7 +150,11 @@ spec:
     spec:
       containers: [{ name: app, image: app:1 }]
 `;
-  const result = await renderManifests(input, { ...OPTIONS, namespaceLabels: { 'akv-injector.io/inject': 'enabled' }, namespaceAnnotations: { 'akv-injector.io/mount-path': '/etc/legacy' } });
+  const result = await renderManifests(input, {
+    ...OPTIONS,
+    namespaceLabels: { 'akv-injector.io/inject': 'enabled' },
+    namespaceAnnotations: { 'akv-injector.io/mount-path': '/etc/legacy' },
+  });
   t.same(result.problems, []);
   const deployment = parseAllDocuments(result.output)[1]?.toJS() as { spec: { template: V1PodTemplateSpec } };
   const init = deployment.spec.template.spec?.initContainers?.[0];
@@ -143,9 +164,14 @@ spec:
 });
 
 t.test('a denied template is reported and left as it was', async (t) => {
-  const input = workload('Deployment', 'apps/v1', '  selector: {matchLabels: {app: demo}}\n', '').replace('akv-injector.io/vault: kv-shop', 'akv-injector.io/vault: https://example.com/');
+  const input = workload('Deployment', 'apps/v1', '  selector: {matchLabels: {app: demo}}\n', '').replace(
+    'akv-injector.io/vault: kv-shop',
+    'akv-injector.io/vault: https://example.com/',
+  );
   const result = await renderManifests(input, OPTIONS);
-  t.match(result.problems, [/^Deployment shop\/deployment-app: akv-injector: pod shop\/\* cannot be injected:\n- annotation akv-injector.io\/vault on the pod: "https:\/\/example.com\/" host "example.com" is not a Key Vault host/]);
+  t.match(result.problems, [
+    /^Deployment shop\/deployment-app: akv-injector: pod shop\/\* cannot be injected:\n- annotation akv-injector.io\/vault on the pod: "https:\/\/example.com\/" host "example.com" is not a Key Vault host/,
+  ]);
   t.equal(result.output, input, 'unchanged');
 });
 
@@ -160,23 +186,33 @@ t.test('what lies between documents is kept once: directives, end markers, comme
     t.equal(result.output.split(comment).length - 1, 1, `${comment}: once`);
   }
   const docs = parseAllDocuments(result.output);
-  t.same(docs.flatMap((d) => d.errors), [], 'the output is valid YAML');
-  t.same(docs.map((d) => (d.toJS() as { kind?: string } | null)?.kind ?? null), ['Service', null, 'Deployment']);
+  t.same(
+    docs.flatMap((d) => d.errors),
+    [],
+    'the output is valid YAML',
+  );
+  t.same(
+    docs.map((d) => (d.toJS() as { kind?: string } | null)?.kind ?? null),
+    ['Service', null, 'Deployment'],
+  );
 });
 
 t.test('invalid YAML is an error, not a crash', async (t) => {
   await t.rejects(renderManifests('kind: [unclosed', OPTIONS), /not valid YAML/);
 });
 
-t.test('kinds and fields named like Object.prototype\'s pass through, and odd shapes are reported', async (t) => {
+t.test("kinds and fields named like Object.prototype's pass through, and odd shapes are reported", async (t) => {
   const passThrough = ['kind: constructor\nmetadata: {name: a}\n', 'kind: toString\n', 'kind: __proto__\nspec: {template: {}}\n', 'kind: 7\n', 'kind: [Pod]\n'];
   for (const input of passThrough) {
     const result = await renderManifests(input, OPTIONS);
     t.equal(result.output, input, `${JSON.stringify(input)}: unchanged`);
     t.same(result.problems, [], `${JSON.stringify(input)}: no problem`);
   }
-  const odd = 'apiVersion: v1\nkind: Pod\nmetadata:\n  name: odd\n  namespace: 7\n  annotations: {akv-injector.io/inject: "true"}\nspec:\n  containers: {name: app}\n';
+  const odd =
+    'apiVersion: v1\nkind: Pod\nmetadata:\n  name: odd\n  namespace: 7\n  annotations: {akv-injector.io/inject: "true"}\nspec:\n  containers: {name: app}\n';
   const result = await renderManifests(odd, OPTIONS);
-  t.match(result.problems, [/^Pod shop\/odd: akv-injector: request\.object is not a Pod it can read:\n- request\.object\.metadata\.namespace must be a string, got a number\n- request\.object\.spec\.containers must be a list, got an object/]);
+  t.match(result.problems, [
+    /^Pod shop\/odd: akv-injector: request\.object is not a Pod it can read:\n- request\.object\.metadata\.namespace must be a string, got a number\n- request\.object\.spec\.containers must be a list, got an object/,
+  ]);
   t.equal(result.output, odd, 'unchanged');
 });

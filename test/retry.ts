@@ -75,22 +75,32 @@ t.test('transient failures are retried with jittered backoff, honouring Retry-Af
 
 t.test('permanent failures are not retried', async (t) => {
   const { attempt, calls } = scripted({ failures: [httpError(403)] });
-  const error = await withRetry(attempt, { signal: new AbortController().signal, remainingMs: () => 60_000, classify, sleep: async () => {} }).catch((e: unknown) => e);
+  const error = await withRetry(attempt, { signal: new AbortController().signal, remainingMs: () => 60_000, classify, sleep: async () => {} }).catch(
+    (e: unknown) => e,
+  );
   t.match(error, { statusCode: 403 });
   t.equal(calls(), 1);
 });
 
 t.test('a wait that would pass the deadline fails now with the real cause', async (t) => {
   const { attempt, calls } = scripted({ failures: [httpError(429, { 'retry-after': '30' })] });
-  const error = await withRetry(attempt, { signal: new AbortController().signal, remainingMs: () => 5_000, classify, sleep: async () => {} }).catch((e: unknown) => e);
+  const error = await withRetry(attempt, { signal: new AbortController().signal, remainingMs: () => 5_000, classify, sleep: async () => {} }).catch(
+    (e: unknown) => e,
+  );
   t.type(error, DeadlineError);
   t.match(error, { lastError: { statusCode: 429 }, retryAfterMs: 30_000, remainingMs: 5_000 }, 'says the server asked for a wait beyond the deadline');
   t.equal(calls(), 1);
 });
 
-t.test('a backoff that would pass the deadline is not a server\'s request to wait', async (t) => {
+t.test("a backoff that would pass the deadline is not a server's request to wait", async (t) => {
   const { attempt } = scripted({ failures: [httpError(503)] });
-  const error = await withRetry(attempt, { signal: new AbortController().signal, remainingMs: () => 50, classify, random: () => 1, sleep: async () => {} }).catch((e: unknown) => e);
+  const error = await withRetry(attempt, {
+    signal: new AbortController().signal,
+    remainingMs: () => 50,
+    classify,
+    random: () => 1,
+    sleep: async () => {},
+  }).catch((e: unknown) => e);
   t.match(error, { name: 'DeadlineError', lastError: { statusCode: 503 }, retryAfterMs: undefined });
 });
 
@@ -113,7 +123,9 @@ t.test('the deadline aborts a wait in progress', async (t) => {
   const { attempt } = scripted({ failures: [httpError(503), httpError(503), httpError(503)] });
   setTimeout(() => controller.abort(new Error('deadline')), 30);
   const started = Date.now();
-  const error = await withRetry(attempt, { signal: controller.signal, remainingMs: () => 60_000, classify, random: () => 1, baseDelayMs: 10_000 }).catch((e: unknown) => e);
+  const error = await withRetry(attempt, { signal: controller.signal, remainingMs: () => 60_000, classify, random: () => 1, baseDelayMs: 10_000 }).catch(
+    (e: unknown) => e,
+  );
   t.type(error, DeadlineError);
   t.match((error as DeadlineError).lastError, { statusCode: 503 });
   t.ok(Date.now() - started < 5_000, 'did not sleep the full backoff');

@@ -26,7 +26,10 @@ const LARGE_SHAPES: Array<{ name: string; edit: (r: Review) => void; expect: rea
     name: 'CSI volumeAttributes just under the value bound',
     edit: (r) => {
       const spec = r.request.object.spec ?? { containers: [] };
-      spec.volumes = [...(spec.volumes ?? []), { name: 'vendor', csi: { driver: 'secrets.vendor.example.com', volumeAttributes: denseMap(MAX_JSON_VALUES - 5_000) } }];
+      spec.volumes = [
+        ...(spec.volumes ?? []),
+        { name: 'vendor', csi: { driver: 'secrets.vendor.example.com', volumeAttributes: denseMap(MAX_JSON_VALUES - 5_000) } },
+      ];
       padTo(r, 4 * MiB - 4096);
     },
     expect: [200, 503],
@@ -51,7 +54,9 @@ const LARGE_SHAPES: Array<{ name: string; edit: (r: Review) => void; expect: rea
 
 t.test('large bodies of every shape at once, and ordinary pods meanwhile: memory inside the limit, every pod answered', async (t) => {
   const { webhook } = await startReadyShopWebhook(t, pki);
-  t.comment(`node ${webhook.node}, NODE_OPTIONS "${webhook.nodeOptions}", limit ${runtime.memoryLimitBytes / MiB} MiB, at start ${((await webhook.memory()).rss / MiB).toFixed(0)} MiB`);
+  t.comment(
+    `node ${webhook.node}, NODE_OPTIONS "${webhook.nodeOptions}", limit ${runtime.memoryLimitBytes / MiB} MiB, at start ${((await webhook.memory()).rss / MiB).toFixed(0)} MiB`,
+  );
 
   // Five of each shape, built once (building them is the slow part) and sent with their own uids.
   const large = LARGE_SHAPES.flatMap((shape) => {
@@ -80,13 +85,24 @@ t.test('large bodies of every shape at once, and ordinary pods meanwhile: memory
     statuses.set(shape.name, [...(statuses.get(shape.name) ?? []), answer.status]);
     t.ok(shape.expect.includes(answer.status), `${shape.name}: ${answer.status} is one of ${shape.expect.join(', ')}`);
     if (answer.status === 200 && shape.denial !== undefined) {
-      t.match(JSON.parse(answer.body), { response: { uid: sent.uid, allowed: false, status: { code: 400, message: shape.denial } } }, `${shape.name}: denied, saying why`);
+      t.match(
+        JSON.parse(answer.body),
+        { response: { uid: sent.uid, allowed: false, status: { code: 400, message: shape.denial } } },
+        `${shape.name}: denied, saying why`,
+      );
     } else if (answer.status === 200) checkInjected(t, shape.name, sent, answer);
-    else t.match(JSON.parse(answer.body), { error: String, message: /^akv-injector is busy|^the body holds more than/ }, `${shape.name}: a JSON error saying why`);
+    else
+      t.match(JSON.parse(answer.body), { error: String, message: /^akv-injector is busy|^the body holds more than/ }, `${shape.name}: a JSON error saying why`);
   }
   t.comment(`large bodies: ${JSON.stringify(Object.fromEntries(statuses))}`);
-  t.ok(answers.some((a) => a.status === 503), 'the budget shed some (20 bodies of 4 MiB do not fit at once)');
-  t.ok(answers.some((a) => a.status === 200), 'and served others');
+  t.ok(
+    answers.some((a) => a.status === 503),
+    'the budget shed some (20 bodies of 4 MiB do not fit at once)',
+  );
+  t.ok(
+    answers.some((a) => a.status === 200),
+    'and served others',
+  );
 
   const memory = await webhook.memory();
   t.comment(`peak RSS ${(memory.peak / MiB).toFixed(1)} MiB`);
@@ -94,5 +110,7 @@ t.test('large bodies of every shape at once, and ordinary pods meanwhile: memory
   t.equal((await webhook.health('/healthz')).status, 200, 'still serving');
   const metrics = (await webhook.health('/metrics')).body;
   t.match(metrics, /^akv_injector_admissions_total\{outcome="busy"\} [1-9]\d*$/m, 'shed requests counted');
-  await waitFor('every admitted byte given back', () => webhook.health('/metrics').then((m) => /^akv_injector_request_body_bytes\{size="all"\} 0$/m.test(m.body)));
+  await waitFor('every admitted byte given back', () =>
+    webhook.health('/metrics').then((m) => /^akv_injector_request_body_bytes\{size="all"\} 0$/m.test(m.body)),
+  );
 });

@@ -82,13 +82,21 @@ t.test('slow clients against the webhook process', async (t) => {
   const small = lifetimes(open.slice(0, 200));
   const large = lifetimes(open.slice(200, 220));
   const headers = lifetimes(open.slice(220));
-  t.comment(`slow small bodies cut after ${Math.min(...small)}–${Math.max(...small)} ms, large ${Math.min(...large)}–${Math.max(...large)} ms, slow headers ${Math.min(...headers)}–${Math.max(...headers)} ms`);
+  t.comment(
+    `slow small bodies cut after ${Math.min(...small)}–${Math.max(...small)} ms, large ${Math.min(...large)}–${Math.max(...large)} ms, slow headers ${Math.min(...headers)}–${Math.max(...headers)} ms`,
+  );
   t.ok(Math.max(...small) <= TIMEOUTS.requestMs + SLACK_MS, `slow small bodies cut within ${TIMEOUTS.requestMs} ms (request timeout) + ${SLACK_MS} ms`);
   t.ok(Math.min(...small) >= TIMEOUTS.requestMs - 1_000, 'and not before: they hold no budget, so nothing sheds them');
-  t.ok(open.slice(0, 200).every((c) => c.status === 408), 'each told 408 Request Timeout');
+  t.ok(
+    open.slice(0, 200).every((c) => c.status === 408),
+    'each told 408 Request Timeout',
+  );
   // Large ones beyond the first wait unread for the budget and are shed after budgetWaitMs; the first reads until the request timeout.
   t.ok(Math.max(...large) <= TIMEOUTS.requestMs + SLACK_MS, 'slow large bodies cut within the request timeout');
-  t.ok(open.slice(200, 220).every((c) => c.status === 408 || c.status === 503), 'each told 408, or 503 when shed while waiting');
+  t.ok(
+    open.slice(200, 220).every((c) => c.status === 408 || c.status === 503),
+    'each told 408, or 503 when shed while waiting',
+  );
   t.ok(Math.max(...headers) <= TIMEOUTS.headersMs + SLACK_MS, `slow headers cut within ${TIMEOUTS.headersMs} ms (headers timeout) + ${SLACK_MS} ms`);
   t.ok(Math.max(...lifetimes(accepted)) <= TIMEOUTS.requestMs + SLACK_MS, 'those accepted past the slow ones cut within the request timeout too');
 

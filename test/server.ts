@@ -110,18 +110,27 @@ t.test('a valid review reaches the mutator and its response comes back with the 
 });
 
 t.test('the answer carries the request uid whatever the mutator put there', async (t) => {
-  const { app } = setup(t, recordingMutator(() => ({ outcome: 'skipped', reason: 'x', response: { uid: 'something-else', allowed: true } })));
+  const { app } = setup(
+    t,
+    recordingMutator(() => ({ outcome: 'skipped', reason: 'x', response: { uid: 'something-else', allowed: true } })),
+  );
   const res = await post(app, podReview('uid-from-the-api-server'));
   t.equal(res.statusCode, 200);
   t.equal((res.json() as AdmissionReview).response?.uid, 'uid-from-the-api-server');
 });
 
-t.test('any well-formed request goes to the mutator: the decision is not the server\'s', async (t) => {
+t.test("any well-formed request goes to the mutator: the decision is not the server's", async (t) => {
   const mutator = recordingMutator();
   const { app } = setup(t, mutator);
   const base = podReview().request as AdmissionRequest;
   const requests: AdmissionRequest[] = [
-    { ...base, uid: 'deployment', kind: { group: 'apps', version: 'v1', kind: 'Deployment' }, resource: { group: 'apps', version: 'v1', resource: 'deployments' }, object: { metadata: { name: 'web' } } },
+    {
+      ...base,
+      uid: 'deployment',
+      kind: { group: 'apps', version: 'v1', kind: 'Deployment' },
+      resource: { group: 'apps', version: 'v1', resource: 'deployments' },
+      object: { metadata: { name: 'web' } },
+    },
     { ...base, uid: 'delete', operation: 'DELETE', object: undefined, oldObject: base.object },
     { ...base, uid: 'ephemeral', operation: 'UPDATE', subResource: 'ephemeralcontainers' },
     { ...base, uid: 'no-object', object: undefined },
@@ -131,7 +140,10 @@ t.test('any well-formed request goes to the mutator: the decision is not the ser
     t.equal(res.statusCode, 200, request.uid);
     t.same(res.json(), { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: request.uid, allowed: true } }, request.uid);
   }
-  t.same(mutator.seen.map((r) => r.uid), requests.map((r) => r.uid));
+  t.same(
+    mutator.seen.map((r) => r.uid),
+    requests.map((r) => r.uid),
+  );
 });
 
 t.test('bad requests: a JSON 4xx naming the problem, the mutator untouched, the server still serving', async (t) => {
@@ -142,13 +154,23 @@ t.test('bad requests: a JSON 4xx naming the problem, the mutator untouched, the 
   const fiveMiB = JSON.stringify({ ...valid, padding: 'x'.repeat(5 * 1024 * 1024) });
   const cases: Array<{ name: string; payload: string | object; contentType?: string | null; status: number; message: RegExp }> = [
     { name: 'not JSON', payload: '{"apiVersion": "admission.k8s.io/v1", ', status: 400, message: /^the body is not valid JSON$/ },
-    { name: 'an object whose only key is __proto__', payload: '{"__proto__": {"allowed": true}}', status: 400, message: /^apiVersion must be admission\.k8s\.io\/v1, got null/ },
+    {
+      name: 'an object whose only key is __proto__',
+      payload: '{"__proto__": {"allowed": true}}',
+      status: 400,
+      message: /^apiVersion must be admission\.k8s\.io\/v1, got null/,
+    },
     { name: 'empty body', payload: '', status: 400, message: /the body is empty/ },
     { name: 'empty body without a content-type', payload: '', contentType: null, status: 400, message: /the body is empty/ },
     { name: 'JSON null', payload: 'null', status: 400, message: /the body is empty/ },
     { name: 'a JSON array', payload: [valid], status: 400, message: /must be a JSON AdmissionReview object/ },
     { name: 'a JSON string', payload: '"AdmissionReview"', status: 400, message: /must be a JSON AdmissionReview object/ },
-    { name: 'apiVersion v1beta1', payload: { ...valid, apiVersion: 'admission.k8s.io/v1beta1' }, status: 400, message: /apiVersion must be admission\.k8s\.io\/v1, got "admission\.k8s\.io\/v1beta1"/ },
+    {
+      name: 'apiVersion v1beta1',
+      payload: { ...valid, apiVersion: 'admission.k8s.io/v1beta1' },
+      status: 400,
+      message: /apiVersion must be admission\.k8s\.io\/v1, got "admission\.k8s\.io\/v1beta1"/,
+    },
     { name: 'wrong kind', payload: { ...valid, kind: 'TokenReview' }, status: 400, message: /kind must be AdmissionReview, got "TokenReview"/ },
     { name: 'no request', payload: { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview' }, status: 400, message: /request is missing/ },
     { name: 'request is an array', payload: withRequest([valid.request]), status: 400, message: /request is missing/ },
@@ -158,9 +180,20 @@ t.test('bad requests: a JSON 4xx naming the problem, the mutator untouched, the 
     { name: 'text/plain', payload: valid, contentType: 'text/plain', status: 415, message: /content-type must be application\/json, got "text\/plain"/ },
     { name: 'a body without a content-type', payload: valid, contentType: null, status: 415, message: /content-type must be application\/json, got null/ },
     { name: 'application/json-seq', payload: valid, contentType: 'application/json-seq', status: 415, message: /got "application\/json-seq"/ },
-    { name: 'application/yaml', payload: 'apiVersion: admission.k8s.io/v1', contentType: 'application/yaml', status: 415, message: /content-type must be application\/json/ },
+    {
+      name: 'application/yaml',
+      payload: 'apiVersion: admission.k8s.io/v1',
+      contentType: 'application/yaml',
+      status: 415,
+      message: /content-type must be application\/json/,
+    },
     { name: 'a 5 MiB body', payload: fiveMiB, status: 413, message: new RegExp(`larger than the limit of ${DEFAULT_BODY_LIMIT} bytes`) },
-    { name: 'more JSON values than any pod', payload: { ...valid, padding: new Array(MAX_JSON_VALUES).fill(0) }, status: 413, message: new RegExp(`more than ${MAX_JSON_VALUES} JSON values`) },
+    {
+      name: 'more JSON values than any pod',
+      payload: { ...valid, padding: new Array(MAX_JSON_VALUES).fill(0) },
+      status: 413,
+      message: new RegExp(`more than ${MAX_JSON_VALUES} JSON values`),
+    },
   ];
   for (const c of cases) {
     const res = await post(app, c.payload, c.contentType === undefined ? 'application/json' : c.contentType);
@@ -177,12 +210,16 @@ t.test('bad requests: a JSON 4xx naming the problem, the mutator untouched, the 
   t.equal(mutator.seen.length, cases.length, 'the mutator saw only the valid requests');
   const rejected = logs.lines().filter((l) => l.msg === 'admission request rejected');
   t.equal(rejected.length, cases.length, 'one warning per rejected request');
-  t.notOk(logs.raw().includes(PLANTED_ENV), 'no body content in the rejections\' logs');
+  t.notOk(logs.raw().includes(PLANTED_ENV), "no body content in the rejections' logs");
 });
 
 t.test('anything but POST /mutate is a JSON 404', async (t) => {
   const { app } = setup(t);
-  for (const [method, url] of [['GET', '/mutate'], ['POST', '/validate'], ['GET', '/']] as const) {
+  for (const [method, url] of [
+    ['GET', '/mutate'],
+    ['POST', '/validate'],
+    ['GET', '/'],
+  ] as const) {
     const res = await app.inject({ method, url });
     t.equal(res.statusCode, 404, `${method} ${url}`);
     t.match(res.json(), { error: 'Not Found', message: /POST \/mutate/ });
@@ -207,8 +244,15 @@ t.test('a throwing mutator: 500 with a JSON error, logged, and the server keeps 
   t.equal(next.statusCode, 200);
 });
 
-t.test('one log line per admission: who, what, outcome, time; never the pod\'s values', async (t) => {
-  const { app, logs } = setup(t, recordingMutator((request) => ({ outcome: 'denied', reason: 'annotation akv-injector.io/vault is missing', response: { uid: request.uid, allowed: false, status: { code: 400, message: 'denied' } } })));
+t.test("one log line per admission: who, what, outcome, time; never the pod's values", async (t) => {
+  const { app, logs } = setup(
+    t,
+    recordingMutator((request) => ({
+      outcome: 'denied',
+      reason: 'annotation akv-injector.io/vault is missing',
+      response: { uid: request.uid, allowed: false, status: { code: 400, message: 'denied' } },
+    })),
+  );
   await post(app, podReview('uid-logged'));
   await post(app, podReview('uid-logged-2'));
   const admissions = logs.lines().filter((l) => l.msg === 'admission');
@@ -239,7 +283,10 @@ t.test('body limit: large pods fit, a limit under 3 MiB is refused', async (t) =
   t.equal(res.statusCode, 200);
   t.equal((res.json() as AdmissionReview).response?.uid, 'uid-big');
 
-  t.throws(() => buildApp({ mutator: allowAllMutator, logger: createLogger('webhook', new Writable({ write: (_c, _e, d) => d() })), bodyLimit: 1024 * 1024 }), RangeError);
+  t.throws(
+    () => buildApp({ mutator: allowAllMutator, logger: createLogger('webhook', new Writable({ write: (_c, _e, d) => d() })), bodyLimit: 1024 * 1024 }),
+    RangeError,
+  );
 });
 
 const allowAllMutator: Mutator = async (request) => allowAll(request);
@@ -255,7 +302,10 @@ const SHOP_CLUSTER = memoryLookups({
       metadata: {
         namespace: 'shop',
         name: 'checkout',
-        annotations: { 'azure.workload.identity/client-id': '8f1c2b7a-3d4e-4f5a-9b6c-7d8e9f0a1b2c', 'azure.workload.identity/tenant-id': '72f988bf-86f1-41af-91ab-2d7cd011db47' },
+        annotations: {
+          'azure.workload.identity/client-id': '8f1c2b7a-3d4e-4f5a-9b6c-7d8e9f0a1b2c',
+          'azure.workload.identity/tenant-id': '72f988bf-86f1-41af-91ab-2d7cd011db47',
+        },
       },
     },
   ],
@@ -263,7 +313,8 @@ const SHOP_CLUSTER = memoryLookups({
 const SETTINGS: WebhookSettings = { image: 'ghcr.io/akv-injector/akv-injector:0.1.0', cloud: CLOUDS.AzurePublicCloud, namespace: 'akv-injector' };
 
 /** Own "__proto__" and "constructor" keys, as JSON.parse makes them (an object literal would set the prototype instead). */
-const hostileKeys = (value: unknown): Record<string, unknown> => JSON.parse(`{"__proto__": ${JSON.stringify(value)}, "constructor": ${JSON.stringify({ prototype: value })}, "plain": "kept"}`) as Record<string, unknown>;
+const hostileKeys = (value: unknown): Record<string, unknown> =>
+  JSON.parse(`{"__proto__": ${JSON.stringify(value)}, "constructor": ${JSON.stringify({ prototype: value })}, "plain": "kept"}`) as Record<string, unknown>;
 const stringKeys = (): Record<string, string> => JSON.parse('{"__proto__": "polluted", "constructor": "polluted", "plain": "kept"}') as Record<string, string>;
 
 type Pod = V1Pod & { metadata: NonNullable<V1Pod['metadata']>; spec: NonNullable<V1Pod['spec']> };
@@ -271,7 +322,11 @@ type Pod = V1Pod & { metadata: NonNullable<V1Pod['metadata']>; spec: NonNullable
 t.test('__proto__ and constructor keys anywhere in a pod: a normal AdmissionReview, nothing polluted', async (t) => {
   const cases: Array<{ name: string; optIn: boolean; edit: (pod: Pod) => void }> = [
     { name: 'CSI volumeAttributes (strings, as the API server sends them)', optIn: true, edit: (pod) => addCsiVolume(pod, stringKeys()) },
-    { name: 'CSI volumeAttributes (objects, as only a hostile client sends them)', optIn: true, edit: (pod) => addCsiVolume(pod, hostileKeys({ polluted: 'yes' })) },
+    {
+      name: 'CSI volumeAttributes (objects, as only a hostile client sends them)',
+      optIn: true,
+      edit: (pod) => addCsiVolume(pod, hostileKeys({ polluted: 'yes' })),
+    },
     { name: 'labels', optIn: true, edit: (pod) => (pod.metadata.labels = { ...pod.metadata.labels, ...stringKeys() }) },
     { name: 'annotations', optIn: true, edit: (pod) => (pod.metadata.annotations = { ...pod.metadata.annotations, ...stringKeys() }) },
     { name: 'annotations of a pod that did not opt in', optIn: false, edit: (pod) => (pod.metadata.annotations = stringKeys()) },
@@ -308,7 +363,10 @@ t.test('__proto__ and constructor keys anywhere in a pod: a normal AdmissionRevi
 });
 
 function addCsiVolume(pod: Pod, volumeAttributes: Record<string, unknown>): void {
-  pod.spec.volumes = [...(pod.spec.volumes ?? []), { name: 'vendor-secrets', csi: { driver: 'secrets.vendor.example.com', volumeAttributes: volumeAttributes as Record<string, string> } }];
+  pod.spec.volumes = [
+    ...(pod.spec.volumes ?? []),
+    { name: 'vendor-secrets', csi: { driver: 'secrets.vendor.example.com', volumeAttributes: volumeAttributes as Record<string, string> } },
+  ];
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -322,12 +380,22 @@ interface Answer {
 
 function postOverHttp(port: number, body: string): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, path: '/mutate', method: 'POST', agent: false, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (text += chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
-    });
+    const req = http.request(
+      {
+        host: '127.0.0.1',
+        port,
+        path: '/mutate',
+        method: 'POST',
+        agent: false,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (text += chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
@@ -359,15 +427,28 @@ t.test('body budget: a large body waits while the large share is held, then is s
   await waitFor('the holder in the mutator', () => mutator.seen.some((r) => r.uid === 'holder'));
 
   const ordinary = await Promise.all(Array.from({ length: 20 }, (_, i) => postOverHttp(port, reviewOfSize(`ordinary-${i}`, 50 * 1024))));
-  t.same(ordinary.map((a) => a.status), Array<number>(20).fill(200), 'twenty 50 KB pods answered while the large share is held');
+  t.same(
+    ordinary.map((a) => a.status),
+    Array<number>(20).fill(200),
+    'twenty 50 KB pods answered while the large share is held',
+  );
 
   const shed = await postOverHttp(port, reviewOfSize('second-large', 2 * 1024 * 1024));
   t.equal(shed.status, 503, 'a second large body is shed');
   t.equal(shed.headers.connection, 'close', 'and its connection closed: the unread body is not worth reading');
   t.equal(shed.headers['retry-after'], '1');
-  t.match(JSON.parse(shed.body), { error: 'Service Unavailable', message: /^akv-injector is busy: \d+ more body bytes did not fit in its memory budget within 300 ms; retry$/ });
-  t.notOk(mutator.seen.some((r) => r.uid === 'second-large'), 'never parsed');
-  t.match(logs.lines().find((l) => l.msg === 'admission request shed: the body budget stayed full'), { level: 'warn', status: 503, waitedMs: Number });
+  t.match(JSON.parse(shed.body), {
+    error: 'Service Unavailable',
+    message: /^akv-injector is busy: \d+ more body bytes did not fit in its memory budget within 300 ms; retry$/,
+  });
+  t.notOk(
+    mutator.seen.some((r) => r.uid === 'second-large'),
+    'never parsed',
+  );
+  t.match(
+    logs.lines().find((l) => l.msg === 'admission request shed: the body budget stayed full'),
+    { level: 'warn', status: 503, waitedMs: Number },
+  );
 
   const waiting = postOverHttp(port, reviewOfSize('third-large', 2 * 1024 * 1024));
   await waitFor('the third large body waiting', () => bodyBudget.usage().waiting === 1);
@@ -384,12 +465,22 @@ t.test('a content-length over the limit is refused before anything is read or wa
   await app.listen({ host: '127.0.0.1', port: 0 });
   const port = (app.server.address() as AddressInfo).port;
   const answer = await new Promise<Answer>((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, path: '/mutate', method: 'POST', agent: false, headers: { 'content-type': 'application/json', 'content-length': DEFAULT_BODY_LIMIT + 1 } }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (text += chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
-    });
+    const req = http.request(
+      {
+        host: '127.0.0.1',
+        port,
+        path: '/mutate',
+        method: 'POST',
+        agent: false,
+        headers: { 'content-type': 'application/json', 'content-length': DEFAULT_BODY_LIMIT + 1 },
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (text += chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
+      },
+    );
     req.on('error', reject);
     // Headers only: the answer must not wait for a body.
     req.flushHeaders();
@@ -398,7 +489,7 @@ t.test('a content-length over the limit is refused before anything is read or wa
   t.match(JSON.parse(answer.body), { message: new RegExp(`larger than the limit of ${DEFAULT_BODY_LIMIT} bytes`) });
 });
 
-t.test('the listener\'s bounds: timeouts set against the API server\'s, and a connection cap', async (t) => {
+t.test("the listener's bounds: timeouts set against the API server's, and a connection cap", async (t) => {
   const { app } = setup(t);
   const server = app.server;
   t.equal(server.headersTimeout, TIMEOUTS.headersMs);
@@ -406,7 +497,7 @@ t.test('the listener\'s bounds: timeouts set against the API server\'s, and a co
   t.equal(server.keepAliveTimeout, TIMEOUTS.keepAliveMs);
   t.equal(server.timeout, TIMEOUTS.socketIdleMs);
   t.equal(server.maxConnections, MAX_CONNECTIONS);
-  t.ok(TIMEOUTS.keepAliveMs > 90_000, 'idle connections outlive the API server\'s 90 s, so the client closes them');
-  t.ok(TIMEOUTS.budgetWaitMs < 5_000, 'a request that waited still has time within the webhook\'s 5 s timeoutSeconds');
+  t.ok(TIMEOUTS.keepAliveMs > 90_000, "idle connections outlive the API server's 90 s, so the client closes them");
+  t.ok(TIMEOUTS.budgetWaitMs < 5_000, "a request that waited still has time within the webhook's 5 s timeoutSeconds");
   t.ok(TIMEOUTS.headersMs <= TIMEOUTS.requestMs);
 });

@@ -46,8 +46,17 @@ t.test('clouds', async (t) => {
 
 t.test('durations', async (t) => {
   const cases: Array<[string, number | undefined]> = [
-    ['120', 120_000], ['1.5', 1500], ['90s', 90_000], ['2m', 120_000], ['1m30s', 90_000], ['1h', 3_600_000], ['250ms', 250],
-    ['', undefined], ['soon', undefined], ['2 m', undefined], ['-1', undefined],
+    ['120', 120_000],
+    ['1.5', 1500],
+    ['90s', 90_000],
+    ['2m', 120_000],
+    ['1m30s', 90_000],
+    ['1h', 3_600_000],
+    ['250ms', 250],
+    ['', undefined],
+    ['soon', undefined],
+    ['2 m', undefined],
+    ['-1', undefined],
   ];
   for (const [text, ms] of cases) t.equal(parseDuration(text), ms, JSON.stringify(text));
   t.equal(formatDuration(120_000), '2m0s');
@@ -91,6 +100,10 @@ t.test('DNS-1123 names: one label pattern, a label at most 63 characters, a subd
     ['a.', false, false, false],
   ];
   for (const [name, label, subdomain, host] of cases) {
-    t.same([isDnsLabel(name), isDnsSubdomain(name), isHostName(name)], [label, subdomain, host], JSON.stringify(name.length > 40 ? `${name.slice(0, 20)}…(${name.length})` : name));
+    t.same(
+      [isDnsLabel(name), isDnsSubdomain(name), isHostName(name)],
+      [label, subdomain, host],
+      JSON.stringify(name.length > 40 ? `${name.slice(0, 20)}…(${name.length})` : name),
+    );
   }
 });

@@ -21,7 +21,11 @@ const fingerprint = (pem: string): string => new X509Certificate(pem).fingerprin
 const FP_A = fingerprint(pkiA.certPem);
 const FP_B = fingerprint(pkiB.certPem);
 
-const allowAll = async (request: AdmissionRequest): Promise<MutationResult> => ({ outcome: 'skipped', reason: 'test', response: { uid: request.uid, allowed: true } });
+const allowAll = async (request: AdmissionRequest): Promise<MutationResult> => ({
+  outcome: 'skipped',
+  reason: 'test',
+  response: { uid: request.uid, allowed: true },
+});
 
 interface Harness {
   port: number;
@@ -61,7 +65,10 @@ async function start(t: Test, dir: string, options: Partial<TlsReloaderOptions> 
 }
 
 /** The reloader has put the pair with this fingerprint in place: it logs that after giving it to the server. */
-const reloadedTo = (fp: string) => (line: LogLine): boolean => /^TLS certificate (re)?loaded$/.test(String(line.msg)) && line.fingerprint256 === fp;
+const reloadedTo =
+  (fp: string) =>
+  (line: LogLine): boolean =>
+    /^TLS certificate (re)?loaded$/.test(String(line.msg)) && line.fingerprint256 === fp;
 
 /** The fingerprint of the certificate a new connection is shown (verified against `cas`). */
 function presented(port: number, cas: string[] = [pkiA.caCertPem, pkiB.caCertPem], extra: tls.ConnectionOptions = {}): Promise<string> {
@@ -114,7 +121,10 @@ t.test('Secret volume swap: new connections get cert B, a connection opened befo
 
   const after = await postMutate(h.port, agent, 'after');
   t.same(after, { status: 200, reused: true, fp: FP_A }, 'the kept-alive connection from before the swap still works, on cert A');
-  t.match(h.logs().filter((l) => l.msg === 'TLS certificate reloaded'), [{ fingerprint256: FP_B }]);
+  t.match(
+    h.logs().filter((l) => l.msg === 'TLS certificate reloaded'),
+    [{ fingerprint256: FP_B }],
+  );
 });
 
 t.test('in-place rewrite (cert-manager style): picked up by the watch', async (t) => {
@@ -134,11 +144,14 @@ t.test('a mismatched pair is ignored with a warning and read again until it matc
   await writeFile(h.certFile, pkiB.certPem);
   t.equal(await h.reloader.reload(), 'invalid', 'cert B with key A is refused');
   t.equal(await presented(h.port), FP_A, 'cert A is still served');
-  t.match(h.logs().find((l) => l.msg === 'TLS certificate and key ignored'), {
-    level: 'warn',
-    problem: /the private key does not belong to the certificate/,
-    serving: 'the previous certificate',
-  });
+  t.match(
+    h.logs().find((l) => l.msg === 'TLS certificate and key ignored'),
+    {
+      level: 'warn',
+      problem: /the private key does not belong to the certificate/,
+      serving: 'the previous certificate',
+    },
+  );
   t.ok(h.reloader.loaded(), 'still ready: the previous pair stays loaded');
 
   // The retries that follow say the same problem again, at debug.

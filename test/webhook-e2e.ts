@@ -25,7 +25,15 @@ const mutator = createMutator(
   { image: 'akv-injector:e2e', cloud: CLOUDS.AzurePublicCloud, namespace: 'akv-injector' },
   memoryLookups({
     namespaces: [{ metadata: { name: 'shop' } }],
-    serviceAccounts: [{ metadata: { namespace: 'shop', name: 'checkout', annotations: { 'azure.workload.identity/client-id': CLIENT_ID, 'azure.workload.identity/tenant-id': TENANT_ID } } }],
+    serviceAccounts: [
+      {
+        metadata: {
+          namespace: 'shop',
+          name: 'checkout',
+          annotations: { 'azure.workload.identity/client-id': CLIENT_ID, 'azure.workload.identity/tenant-id': TENANT_ID },
+        },
+      },
+    ],
   }),
 );
 
@@ -33,7 +41,8 @@ t.test('the injected init container fetches what the annotations ask for', async
   const review = loadReview('deployment-pod');
   Object.assign(review.request.object.metadata!.annotations!, {
     'akv-injector.io/vault': 'kv-shop',
-    'akv-injector.io/objects': '- objectName: db-password\n  objectType: secret\n  filePermission: 0440\n- objectName: api-key\n  objectType: secret\n  objectAlias: keys/api-key\n',
+    'akv-injector.io/objects':
+      '- objectName: db-password\n  objectType: secret\n  filePermission: 0440\n- objectName: api-key\n  objectType: secret\n  objectAlias: keys/api-key\n',
   });
   const result = await mutator(review.request);
   t.equal(result.outcome, 'injected', result.reason);

@@ -12,7 +12,10 @@ import { makeTestPki } from './fixtures/tls.js';
 const noCluster: FlagSources = { env: {}, readNamespaceFile: () => undefined };
 
 t.test('flags: defaults, and where the namespace comes from', async (t) => {
-  const parsed = parseWebhookFlags(['--image', 'akv-injector:1', '--tls-cert-file', '/c/tls.crt', '--tls-key-file', '/c/tls.key', '--namespace', 'akv'], noCluster);
+  const parsed = parseWebhookFlags(
+    ['--image', 'akv-injector:1', '--tls-cert-file', '/c/tls.crt', '--tls-key-file', '/c/tls.key', '--namespace', 'akv'],
+    noCluster,
+  );
   t.same(parsed, {
     ok: true,
     config: {
@@ -33,10 +36,32 @@ t.test('flags: defaults, and where the namespace comes from', async (t) => {
   t.equal(namespaceOf([], { env: {}, readNamespaceFile: () => 'from-file\n' }), 'from-file');
 
   const all = parseWebhookFlags(
-    ['--image', 'i', '--dev', '--namespace=n', '--port=9443', '--health-port', '9090', '--cloud', 'azureusgovernment', '--tenant-id', 'contoso.onmicrosoft.com', '--windows-image', 'w:1'],
+    [
+      '--image',
+      'i',
+      '--dev',
+      '--namespace=n',
+      '--port=9443',
+      '--health-port',
+      '9090',
+      '--cloud',
+      'azureusgovernment',
+      '--tenant-id',
+      'contoso.onmicrosoft.com',
+      '--windows-image',
+      'w:1',
+    ],
     noCluster,
   );
-  t.match(all, { ok: true, config: { port: 9443, healthPort: 9090, tls: { kind: 'dev' }, settings: { cloud: { name: 'AzureUSGovernmentCloud' }, tenantId: 'contoso.onmicrosoft.com', windowsImage: 'w:1' } } });
+  t.match(all, {
+    ok: true,
+    config: {
+      port: 9443,
+      healthPort: 9090,
+      tls: { kind: 'dev' },
+      settings: { cloud: { name: 'AzureUSGovernmentCloud' }, tenantId: 'contoso.onmicrosoft.com', windowsImage: 'w:1' },
+    },
+  });
 });
 
 t.test('flags: every problem at once', async (t) => {
@@ -58,11 +83,21 @@ t.test('flags: every problem at once', async (t) => {
     /--dev generates its own certificate/,
   ];
   t.equal(problems.length, expected.length, problems.join('\n'));
-  for (const pattern of expected) t.ok(problems.some((p) => pattern.test(p)), String(pattern));
+  for (const pattern of expected)
+    t.ok(
+      problems.some((p) => pattern.test(p)),
+      String(pattern),
+    );
 
   const missing = parseWebhookFlags([], noCluster);
-  t.match(missing, { ok: false, problems: [/--image is required/, /--namespace is required outside a cluster/, /--tls-cert-file is required/, /--tls-key-file is required/] });
-  t.match(parseWebhookFlags(['--image', 'i', '--dev', '--namespace', 'n', '--port', '8080'], noCluster), { ok: false, problems: [/--port and --health-port must differ/] });
+  t.match(missing, {
+    ok: false,
+    problems: [/--image is required/, /--namespace is required outside a cluster/, /--tls-cert-file is required/, /--tls-key-file is required/],
+  });
+  t.match(parseWebhookFlags(['--image', 'i', '--dev', '--namespace', 'n', '--port', '8080'], noCluster), {
+    ok: false,
+    problems: [/--port and --health-port must differ/],
+  });
 });
 
 t.test('invalid flags: exit code 2 and the problems on stderr', async (t) => {
@@ -83,7 +118,15 @@ async function start(args: string[], kubeConfig: Awaited<ReturnType<typeof unrea
   const controller = new AbortController();
   let stderr = '';
   const lines: string[] = [];
-  const logger = createLogger('webhook', new Writable({ write: (chunk: Buffer, _e, done) => { lines.push(chunk.toString()); done(); } }));
+  const logger = createLogger(
+    'webhook',
+    new Writable({
+      write: (chunk: Buffer, _e, done) => {
+        lines.push(chunk.toString());
+        done();
+      },
+    }),
+  );
   let resolveListening: (ports: Running['ports']) => void = () => undefined;
   const listening = new Promise<Running['ports']>((resolve) => (resolveListening = resolve));
   const done = runWebhook(['--port', '0', '--health-port', '0', '--namespace', 'akv-injector', '--image', 'akv-injector:test', ...args], {
@@ -113,12 +156,15 @@ async function get(port: number, path: string): Promise<{ status: number; body: 
 
 function postReview(port: number, caPem: string, body: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = https.request({ host: '127.0.0.1', port, path: '/mutate', method: 'POST', ca: caPem, servername: 'localhost', headers: { 'content-type': 'application/json' } }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (text += chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
-    });
+    const req = https.request(
+      { host: '127.0.0.1', port, path: '/mutate', method: 'POST', ca: caPem, servername: 'localhost', headers: { 'content-type': 'application/json' } },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (text += chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
@@ -139,7 +185,14 @@ t.test('--dev against an API server: ready once synced, injects over HTTPS, stop
   fake.upsert('serviceaccounts', {
     apiVersion: 'v1',
     kind: 'ServiceAccount',
-    metadata: { namespace: 'shop', name: 'checkout', annotations: { 'azure.workload.identity/client-id': '8f1c2b7a-3d4e-4f5a-9b6c-7d8e9f0a1b2c', 'azure.workload.identity/tenant-id': '72f988bf-86f1-41af-91ab-2d7cd011db47' } },
+    metadata: {
+      namespace: 'shop',
+      name: 'checkout',
+      annotations: {
+        'azure.workload.identity/client-id': '8f1c2b7a-3d4e-4f5a-9b6c-7d8e9f0a1b2c',
+        'azure.workload.identity/tenant-id': '72f988bf-86f1-41af-91ab-2d7cd011db47',
+      },
+    },
   });
   const running = await start(['--dev'], fake.kubeConfig());
   const caPem = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n/.exec(running.stderr())?.[0] ?? '';

@@ -35,7 +35,11 @@ t.test('API server unreachable at start-up: not ready with the reason, no crash,
   const early = shopReview();
   const answer = await postMutate(webhook.port, pki.caCertPem, early.body);
   t.equal(answer.status, 200, 'an admission meanwhile is answered');
-  t.match(JSON.parse(answer.body) as AdmissionReview, { response: { uid: early.uid, allowed: false, status: { code: 500, message: /retry the request/ } } }, 'with a denial that says to retry, not a guess');
+  t.match(
+    JSON.parse(answer.body) as AdmissionReview,
+    { response: { uid: early.uid, allowed: false, status: { code: 500, message: /retry the request/ } } },
+    'with a denial that says to retry, not a guess',
+  );
 
   // Probed as the kubelet probes it, through several of the caches' retries (500 ms, doubling): up, and not ready.
   const probes: number[] = [];
@@ -47,7 +51,16 @@ t.test('API server unreachable at start-up: not ready with the reason, no crash,
   t.equal(exited, undefined, 'the process is still running');
 
   await fake.resume();
-  await waitFor('ready once the API server is back', () => webhook.health('/readyz').then((r) => r.status === 200, () => false), 45_000, 100);
+  await waitFor(
+    'ready once the API server is back',
+    () =>
+      webhook.health('/readyz').then(
+        (r) => r.status === 200,
+        () => false,
+      ),
+    45_000,
+    100,
+  );
   const later = shopReview();
   checkInjected(t, 'an admission once ready', later, await postMutate(webhook.port, pki.caCertPem, later.body));
   t.equal(exited, undefined, 'never exited');

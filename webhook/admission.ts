@@ -57,7 +57,10 @@ export function decodeReview(body: unknown): DecodedReview {
   }
   const review = body as Record<string, unknown>;
   if (review.apiVersion !== 'admission.k8s.io/v1') {
-    return { ok: false, message: `apiVersion must be admission.k8s.io/v1, got ${JSON.stringify(review.apiVersion ?? null)} (set admissionReviewVersions: [v1] in the webhook configuration)` };
+    return {
+      ok: false,
+      message: `apiVersion must be admission.k8s.io/v1, got ${JSON.stringify(review.apiVersion ?? null)} (set admissionReviewVersions: [v1] in the webhook configuration)`,
+    };
   }
   if (review.kind !== 'AdmissionReview') {
     return { ok: false, message: `kind must be AdmissionReview, got ${JSON.stringify(review.kind ?? null)}` };

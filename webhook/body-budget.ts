@@ -66,7 +66,7 @@ export function createBodyBudget(options: BodyBudgetOptions): BodyBudget {
   };
 
   function serve(): void {
-    for (let i = 0; i < waiters.length; ) {
+    for (let i = 0; i < waiters.length;) {
       const waiter = waiters[i] as Waiter;
       if (!fits(waiter.bytes)) {
         i++;

@@ -100,7 +100,12 @@ export function createClusterCache(kubeConfig: KubeConfig, options: ClusterCache
   let stopped = false;
 
   const watched = <T extends KubernetesObject>(spec: ResourceSpec<T>): WatchedResource<T> => new WatchedResource(kubeConfig, timing, logger, spec);
-  const namespaces = watched<V1Namespace>({ resource: 'namespaces', api: '/api/v1', trim: trimNamespace, list: (page, requestOptions) => core.listNamespace(page, requestOptions) });
+  const namespaces = watched<V1Namespace>({
+    resource: 'namespaces',
+    api: '/api/v1',
+    trim: trimNamespace,
+    list: (page, requestOptions) => core.listNamespace(page, requestOptions),
+  });
   const serviceAccounts = watched<V1ServiceAccount>({
     resource: 'serviceaccounts',
     api: '/api/v1',
@@ -113,7 +118,10 @@ export function createClusterCache(kubeConfig: KubeConfig, options: ClusterCache
     optional: true,
     trim: trimSecretProviderClass,
     list: async (page, requestOptions) =>
-      (await custom.listClusterCustomObject({ group: SPC_GROUP, version: SPC_VERSION, plural: SPC_PLURAL, ...page }, requestOptions)) as KubernetesListObject<SecretProviderClass>,
+      (await custom.listClusterCustomObject(
+        { group: SPC_GROUP, version: SPC_VERSION, plural: SPC_PLURAL, ...page },
+        requestOptions,
+      )) as KubernetesListObject<SecretProviderClass>,
   });
   const resources = [namespaces, serviceAccounts, secretProviderClasses];
 
@@ -161,7 +169,9 @@ export function createClusterCache(kubeConfig: KubeConfig, options: ClusterCache
       if (!isDnsSubdomain(name)) return undefined;
       const cached = namespaces.get(name);
       if (cached) return cached;
-      return once(`namespace ${name}`, () => directRead(`namespace "${name}"`, async (requestOptions) => trimNamespace(await core.readNamespace({ name }, requestOptions)), notFound));
+      return once(`namespace ${name}`, () =>
+        directRead(`namespace "${name}"`, async (requestOptions) => trimNamespace(await core.readNamespace({ name }, requestOptions)), notFound),
+      );
     },
 
     serviceAccount: async (namespace, name) => {
@@ -169,7 +179,11 @@ export function createClusterCache(kubeConfig: KubeConfig, options: ClusterCache
       const cached = serviceAccounts.get(name, namespace);
       if (cached) return cached;
       return once(`serviceaccount ${namespace}/${name}`, () =>
-        directRead(`ServiceAccount "${namespace}/${name}"`, async (requestOptions) => trimServiceAccount(await core.readNamespacedServiceAccount({ namespace, name }, requestOptions)), notFound),
+        directRead(
+          `ServiceAccount "${namespace}/${name}"`,
+          async (requestOptions) => trimServiceAccount(await core.readNamespacedServiceAccount({ namespace, name }, requestOptions)),
+          notFound,
+        ),
       );
     },
 
@@ -184,7 +198,10 @@ export function createClusterCache(kubeConfig: KubeConfig, options: ClusterCache
           `SecretProviderClass "${namespace}/${name}"`,
           async (requestOptions) =>
             trimSecretProviderClass(
-              (await custom.getNamespacedCustomObject({ group: SPC_GROUP, version: SPC_VERSION, namespace, plural: SPC_PLURAL, name }, requestOptions)) as SecretProviderClass,
+              (await custom.getNamespacedCustomObject(
+                { group: SPC_GROUP, version: SPC_VERSION, namespace, plural: SPC_PLURAL, name },
+                requestOptions,
+              )) as SecretProviderClass,
             ),
           // A missing object's 404 names it; a 404 for a resource type the server does not know names nothing.
           (body) => (statusDetailsName(body) === undefined ? CRD_MISSING : undefined),

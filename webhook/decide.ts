@@ -5,10 +5,7 @@ import { quote } from '../src/quote.js';
 import type { AdmissionRequest } from './admission.js';
 import { ANNOTATIONS, NAMESPACE_LABEL, NAMESPACE_LABEL_VALUE, NEVER_INJECTED_NAMESPACES, STATUS_INJECTED } from './names.js';
 
-export type Decision =
-  | { inject: true; reason: string }
-  | { inject: false; reason: string }
-  | { inject: 'invalid'; problem: string };
+export type Decision = { inject: true; reason: string } | { inject: false; reason: string } | { inject: 'invalid'; problem: string };
 
 /** Skip reasons that need no cluster read: not a pod CREATE, a protected namespace, already injected. */
 export function preCheck(request: AdmissionRequest, ownNamespace: string): string | undefined {

@@ -2,10 +2,7 @@
 // Made for copy-on-write edits: a subtree `after` shares with `before` by reference is skipped without
 // a walk, and added values are referenced, not cloned (the patch is serialized right away).
 
-export type PatchOperation =
-  | { op: 'add'; path: string; value: unknown }
-  | { op: 'replace'; path: string; value: unknown }
-  | { op: 'remove'; path: string };
+export type PatchOperation = { op: 'add'; path: string; value: unknown } | { op: 'replace'; path: string; value: unknown } | { op: 'remove'; path: string };
 
 /** Operations that turn `before` into `after`: objects key by key, arrays index by index. */
 export function diff(before: unknown, after: unknown): PatchOperation[] {

@@ -32,7 +32,9 @@ export function buildHealthApp(options: HealthOptions): HealthApp {
   });
 
   app.setNotFoundHandler((req, reply) => {
-    return reply.code(404).send({ error: 'Not Found', message: `${req.method} ${req.url.split('?')[0] ?? ''} not found: this port serves /healthz, /readyz and /metrics` });
+    return reply
+      .code(404)
+      .send({ error: 'Not Found', message: `${req.method} ${req.url.split('?')[0] ?? ''} not found: this port serves /healthz, /readyz and /metrics` });
   });
 
   return app;

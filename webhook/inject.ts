@@ -1,15 +1,6 @@
 // Config + pod → the injected pod. Pure, and idempotent: each step adds what is absent and leaves what is there.
 import type { V1Container, V1EnvVar, V1Pod, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
-import {
-  ANNOTATIONS,
-  INIT_CONTAINER,
-  SECRETS_VOLUME,
-  STATUS_INJECTED,
-  TOKEN_AUDIENCE,
-  TOKEN_FILE,
-  TOKEN_MOUNT_PATH,
-  TOKEN_VOLUME,
-} from './names.js';
+import { ANNOTATIONS, INIT_CONTAINER, SECRETS_VOLUME, STATUS_INJECTED, TOKEN_AUDIENCE, TOKEN_FILE, TOKEN_MOUNT_PATH, TOKEN_VOLUME } from './names.js';
 import type { InjectionConfig } from './resolve.js';
 
 /** Size of the in-memory volume: Key Vault objects are small (a secret is at most 25 KB). */

@@ -29,7 +29,10 @@ export interface Lookups {
 /** A cluster read failed (not "not found"): the object may exist, so the admission cannot be decided. */
 export class LookupFailure extends Error {
   override readonly name = 'LookupFailure';
-  constructor(what: string, override readonly cause: unknown) {
+  constructor(
+    what: string,
+    override readonly cause: unknown,
+  ) {
     // The cache's own errors already say what was read and why it failed.
     super(cause instanceof Error ? cause.message : `${what} failed`);
   }

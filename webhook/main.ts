@@ -71,7 +71,7 @@ export function parseWebhookFlags(args: string[], sources: FlagSources): ParsedF
 
   const image = text('image');
   if (image === undefined || image === '') {
-    if (!malformed.has('image')) problems.push('--image is required: the image of the injected init container (this program\'s image)');
+    if (!malformed.has('image')) problems.push("--image is required: the image of the injected init container (this program's image)");
   } else if (!IMAGE.test(image)) problems.push(`--image ${JSON.stringify(image)} is not an image reference`);
   const windowsImage = text('windows-image');
   if (windowsImage !== undefined && !IMAGE.test(windowsImage)) problems.push(`--windows-image ${JSON.stringify(windowsImage)} is not an image reference`);
@@ -152,12 +152,11 @@ function parsePort(flag: string, value: string | undefined, fallback: number, pr
 
 function ownNamespace(flag: string | undefined, sources: FlagSources, problems: string[]): string | undefined {
   const fromEnv = sources.env.POD_NAMESPACE?.trim();
-  const found =
-    flag !== undefined ? { value: flag, origin: '--namespace' }
-    : fromEnv ? { value: fromEnv, origin: 'POD_NAMESPACE' }
-    : fileNamespace(sources);
+  const found = flag !== undefined ? { value: flag, origin: '--namespace' } : fromEnv ? { value: fromEnv, origin: 'POD_NAMESPACE' } : fileNamespace(sources);
   if (found === undefined) {
-    problems.push(`--namespace is required outside a cluster: the webhook's own namespace (or set POD_NAMESPACE; in a pod it is read from ${SERVICE_ACCOUNT_NAMESPACE_FILE})`);
+    problems.push(
+      `--namespace is required outside a cluster: the webhook's own namespace (or set POD_NAMESPACE; in a pod it is read from ${SERVICE_ACCOUNT_NAMESPACE_FILE})`,
+    );
     return undefined;
   }
   if (!isDnsLabel(found.value)) {
@@ -223,7 +222,9 @@ export async function runWebhook(args: string[], options: RunOptions = {}): Prom
     const { generateCa, generateServingCert } = await import('../src/certs.js');
     const ca = await generateCa({ commonName: 'akv-injector dev CA', validityDays: 30 });
     const serving = await generateServingCert(ca, { ...DEV_HOSTS, validityDays: 30 });
-    stderr(`akv-injector webhook --dev: serving a generated certificate for ${[...DEV_HOSTS.dnsNames, ...DEV_HOSTS.ipAddresses].join(', ')}, issued by this CA (trust it, e.g. curl --cacert):\n${ca.certPem}`);
+    stderr(
+      `akv-injector webhook --dev: serving a generated certificate for ${[...DEV_HOSTS.dnsNames, ...DEV_HOSTS.ipAddresses].join(', ')}, issued by this CA (trust it, e.g. curl --cacert):\n${ca.certPem}`,
+    );
     httpsOptions = { ...TLS_POLICY, cert: serving.certPem, key: serving.keyPem };
   } else {
     reloader = createTlsReloader({ certFile: config.tls.certFile, keyFile: config.tls.keyFile, logger });
@@ -277,7 +278,10 @@ export async function runWebhook(args: string[], options: RunOptions = {}): Prom
     return 1;
   }
   const ports = { port: (app.server.address() as AddressInfo).port, healthPort: (health.server.address() as AddressInfo).port };
-  logger.info({ admission: `https://${LISTEN_HOST}:${ports.port}/mutate`, health: `http://${LISTEN_HOST}:${ports.healthPort}/{healthz,readyz,metrics}` }, 'akv-injector webhook listening');
+  logger.info(
+    { admission: `https://${LISTEN_HOST}:${ports.port}/mutate`, health: `http://${LISTEN_HOST}:${ports.healthPort}/{healthz,readyz,metrics}` },
+    'akv-injector webhook listening',
+  );
   options.onListening?.(ports);
 
   await new Promise<void>((resolve) => {

@@ -48,14 +48,28 @@ export function createMetrics(options: MetricsOptions = {}): WebhookMetrics {
     registers: [registry],
   });
   const { cacheSizes, bodyBudget } = options;
-  scrapedGauge(registry, 'akv_injector_cache_objects', 'Objects held in the cluster caches, by kind.', 'kind', cacheSizes && (() => {
-    const sizes = cacheSizes();
-    return { Namespace: sizes.namespaces, ServiceAccount: sizes.serviceAccounts, SecretProviderClass: sizes.secretProviderClasses };
-  }));
-  scrapedGauge(registry, 'akv_injector_request_body_bytes', 'Request body bytes admitted and not yet answered: all, and those of large bodies.', 'size', bodyBudget && (() => {
-    const usage = bodyBudget();
-    return { all: usage.bytes, large: usage.largeBytes };
-  }));
+  scrapedGauge(
+    registry,
+    'akv_injector_cache_objects',
+    'Objects held in the cluster caches, by kind.',
+    'kind',
+    cacheSizes &&
+      (() => {
+        const sizes = cacheSizes();
+        return { Namespace: sizes.namespaces, ServiceAccount: sizes.serviceAccounts, SecretProviderClass: sizes.secretProviderClasses };
+      }),
+  );
+  scrapedGauge(
+    registry,
+    'akv_injector_request_body_bytes',
+    'Request body bytes admitted and not yet answered: all, and those of large bodies.',
+    'size',
+    bodyBudget &&
+      (() => {
+        const usage = bodyBudget();
+        return { all: usage.bytes, large: usage.largeBytes };
+      }),
+  );
   new Gauge({
     name: 'akv_injector_requests_waiting',
     help: 'Requests waiting, unread, for room in the body budget.',

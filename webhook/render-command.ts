@@ -72,7 +72,9 @@ export async function renderCommand(args: string[], io: RenderIo): Promise<numbe
     const result = await renderManifests(text, options);
     for (const warning of result.warnings) io.stderr(`warning: ${warning}\n`);
     if (result.problems.length > 0) {
-      io.stderr(`akv-injector render: ${result.problems.length} ${result.problems.length === 1 ? 'workload is' : 'workloads are'} not valid for injection:\n${result.problems.join('\n')}\n`);
+      io.stderr(
+        `akv-injector render: ${result.problems.length} ${result.problems.length === 1 ? 'workload is' : 'workloads are'} not valid for injection:\n${result.problems.join('\n')}\n`,
+      );
       return 1;
     }
     io.stdout(result.output);

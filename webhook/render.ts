@@ -55,7 +55,10 @@ interface Chunk {
 /** Render every document of `text` as the webhook would admit it. */
 export async function renderManifests(text: string, options: RenderOptions): Promise<RenderResult> {
   const chunks = splitDocuments(text);
-  const lookups = offlineLookups(chunks.map((chunk) => chunk.value).filter((v): v is Manifest => v !== undefined), options);
+  const lookups = offlineLookups(
+    chunks.map((chunk) => chunk.value).filter((v): v is Manifest => v !== undefined),
+    options,
+  );
   const result: RenderResult = { output: chunks.length === 0 ? text : '', problems: [], warnings: [], injected: [] };
   let n = 0;
   for (const chunk of chunks) {
@@ -65,7 +68,14 @@ export async function renderManifests(text: string, options: RenderOptions): Pro
   return result;
 }
 
-async function renderOne(doc: Manifest, document: Document.Parsed, options: RenderOptions, lookups: Lookups, uid: string, result: RenderResult): Promise<string | undefined> {
+async function renderOne(
+  doc: Manifest,
+  document: Document.Parsed,
+  options: RenderOptions,
+  lookups: Lookups,
+  uid: string,
+  result: RenderResult,
+): Promise<string | undefined> {
   // A Map: `kind: constructor` is a document's word, not a key of Object.prototype.
   const path = TEMPLATE_PATHS.get(doc.kind);
   if (path === undefined) return undefined;
@@ -114,11 +124,13 @@ function offlineLookups(docs: Manifest[], options: RenderOptions): Lookups {
       };
     },
     async serviceAccount(namespace, name): Promise<V1ServiceAccount> {
-      const own = docs.find((d) => d.kind === 'ServiceAccount' && d.metadata?.name === name && (d.metadata?.namespace ?? options.namespace) === namespace) as V1ServiceAccount | undefined;
+      const own = docs.find((d) => d.kind === 'ServiceAccount' && d.metadata?.name === name && (d.metadata?.namespace ?? options.namespace) === namespace) as
+        V1ServiceAccount | undefined;
       return { metadata: { namespace, name, annotations: { ...(options.serviceAccountAnnotations ?? {}), ...(own?.metadata?.annotations ?? {}) } } };
     },
     async secretProviderClass(namespace, name): Promise<SecretProviderClass | undefined> {
-      return docs.find((d) => d.kind === 'SecretProviderClass' && d.metadata?.name === name && (d.metadata?.namespace ?? options.namespace) === namespace) as SecretProviderClass | undefined;
+      return docs.find((d) => d.kind === 'SecretProviderClass' && d.metadata?.name === name && (d.metadata?.namespace ?? options.namespace) === namespace) as
+        SecretProviderClass | undefined;
     },
   };
 }

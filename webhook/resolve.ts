@@ -112,21 +112,34 @@ export async function resolveConfig(input: ResolveInput): Promise<Resolution> {
   const objectsSource = first(podNotes(ANNOTATIONS.objects), spc.param('objects'), nsNotes(ANNOTATIONS.objects));
   const objects = resolveObjects(objectsSource, problems);
   if (objects !== undefined && objects.objects.length === 0) {
-    warnings.push(`${objectsSource?.origin ?? ANNOTATIONS.objects}: lists no object, so the init container writes no file; list objects with objectName and objectType`);
+    warnings.push(
+      `${objectsSource?.origin ?? ANNOTATIONS.objects}: lists no object, so the init container writes no file; list objects with objectName and objectType`,
+    );
   }
 
   const clientId = first(podNotes(ANNOTATIONS.clientId), spc.param('clientID'), nsNotes(ANNOTATIONS.clientId), saNotes(WORKLOAD_IDENTITY.clientId));
   if (clientId === undefined) {
-    problems.push(`no client ID: set annotation ${ANNOTATIONS.clientId} on the pod, or ${WORKLOAD_IDENTITY.clientId} on ServiceAccount ${namespace}/${serviceAccountName}${serviceAccount === undefined ? ' (which does not exist)' : ''}, to the client ID of the managed identity or app registration`);
+    problems.push(
+      `no client ID: set annotation ${ANNOTATIONS.clientId} on the pod, or ${WORKLOAD_IDENTITY.clientId} on ServiceAccount ${namespace}/${serviceAccountName}${serviceAccount === undefined ? ' (which does not exist)' : ''}, to the client ID of the managed identity or app registration`,
+    );
   } else {
     const problem = clientIdProblem(clientId.value);
     if (problem !== undefined) problems.push(`${clientId.origin}: ${quote(clientId.value)} ${problem}`);
   }
 
   const flagTenant = settings.tenantId ? { value: settings.tenantId, origin: 'the webhook flag --tenant-id' } : undefined;
-  const tenantId = first(podNotes(ANNOTATIONS.tenantId), spc.param('tenantID'), spc.param('tenantId'), nsNotes(ANNOTATIONS.tenantId), saNotes(WORKLOAD_IDENTITY.tenantId), flagTenant);
+  const tenantId = first(
+    podNotes(ANNOTATIONS.tenantId),
+    spc.param('tenantID'),
+    spc.param('tenantId'),
+    nsNotes(ANNOTATIONS.tenantId),
+    saNotes(WORKLOAD_IDENTITY.tenantId),
+    flagTenant,
+  );
   if (tenantId === undefined) {
-    problems.push(`no tenant ID: set annotation ${ANNOTATIONS.tenantId} on the pod, ${WORKLOAD_IDENTITY.tenantId} on ServiceAccount ${namespace}/${serviceAccountName}, or the webhook's --tenant-id`);
+    problems.push(
+      `no tenant ID: set annotation ${ANNOTATIONS.tenantId} on the pod, ${WORKLOAD_IDENTITY.tenantId} on ServiceAccount ${namespace}/${serviceAccountName}, or the webhook's --tenant-id`,
+    );
   } else {
     const problem = tenantIdProblem(tenantId.value);
     if (problem !== undefined) problems.push(`${tenantId.origin}: ${quote(tenantId.value)} ${problem}`);
@@ -197,7 +210,9 @@ async function loadSpc(reference: Sourced | undefined, namespace: string, lookup
   const name = reference.value;
   const spc = await lookups.secretProviderClass(namespace, name);
   if (spc === CRD_MISSING) {
-    problems.push(`${reference.origin}: ${quote(name)} cannot be used: the SecretProviderClass CRD (secrets-store.csi.x-k8s.io/v1) is not installed in this cluster; set ${ANNOTATIONS.vault} and ${ANNOTATIONS.objects} instead`);
+    problems.push(
+      `${reference.origin}: ${quote(name)} cannot be used: the SecretProviderClass CRD (secrets-store.csi.x-k8s.io/v1) is not installed in this cluster; set ${ANNOTATIONS.vault} and ${ANNOTATIONS.objects} instead`,
+    );
     return NO_SPC;
   }
   if (spc === undefined) {
@@ -216,7 +231,10 @@ async function loadSpc(reference: Sourced | undefined, namespace: string, lookup
     if (value === undefined || value === '') continue;
     const enabled = parseGoBool(value);
     if (enabled === undefined) problems.push(`${where} parameter ${mode}: ${quote(value)} must be true or false`);
-    else if (enabled) problems.push(`${where} parameter ${mode}: ${quote(value)}: only workload identity is supported; remove ${mode} and set clientID to the workload identity's client ID`);
+    else if (enabled)
+      problems.push(
+        `${where} parameter ${mode}: ${quote(value)}: only workload identity is supported; remove ${mode} and set clientID to the workload identity's client ID`,
+      );
   }
   const secretObjects = spc.spec?.secretObjects;
   if (Array.isArray(secretObjects) && secretObjects.length > 0) {
@@ -243,7 +261,9 @@ function normalizeParameters(spc: SecretProviderClass): Map<string, string> {
 
 function resolveVault(source: Sourced | undefined, cloud: Cloud, problems: string[]): string | undefined {
   if (source === undefined) {
-    problems.push(`no vault: set annotation ${ANNOTATIONS.vault} to the Key Vault name or URL (or reference a SecretProviderClass with ${ANNOTATIONS.secretProviderClass})`);
+    problems.push(
+      `no vault: set annotation ${ANNOTATIONS.vault} to the Key Vault name or URL (or reference a SecretProviderClass with ${ANNOTATIONS.secretProviderClass})`,
+    );
     return undefined;
   }
   if (isVaultName(source.value)) return `https://${source.value.toLowerCase()}.${cloud.keyVaultSuffix}/`;
@@ -315,7 +335,9 @@ function parseObjectList(text: string): ParsedList {
   const bytes = Buffer.byteLength(json);
   if (bytes > MAX_OBJECTS_ENV_BYTES) {
     return {
-      problems: [`the ${objects.length} objects take ${bytes} bytes as the init container's AKV_INJECTOR_OBJECTS, more than the ${MAX_OBJECTS_ENV_BYTES} a process environment safely holds; list fewer objects or use shorter names and aliases`],
+      problems: [
+        `the ${objects.length} objects take ${bytes} bytes as the init container's AKV_INJECTOR_OBJECTS, more than the ${MAX_OBJECTS_ENV_BYTES} a process environment safely holds; list fewer objects or use shorter names and aliases`,
+      ],
     };
   }
   return { list: { objects, json }, problems: [] };
@@ -377,20 +399,28 @@ function reservedNameProblems(pod: V1Pod, windows: boolean): string[] {
   const ours = new Set(initContainers.filter(isOurs));
   for (const container of initContainers) {
     if (RESERVED_CONTAINER_NAMES.includes(container.name) && !ours.has(container)) {
-      problems.push(`init container name ${quote(container.name)} is reserved for the init container akv-injector adds, and the pod's is not akv-injector's: rename the pod's container`);
+      problems.push(
+        `init container name ${quote(container.name)} is reserved for the init container akv-injector adds, and the pod's is not akv-injector's: rename the pod's container`,
+      );
     }
   }
   for (const container of [...initContainers, ...others]) {
     if (!ours.has(container) && (container.volumeMounts ?? []).some((m) => m.name === TOKEN_VOLUME)) {
-      problems.push(`container ${container.name} mounts volume ${TOKEN_VOLUME}: that token is mounted only into akv-injector's own init container; remove the mount`);
+      problems.push(
+        `container ${container.name} mounts volume ${TOKEN_VOLUME}: that token is mounted only into akv-injector's own init container; remove the mount`,
+      );
     }
   }
   for (const volume of spec?.volumes ?? []) {
     if (volume.name === SECRETS_VOLUME && !isSecretsVolume(volume, windows)) {
-      problems.push(`volume name ${quote(SECRETS_VOLUME)} is reserved for the in-memory volume akv-injector adds, and the pod's is another kind: rename the pod's volume (and its mounts)`);
+      problems.push(
+        `volume name ${quote(SECRETS_VOLUME)} is reserved for the in-memory volume akv-injector adds, and the pod's is another kind: rename the pod's volume (and its mounts)`,
+      );
     }
     if (volume.name === TOKEN_VOLUME && !isTokenVolume(volume)) {
-      problems.push(`volume name ${quote(TOKEN_VOLUME)} is reserved for the service-account token volume akv-injector adds, and the pod's is another kind: rename the pod's volume (and its mounts)`);
+      problems.push(
+        `volume name ${quote(TOKEN_VOLUME)} is reserved for the service-account token volume akv-injector adds, and the pod's is another kind: rename the pod's volume (and its mounts)`,
+      );
     }
   }
   return problems;
@@ -399,7 +429,11 @@ function reservedNameProblems(pod: V1Pod, windows: boolean): string[] {
 // As inject.ts makes them: the fetch (or refresh) role of this image, with the secrets volume mounted.
 function isOurs(container: V1Container): boolean {
   const role = container.args?.[0];
-  return RESERVED_CONTAINER_NAMES.includes(container.name) && (role === 'fetch' || role === 'refresh') && (container.volumeMounts ?? []).some((m) => m.name === SECRETS_VOLUME);
+  return (
+    RESERVED_CONTAINER_NAMES.includes(container.name) &&
+    (role === 'fetch' || role === 'refresh') &&
+    (container.volumeMounts ?? []).some((m) => m.name === SECRETS_VOLUME)
+  );
 }
 
 function isSecretsVolume(volume: V1Volume, windows: boolean): boolean {
@@ -416,16 +450,27 @@ function isTokenVolume(volume: V1Volume): boolean {
 function resolveContainers(source: Sourced | undefined, pod: V1Pod, problems: string[]): string[] | undefined {
   if (source === undefined) return undefined;
   if (source.value.length > MAX_CONTAINERS_ANNOTATION) {
-    problems.push(`${source.origin}: is ${source.value.length} characters long; at most ${MAX_CONTAINERS_ANNOTATION} (the names of ${MAX_CONTAINERS} containers)`);
+    problems.push(
+      `${source.origin}: is ${source.value.length} characters long; at most ${MAX_CONTAINERS_ANNOTATION} (the names of ${MAX_CONTAINERS} containers)`,
+    );
     return undefined;
   }
-  const names = [...new Set(source.value.split(',').map((n) => n.trim()).filter((n) => n !== ''))];
+  const names = [
+    ...new Set(
+      source.value
+        .split(',')
+        .map((n) => n.trim())
+        .filter((n) => n !== ''),
+    ),
+  ];
   const known = [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? [])].map((c) => c.name);
   const knownSet = new Set(known);
   const unknown = names.filter((n) => !knownSet.has(n));
   if (names.length === 0) problems.push(`${source.origin}: is empty; list container names separated by commas`);
   if (unknown.length > 0) {
-    problems.push(`${source.origin}: ${listSome(unknown.map((n) => quote(n)))} ${unknown.length === 1 ? 'is not a container' : 'are not containers'} of this pod; its containers are ${listSome(known) || '(none)'}`);
+    problems.push(
+      `${source.origin}: ${listSome(unknown.map((n) => quote(n)))} ${unknown.length === 1 ? 'is not a container' : 'are not containers'} of this pod; its containers are ${listSome(known) || '(none)'}`,
+    );
   }
   return names;
 }
@@ -459,7 +504,10 @@ function resolveBool(source: Sourced | undefined, fallback: boolean, problems: s
 // The API server rejects two mounts at one path in a container: say so before it does.
 function checkMountClashes(pod: V1Pod, containers: string[] | undefined, mountPath: string, problems: string[]): void {
   const named = new Set(containers);
-  const selected = containers === undefined ? (pod.spec?.containers ?? []) : [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? [])].filter((c) => named.has(c.name));
+  const selected =
+    containers === undefined
+      ? (pod.spec?.containers ?? [])
+      : [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? [])].filter((c) => named.has(c.name));
   for (const container of selected) {
     const clash = (container.volumeMounts ?? []).find((m) => m.name !== SECRETS_VOLUME && normalizeMountPath(m.mountPath) === mountPath);
     if (clash !== undefined) {

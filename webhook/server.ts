@@ -189,7 +189,7 @@ export function buildApp(options: BuildAppOptions): WebhookApp {
     const status = typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;
     if (status === 500) {
       req.log.error({ err: error, url: req.url }, 'request failed');
-      return reply.code(500).send(errorBody(500, 'internal error; see the webhook\'s logs'));
+      return reply.code(500).send(errorBody(500, "internal error; see the webhook's logs"));
     }
     return reject(reply, status, clientErrorMessage(error, req.headers['content-type'], bodyLimit));
   });

@@ -114,7 +114,10 @@ export function createTlsReloader(options: TlsReloaderOptions): TlsReloader {
     const retryInMs = backoffDelay(retries, { initialMs: retryMs, maxMs: pollMs, jitter: 0 });
     // Say it once per distinct problem; the retries that follow are quiet.
     const level = problem === lastProblem ? 'debug' : 'warn';
-    logger[level]({ certFile, keyFile, problem, retryInMs, serving: current === undefined ? 'nothing yet' : 'the previous certificate' }, 'TLS certificate and key ignored');
+    logger[level](
+      { certFile, keyFile, problem, retryInMs, serving: current === undefined ? 'nothing yet' : 'the previous certificate' },
+      'TLS certificate and key ignored',
+    );
     lastProblem = problem;
     if (!stopped && retryTimer === undefined) {
       retryTimer = setTimeout(() => {

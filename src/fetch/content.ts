@@ -13,7 +13,10 @@ const MIME_TYPE = /^[a-z0-9][a-z0-9!#$&^_.+-]{0,63}\/[a-z0-9][a-z0-9!#$&^_.+-]{0
 
 /** A problem with the content itself, not the request: no retry will help. */
 export class ContentError extends Error {
-  constructor(message: string, readonly hint: string) {
+  constructor(
+    message: string,
+    readonly hint: string,
+  ) {
     super(message);
     this.name = 'ContentError';
   }
@@ -44,7 +47,10 @@ export async function secretBytes(object: ObjectSpec, content: SecretContent): P
     const ignored = object.objectFormat === 'pfx' ? 'the certificate is stored as PEM: it is written as stored' : undefined;
     return { data: Buffer.from(content.value, 'utf8'), ...(ignored ? { formatIgnored: ignored } : {}) };
   }
-  const ignored = object.objectFormat === 'pfx' ? `the secret does not back a PKCS#12 certificate${content.certificateBacked ? ` (content type ${describeContentType(contentType)})` : ''}: its value is written as stored, decoded per objectEncoding` : undefined;
+  const ignored =
+    object.objectFormat === 'pfx'
+      ? `the secret does not back a PKCS#12 certificate${content.certificateBacked ? ` (content type ${describeContentType(contentType)})` : ''}: its value is written as stored, decoded per objectEncoding`
+      : undefined;
   return { data: decodeValue(content.value, object), ...(ignored ? { formatIgnored: ignored } : {}) };
 }
 
@@ -67,7 +73,9 @@ export function publicKeyBytes(jwk: PublicJwk): Buffer {
   } catch (error) {
     // The message quotes the key's type and curve: shown only when they are values Key Vault issues.
     const known = KEY_TYPES.has(String(jwk.kty)) && (jwk.crv === undefined || CURVES.has(String(jwk.crv)));
-    const message = known ? (error as Error).message : 'the key\'s type or curve is not one Key Vault issues (RSA, RSA-HSM, EC or EC-HSM; P-256, P-384, P-521 or P-256K)';
+    const message = known
+      ? (error as Error).message
+      : "the key's type or curve is not one Key Vault issues (RSA, RSA-HSM, EC or EC-HSM; P-256, P-384, P-521 or P-256K)";
     throw new ContentError(message, 'only RSA and EC keys have a public key to write');
   }
 }
@@ -75,7 +83,10 @@ export function publicKeyBytes(jwk: PublicJwk): Buffer {
 /** A certificate (leaf) as one PEM CERTIFICATE block. */
 export function certificateBytes(cer: Uint8Array): Buffer {
   if (cer.length === 0) {
-    throw new ContentError('the certificate has no content (it may still be pending issuance)', 'wait for the certificate to be issued in Key Vault, or fetch its secret instead');
+    throw new ContentError(
+      'the certificate has no content (it may still be pending issuance)',
+      'wait for the certificate to be issued in Key Vault, or fetch its secret instead',
+    );
   }
   return Buffer.from(derToPem(cer, 'CERTIFICATE'), 'utf8');
 }

@@ -83,6 +83,10 @@ function checkJson(response: PipelineResponse): void {
   try {
     JSON.parse(text);
   } catch {
-    throw new RestError(`the answer (status ${response.status}) is not valid JSON`, { code: RestError.PARSE_ERROR, request: response.request, statusCode: response.status });
+    throw new RestError(`the answer (status ${response.status}) is not valid JSON`, {
+      code: RestError.PARSE_ERROR,
+      request: response.request,
+      statusCode: response.status,
+    });
   }
 }

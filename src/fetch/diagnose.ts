@@ -132,7 +132,10 @@ export function diagnose(error: unknown, context: DiagnoseContext, claims?: Toke
   }
   if (e.name === 'CredentialUnavailableError') return unavailableDiagnosis(e);
   const transport = transportCode(e);
-  if (transport !== undefined && (transport === RESPONSE_TOO_LARGE || TRANSIENT_CODES.has(transport) || TLS_CODE.test(transport) || transport === 'ENOTFOUND')) {
+  if (
+    transport !== undefined &&
+    (transport === RESPONSE_TOO_LARGE || TRANSIENT_CODES.has(transport) || TLS_CODE.test(transport) || transport === 'ENOTFOUND')
+  ) {
     return transportDiagnosis(e, 'Key Vault', context.vaultUrl, context);
   }
   if (e.statusCode !== undefined) return statusDiagnosis(e, e.statusCode, context);
@@ -159,7 +162,10 @@ function statusDiagnosis(e: ErrorLike, status: number, object: DiagnoseContext):
   if (status === 403) {
     const inner = innerErrorCode(e);
     if (inner === 'SecretDisabled' || inner === 'KeyDisabled' || /disabled/i.test(e.message ?? '')) {
-      return fail(`disabled (403 ${inner ?? 'Forbidden'})`, `the requested version of ${what} is disabled: enable it in Key Vault or pin another objectVersion`);
+      return fail(
+        `disabled (403 ${inner ?? 'Forbidden'})`,
+        `the requested version of ${what} is disabled: enable it in Key Vault or pin another objectVersion`,
+      );
     }
     const { role, permissions } = ACCESS_FOR[object.type];
     return fail(
@@ -177,15 +183,20 @@ function statusDiagnosis(e: ErrorLike, status: number, object: DiagnoseContext):
       notFound: false,
     };
   }
-  if (status === 429) return fail('throttled (429)', 'Key Vault throttled the requests until the deadline; reduce how many pods start at once, or raise --timeout');
-  if (status >= 500) return fail(`Key Vault error (${status})`, `Key Vault kept failing until the deadline; retry later or check Azure status${requestIdNote(e)}`);
+  if (status === 429)
+    return fail('throttled (429)', 'Key Vault throttled the requests until the deadline; reduce how many pods start at once, or raise --timeout');
+  if (status >= 500)
+    return fail(`Key Vault error (${status})`, `Key Vault kept failing until the deadline; retry later or check Azure status${requestIdNote(e)}`);
   if (status === 400) {
     return fail(
       `rejected (400${code === undefined ? '' : ` ${code}`})`,
       `Key Vault refused the request as invalid: objectName must be 1–127 letters, digits and dashes, objectVersion 32 hexadecimal digits or empty${requestIdNote(e)}`,
     );
   }
-  return fail(`rejected (${status}${code === undefined ? '' : ` ${code}`})`, `Key Vault refused to serve ${what}; the vault's diagnostic logs have the details${requestIdNote(e)}`);
+  return fail(
+    `rejected (${status}${code === undefined ? '' : ` ${code}`})`,
+    `Key Vault refused to serve ${what}; the vault's diagnostic logs have the details${requestIdNote(e)}`,
+  );
 }
 
 /** The network between the pod and `service` failed, or `service` answered with something that is no answer. */
@@ -199,7 +210,10 @@ function transportDiagnosis(e: ErrorLike, service: 'Key Vault' | 'Entra ID', url
   }
   if (code === PARSE_ERROR) return fail(`${service}'s answer was not valid JSON (${code})`, `the answer was cut short or rewritten on its way; ${middlebox}`);
   if (code === RESPONSE_INCOMPLETE) {
-    return fail(`the connection to ${service} broke in the middle of an answer (${code})`, `answers from ${host} kept arriving cut short until the deadline: check the network's stability, and proxies or load balancers that close connections`);
+    return fail(
+      `the connection to ${service} broke in the middle of an answer (${code})`,
+      `answers from ${host} kept arriving cut short until the deadline: check the network's stability, and proxies or load balancers that close connections`,
+    );
   }
   if (code === RESPONSE_TIMEOUT) {
     const limit = context.requestTimeoutMs === undefined ? '' : ` within ${formatDuration(context.requestTimeoutMs)}`;
@@ -217,31 +231,42 @@ function transportDiagnosis(e: ErrorLike, service: 'Key Vault' | 'Entra ID', url
     );
   }
   if (TLS_CODE.test(code)) {
-    return fail(`${service}'s TLS certificate is not trusted (${code})`, `the certificate presented for ${host} does not chain to a public CA: a proxy inspecting TLS must be bypassed for it (or its CA added with NODE_EXTRA_CA_CERTS)`);
+    return fail(
+      `${service}'s TLS certificate is not trusted (${code})`,
+      `the certificate presented for ${host} does not chain to a public CA: a proxy inspecting TLS must be bypassed for it (or its CA added with NODE_EXTRA_CA_CERTS)`,
+    );
   }
   return fail(`network error (${code})`, `${service} at ${host} could not be reached until the deadline: check egress (network policies, firewall, proxy)`);
 }
 
 function identityDiagnosis(code: string | undefined, e: ErrorLike, clientId: string, claims?: TokenClaims): Diagnosis {
   const presented = describeClaims(claims);
-  const federated = claims === undefined
-    ? 'add a federated identity credential for the pod\'s ServiceAccount'
-    : `add a federated identity credential with issuer ${claims.iss ?? '<cluster OIDC issuer>'}, subject ${claims.sub ?? 'system:serviceaccount:<namespace>:<serviceaccount>'}, audience ${formatAud(claims.aud)} (az identity federated-credential create --identity-name <identity> --resource-group <group> --name <name> --issuer ${claims.iss ?? '<issuer>'} --subject ${claims.sub ?? '<subject>'} --audiences api://AzureADTokenExchange)`;
+  const federated =
+    claims === undefined
+      ? "add a federated identity credential for the pod's ServiceAccount"
+      : `add a federated identity credential with issuer ${claims.iss ?? '<cluster OIDC issuer>'}, ` +
+        `subject ${claims.sub ?? 'system:serviceaccount:<namespace>:<serviceaccount>'}, audience ${formatAud(claims.aud)} ` +
+        `(az identity federated-credential create --identity-name <identity> --resource-group <group> --name <name> ` +
+        `--issuer ${claims.iss ?? '<issuer>'} --subject ${claims.sub ?? '<subject>'} --audiences api://AzureADTokenExchange)`;
   const explain: Record<string, string> = {
     '70021': `no federated identity credential of application ${clientId} matches the token. Fix: ${federated}.`,
     '700211': `no federated identity credential of application ${clientId} has the token's issuer. Fix: ${federated}; the issuer must be the cluster's OIDC issuer URL exactly (az aks show --query oidcIssuerProfile.issuerUrl).`,
     '700212': `no federated identity credential of application ${clientId} has the token's audience. Fix: use the audience api://AzureADTokenExchange in the federated credential.`,
     '700213': `no federated identity credential of application ${clientId} has the token's subject. Fix: ${federated}.`,
     '700016': `application ${clientId} was not found in the tenant. Fix: set akv-injector.io/client-id (or the ServiceAccount annotation azure.workload.identity/client-id) to the client ID of the managed identity or app registration, and the tenant ID to its tenant.`,
-    '90002': 'the tenant was not found. Fix: set akv-injector.io/tenant-id (or azure.workload.identity/tenant-id, or the webhook\'s --tenant-id) to the directory ID of the vault\'s tenant, and check the cloud.',
-    '700024': 'the service-account token has expired or is not yet valid. Fix: check the node\'s clock; the projected token is renewed by the kubelet.',
+    '90002':
+      "the tenant was not found. Fix: set akv-injector.io/tenant-id (or azure.workload.identity/tenant-id, or the webhook's --tenant-id) to the directory ID of the vault's tenant, and check the cloud.",
+    '700024': "the service-account token has expired or is not yet valid. Fix: check the node's clock; the projected token is renewed by the kubelet.",
     '7000215': `invalid client secret or assertion for ${clientId}. Fix: the federated token must come from the cluster's OIDC issuer.`,
     '50053': 'the account is locked or too many sign-in attempts were made; retry later.',
-    '700027': 'the client assertion signature is invalid. Fix: check that the cluster\'s OIDC issuer publishes its current signing keys (the issuer URL and JWKS must be reachable by Entra ID).',
+    '700027':
+      "the client assertion signature is invalid. Fix: check that the cluster's OIDC issuer publishes its current signing keys (the issuer URL and JWKS must be reachable by Entra ID).",
     '700025': `application ${clientId} is not a confidential client or managed identity. Fix: use a user-assigned managed identity or an app registration.`,
   };
   const oauthError = e.errorResponse?.error !== undefined && OAUTH_ERROR.test(e.errorResponse.error) ? ` (${e.errorResponse.error})` : '';
-  const text = (code !== undefined ? explain[code] : undefined) ?? `Entra ID refused the token exchange${oauthError}. Check the client ID, tenant ID and the federated identity credential.`;
+  const text =
+    (code !== undefined ? explain[code] : undefined) ??
+    `Entra ID refused the token exchange${oauthError}. Check the client ID, tenant ID and the federated identity credential.`;
   return {
     reason: code !== undefined ? `Entra ID token exchange failed (AADSTS${code})` : 'Entra ID token exchange failed',
     hint: `${text}${presented}`,
@@ -255,7 +280,7 @@ function unavailableDiagnosis(e: ErrorLike): Diagnosis {
   if (/endpoints_resolution_error/.test(e.message ?? '')) {
     return {
       reason: 'Entra ID does not know the tenant (endpoints_resolution_error)',
-      hint: 'set akv-injector.io/tenant-id (or azure.workload.identity/tenant-id, or the webhook\'s --tenant-id) to the directory ID of the vault\'s tenant, and check the cloud',
+      hint: "set akv-injector.io/tenant-id (or azure.workload.identity/tenant-id, or the webhook's --tenant-id) to the directory ID of the vault's tenant, and check the cloud",
       identity: true,
       notFound: false,
     };

@@ -154,7 +154,8 @@ function requestScope(request: PipelineRequest, limitMs: number | undefined): { 
   if (request.abortSignal?.aborted) onAbort();
   request.abortSignal?.addEventListener('abort', onAbort);
   if (limitMs !== undefined && limitMs > 0) timers.push(setTimeout(() => controller.abort(timedOut(request, limitMs)), limitMs));
-  if (request.timeout > 0) timers.push(setTimeout(() => controller.abort(new AbortError('The operation was aborted: the request timed out.')), request.timeout));
+  if (request.timeout > 0)
+    timers.push(setTimeout(() => controller.abort(new AbortError('The operation was aborted: the request timed out.')), request.timeout));
   return {
     signal: controller.signal,
     end: () => {
@@ -177,9 +178,10 @@ function negotiate(url: URL, agent: Agent | undefined, sockets: Set<tls.TLSSocke
       ...(agent?.options.lookup !== undefined ? { lookup: agent.options.lookup } : {}),
     });
     sockets.add(socket);
-    const timer = limitMs !== undefined && limitMs > 0
-      ? setTimeout(() => socket.destroy(new RestError(`no TLS connection to ${url.host} within ${limitMs} ms`, { code: 'ETIMEDOUT' })), limitMs)
-      : undefined;
+    const timer =
+      limitMs !== undefined && limitMs > 0
+        ? setTimeout(() => socket.destroy(new RestError(`no TLS connection to ${url.host} within ${limitMs} ms`, { code: 'ETIMEDOUT' })), limitMs)
+        : undefined;
     socket.once('close', () => {
       clearTimeout(timer);
       sockets.delete(socket);

@@ -54,7 +54,8 @@ export function readJob(env: Record<string, string | undefined>, flags: FetchFla
   if (tenantProblem !== undefined) problems.push(`AZURE_TENANT_ID "${tenantId}" ${tenantProblem}`);
   const tokenFile = need('AZURE_FEDERATED_TOKEN_FILE', 'the path of the projected service-account token');
   const authorityHost = need('AZURE_AUTHORITY_HOST', 'the Entra ID authority, e.g. https://login.microsoftonline.com/');
-  if (authorityHost !== '' && !isHttpsUrl(authorityHost)) problems.push(`AZURE_AUTHORITY_HOST "${authorityHost}" must be an https:// URL such as https://login.microsoftonline.com/`);
+  if (authorityHost !== '' && !isHttpsUrl(authorityHost))
+    problems.push(`AZURE_AUTHORITY_HOST "${authorityHost}" must be an https:// URL such as https://login.microsoftonline.com/`);
 
   const rawVault = need('AKV_INJECTOR_VAULT_URL', 'the vault URL, e.g. https://my-vault.vault.azure.net/');
   const vault = rawVault === '' ? undefined : parseVaultUrl(rawVault);

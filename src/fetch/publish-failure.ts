@@ -44,7 +44,7 @@ export function explainPublishFailure(error: unknown, outputDir: string, files: 
     case 'EPERM':
       return {
         reason: `permission denied writing into ${outputDir} (${code})`,
-        hint: 'the init container\'s user must be able to write to the volume: check the pod\'s fsGroup and runAsUser, and what else changes the volume\'s mode',
+        hint: "the init container's user must be able to write to the volume: check the pod's fsGroup and runAsUser, and what else changes the volume's mode",
       };
     case 'ENOENT':
     case 'ENOTDIR':

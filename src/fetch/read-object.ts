@@ -38,9 +38,7 @@ export function startVersion(objectVersion: string): string {
  * Fewer than `count` exist: all of them.
  */
 export function selectVersions(all: VersionInfo[], start: string, count: number): string[] {
-  const enabled = all
-    .filter((v) => v.enabled)
-    .sort((a, b) => (b.createdOn?.getTime() ?? 0) - (a.createdOn?.getTime() ?? 0));
+  const enabled = all.filter((v) => v.enabled).sort((a, b) => (b.createdOn?.getTime() ?? 0) - (a.createdOn?.getTime() ?? 0));
   let from = 0;
   if (start !== '') {
     from = enabled.findIndex((v) => v.version.toLowerCase() === start.toLowerCase());

@@ -96,14 +96,16 @@ async function readAll(
   claims: () => TokenClaims | undefined,
 ): Promise<ReadResult> {
   const now = deps.now ?? Date.now;
-  const attemptFor = (object: ObjectSpec): Attempt => (call) =>
-    withRetry(call, {
-      signal,
-      remainingMs: () => deadline - now(),
-      classify,
-      onRetry: (attempt, delayMs, error) =>
-        deps.logger.warn({ object: object.objectName, type: object.objectType, attempt, delayMs, reason: errorLabel(error) }, 'retrying'),
-    });
+  const attemptFor =
+    (object: ObjectSpec): Attempt =>
+    (call) =>
+      withRetry(call, {
+        signal,
+        remainingMs: () => deadline - now(),
+        classify,
+        onRetry: (attempt, delayMs, error) =>
+          deps.logger.warn({ object: object.objectName, type: object.objectType, attempt, delayMs, reason: errorLabel(error) }, 'retrying'),
+      });
 
   const files: OutputFile[] = [];
   const skipped: string[] = [];
@@ -131,7 +133,10 @@ async function readAll(
       const diagnosis = explain(error, object, job, claims());
       if (object.optional && diagnosis.notFound) {
         skipped.push(object.objectName);
-        deps.logger.warn({ object: object.objectName, type: object.objectType, reason: diagnosis.reason, ms: now() - t0 }, 'optional object not found, skipped');
+        deps.logger.warn(
+          { object: object.objectName, type: object.objectType, reason: diagnosis.reason, ms: now() - t0 },
+          'optional object not found, skipped',
+        );
         return;
       }
       failures.push({ object, diagnosis });
@@ -194,7 +199,8 @@ function explain(error: unknown, object: ObjectSpec, job: FetchJob, claims: Toke
       hint: `raise --timeout (AKV_INJECTOR_TIMEOUT) above ${formatDuration(error.retryAfterMs)} so the fetch can wait, or start fewer pods at once so the vault stops throttling`,
     };
   }
-  if (cause === undefined) return { ...diagnosis, reason: `deadline of ${limit} exceeded`, hint: 'raise --timeout (AKV_INJECTOR_TIMEOUT) or check the network' };
+  if (cause === undefined)
+    return { ...diagnosis, reason: `deadline of ${limit} exceeded`, hint: 'raise --timeout (AKV_INJECTOR_TIMEOUT) or check the network' };
   return { ...diagnosis, reason: `deadline of ${limit} exceeded; last error: ${diagnosis.reason}` };
 }
 

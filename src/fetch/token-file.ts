@@ -24,7 +24,8 @@ export class TokenFileError extends Error {
   }
 }
 
-const VOLUME_HINT = 'the kubelet writes it to the projected service-account token volume: check that the volume is mounted into the init container and AZURE_FEDERATED_TOKEN_FILE names the file in it';
+const VOLUME_HINT =
+  'the kubelet writes it to the projected service-account token volume: check that the volume is mounted into the init container and AZURE_FEDERATED_TOKEN_FILE names the file in it';
 
 /**
  * The token, trimmed. O_NONBLOCK keeps open(2) on a FIFO from waiting for a writer: a blocked call would hold
@@ -61,13 +62,19 @@ export async function readTokenFile(path: string): Promise<string> {
 function openError(path: string, code: string | undefined): TokenFileError {
   if (code === 'ENOENT' || code === 'ENOTDIR') return new TokenFileError(`AZURE_FEDERATED_TOKEN_FILE ${path} does not exist`, VOLUME_HINT);
   if (code === 'EACCES' || code === 'EPERM') {
-    return new TokenFileError(`AZURE_FEDERATED_TOKEN_FILE ${path} cannot be read (${code})`, 'the init container\'s user must be able to read it: check the projected volume\'s defaultMode and the pod\'s fsGroup');
+    return new TokenFileError(
+      `AZURE_FEDERATED_TOKEN_FILE ${path} cannot be read (${code})`,
+      "the init container's user must be able to read it: check the projected volume's defaultMode and the pod's fsGroup",
+    );
   }
   return new TokenFileError(`AZURE_FEDERATED_TOKEN_FILE ${path} cannot be opened (${code ?? 'unknown error'})`, VOLUME_HINT);
 }
 
 function tooLarge(path: string): TokenFileError {
-  return new TokenFileError(`AZURE_FEDERATED_TOKEN_FILE ${path} is larger than ${MAX_TOKEN_FILE_BYTES / 1024} KiB, far more than a service-account token`, VOLUME_HINT);
+  return new TokenFileError(
+    `AZURE_FEDERATED_TOKEN_FILE ${path} is larger than ${MAX_TOKEN_FILE_BYTES / 1024} KiB, far more than a service-account token`,
+    VOLUME_HINT,
+  );
 }
 
 function kindOf(info: Stats): string {

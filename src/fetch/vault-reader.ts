@@ -66,9 +66,17 @@ export function createVaultReader(vaultUrl: string, credential: TokenCredential,
         const { properties } = secret;
         // Key Vault always sends a value: without one, writing an empty file would hide what went wrong.
         if (secret.value === undefined) {
-          throw new ContentError('Key Vault answered without the secret\'s value', 'the answer was altered on its way: check what lies between the pod and the vault (a proxy, a TLS-inspecting firewall)');
+          throw new ContentError(
+            "Key Vault answered without the secret's value",
+            'the answer was altered on its way: check what lies between the pod and the vault (a proxy, a TLS-inspecting firewall)',
+          );
         }
-        return { version: properties.version ?? version, value: secret.value, contentType: properties.contentType, certificateBacked: properties.certificateKeyId !== undefined };
+        return {
+          version: properties.version ?? version,
+          value: secret.value,
+          contentType: properties.contentType,
+          certificateBacked: properties.certificateKeyId !== undefined,
+        };
       }),
     key: (name, version, signal) =>
       keys.use(async (client: KeyClient) => {
@@ -77,9 +85,10 @@ export function createVaultReader(vaultUrl: string, credential: TokenCredential,
       }),
     certificate: (name, version, signal) =>
       certificates.use(async (client: CertificateClient) => {
-        const cert = version === ''
-          ? await client.getCertificate(name, { abortSignal: signal })
-          : await client.getCertificateVersion(name, version, { abortSignal: signal });
+        const cert =
+          version === ''
+            ? await client.getCertificate(name, { abortSignal: signal })
+            : await client.getCertificateVersion(name, version, { abortSignal: signal });
         return { version: cert.properties.version ?? version, cer: cert.cer ?? new Uint8Array() };
       }),
     versions: (type, name, signal) => {
@@ -89,9 +98,7 @@ export function createVaultReader(vaultUrl: string, credential: TokenCredential,
         case 'key':
           return keys.use((client: KeyClient) => collect(client.listPropertiesOfKeyVersions(name, { abortSignal: signal })));
         case 'cert':
-          return certificates.use((client: CertificateClient) =>
-            collect(client.listPropertiesOfCertificateVersions(name, { abortSignal: signal })),
-          );
+          return certificates.use((client: CertificateClient) => collect(client.listPropertiesOfCertificateVersions(name, { abortSignal: signal })));
       }
     },
   };
