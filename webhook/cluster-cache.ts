@@ -145,7 +145,25 @@ export function createClusterCache(kubeConfig: KubeConfig, options: ClusterCache
       throw readError(what, error, timeout.aborted ? readTimeoutMs : undefined);
     }
   };
-  const notFound = (): undefined => undefined;
+
+  /**
+   * One object by name: from the cache when it holds it, else by a direct read shared by the pods asking at once. Every
+   * name must be a DNS subdomain: anything else cannot exist, and names such as `..` would change the request path.
+   */
+  const lookup = async <T extends KubernetesObject, M = undefined>(
+    kind: string,
+    resource: WatchedResource<T>,
+    namespace: string | undefined,
+    name: string,
+    read: (requestOptions: ConfigurationOptions) => Promise<T>,
+    notFound: (body: unknown) => M | undefined = () => undefined,
+  ): Promise<T | M | undefined> => {
+    if (!isDnsSubdomain(name) || (namespace !== undefined && !isDnsSubdomain(namespace))) return undefined;
+    const cached = resource.get(name, namespace);
+    if (cached) return cached;
+    const path = namespace === undefined ? name : `${namespace}/${name}`;
+    return once(`${kind} ${path}`, () => directRead(`${kind} "${path}"`, read, notFound));
+  };
 
   return {
     start: () => {
@@ -164,48 +182,31 @@ export function createClusterCache(kubeConfig: KubeConfig, options: ClusterCache
       await Promise.all(resources.map((resource) => resource.stop()));
     },
 
-    // Every name looked up must be a DNS subdomain: anything else cannot exist, and names such as `..` would change the request path.
-    namespace: async (name) => {
-      if (!isDnsSubdomain(name)) return undefined;
-      const cached = namespaces.get(name);
-      if (cached) return cached;
-      return once(`namespace ${name}`, () =>
-        directRead(`namespace "${name}"`, async (requestOptions) => trimNamespace(await core.readNamespace({ name }, requestOptions)), notFound),
-      );
-    },
+    namespace: (name) =>
+      lookup('namespace', namespaces, undefined, name, async (requestOptions) => trimNamespace(await core.readNamespace({ name }, requestOptions))),
 
-    serviceAccount: async (namespace, name) => {
-      if (!isDnsSubdomain(namespace) || !isDnsSubdomain(name)) return undefined;
-      const cached = serviceAccounts.get(name, namespace);
-      if (cached) return cached;
-      return once(`serviceaccount ${namespace}/${name}`, () =>
-        directRead(
-          `ServiceAccount "${namespace}/${name}"`,
-          async (requestOptions) => trimServiceAccount(await core.readNamespacedServiceAccount({ namespace, name }, requestOptions)),
-          notFound,
-        ),
-      );
-    },
+    serviceAccount: (namespace, name) =>
+      lookup('ServiceAccount', serviceAccounts, namespace, name, async (requestOptions) =>
+        trimServiceAccount(await core.readNamespacedServiceAccount({ namespace, name }, requestOptions)),
+      ),
 
     secretProviderClass: async (namespace, name) => {
       // Known missing: the feature is off until the periodic re-check finds the CRD.
       if (secretProviderClasses.absent()) return CRD_MISSING;
-      if (!isDnsSubdomain(namespace) || !isDnsSubdomain(name)) return undefined;
-      const cached = secretProviderClasses.get(name, namespace);
-      if (cached) return cached;
-      return once(`secretproviderclass ${namespace}/${name}`, () =>
-        directRead(
-          `SecretProviderClass "${namespace}/${name}"`,
-          async (requestOptions) =>
-            trimSecretProviderClass(
-              (await custom.getNamespacedCustomObject(
-                { group: SPC_GROUP, version: SPC_VERSION, namespace, plural: SPC_PLURAL, name },
-                requestOptions,
-              )) as SecretProviderClass,
-            ),
-          // A missing object's 404 names it; a 404 for a resource type the server does not know names nothing.
-          (body) => (statusDetailsName(body) === undefined ? CRD_MISSING : undefined),
-        ),
+      return lookup(
+        'SecretProviderClass',
+        secretProviderClasses,
+        namespace,
+        name,
+        async (requestOptions) =>
+          trimSecretProviderClass(
+            (await custom.getNamespacedCustomObject(
+              { group: SPC_GROUP, version: SPC_VERSION, namespace, plural: SPC_PLURAL, name },
+              requestOptions,
+            )) as SecretProviderClass,
+          ),
+        // A missing object's 404 names it; a 404 for a resource type the server does not know names nothing.
+        (body) => (statusDetailsName(body) === undefined ? CRD_MISSING : undefined),
       );
     },
   };
