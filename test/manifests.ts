@@ -47,6 +47,7 @@ import { parseManifests, parseYamlDocuments, renderKustomization, resourceId, ty
 import { selects } from './fixtures/label-selector.js';
 import { memoryLookups } from './fixtures/memory-lookups.js';
 import { connectionAllowed, policiesFor, type Endpoint, type NetworkPolicy as Policy, type PodEndpoint, type Protocol } from './fixtures/network-policy.js';
+import { isDns1123Label, isDns1123Subdomain } from './fixtures/pod-rules.js';
 import { podSecurityViolations } from './fixtures/pod-security.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -154,15 +155,12 @@ function schemaProblems(object: KubeObject): string[] {
   return [...problems, ...extra.map((k) => `unknown top-level field ${k}`), ...custom(object)];
 }
 
-const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
-
 function metadataProblems(object: KubeObject): string[] {
   const problems: string[] = [];
   const { name, namespace } = object.metadata;
-  if (!DNS_SUBDOMAIN.test(name) || name.length > 253) problems.push(`metadata.name ${name} is not a DNS subdomain`);
+  if (!isDns1123Subdomain(name)) problems.push(`metadata.name ${name} is not a DNS subdomain`);
   if (CLUSTER_SCOPED.has(object.kind) && namespace !== undefined) problems.push(`${object.kind} is cluster-scoped but has a namespace`);
-  if (!CLUSTER_SCOPED.has(object.kind) && (namespace === undefined || !DNS_LABEL.test(namespace))) {
+  if (!CLUSTER_SCOPED.has(object.kind) && (namespace === undefined || !isDns1123Label(namespace))) {
     problems.push(`${object.kind} ${name} needs an explicit namespace (a DNS label); got ${String(namespace)}`);
   }
   return problems;
@@ -266,7 +264,7 @@ function checkCertificate(object: KubeObject): string[] {
   const problems = Object.keys(spec)
     .filter((k) => !CERTIFICATE_FIELDS.includes(k))
     .map((k) => `Certificate: unknown spec field ${k}`);
-  if (typeof spec.secretName !== 'string' || !DNS_SUBDOMAIN.test(spec.secretName)) problems.push('Certificate: secretName is required');
+  if (typeof spec.secretName !== 'string' || !isDns1123Subdomain(spec.secretName)) problems.push('Certificate: secretName is required');
   const issuerRef = spec.issuerRef;
   if (!isMap(issuerRef) || typeof issuerRef.name !== 'string') problems.push('Certificate: issuerRef.name is required');
   else {
