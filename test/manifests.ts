@@ -3,6 +3,8 @@
 import t, { type Test } from 'tap';
 import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
+import { Certificate } from '@kubernetes-models/cert-manager/cert-manager.io/v1/Certificate';
+import { Issuer } from '@kubernetes-models/cert-manager/cert-manager.io/v1/Issuer';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -189,7 +191,8 @@ function isMap(value: unknown): value is Record<string, unknown> {
   return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
-// cert-manager.io/v1, as its webhook validates them (cert-manager v1.0 and newer).
+// cert-manager.io/v1: the CRDs' schemas (@kubernetes-models/cert-manager: types, enums, required fields), the fields
+// `kubectl apply`'s strict field validation knows, and the rules cert-manager's own webhook adds to the schema.
 const ISSUER_TYPES = ['acme', 'ca', 'vault', 'selfSigned', 'venafi'];
 const CERTIFICATE_FIELDS = [
   'secretName',
@@ -216,79 +219,56 @@ const CERTIFICATE_FIELDS = [
   'nameConstraints',
   'signatureAlgorithm',
 ];
-const KEY_USAGES = [
-  'signing',
-  'digital signature',
-  'content commitment',
-  'key encipherment',
-  'key agreement',
-  'data encipherment',
-  'cert sign',
-  'crl sign',
-  'encipher only',
-  'decipher only',
-  'any',
-  'server auth',
-  'client auth',
-  'code signing',
-  'email protection',
-  's/mime',
-  'ipsec end system',
-  'ipsec tunnel',
-  'ipsec user',
-  'timestamping',
-  'ocsp signing',
-  'microsoft sgc',
-  'netscape sgc',
-];
 const GO_DURATION = /^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$/;
+
+/** What the CRD's schema refuses, as `Kind: path message` lines. */
+function crdSchemaProblems(kind: string, validate: () => void): string[] {
+  try {
+    validate();
+    return [];
+  } catch (error) {
+    return (error as Error).message.split(', ').map((line) => `${kind}: ${line.replace(/^data\//, '')}`);
+  }
+}
+
+function unknownSpecFields(kind: string, spec: Record<string, unknown>, known: readonly string[]): string[] {
+  return Object.keys(spec)
+    .filter((k) => !known.includes(k))
+    .map((k) => `${kind}: unknown spec field ${k}`);
+}
 
 function checkIssuer(object: KubeObject): string[] {
   const spec = object.spec;
   if (!isMap(spec)) return ['Issuer: spec is required'];
+  const problems = [
+    ...crdSchemaProblems('Issuer', () => new Issuer(structuredClone(object) as never).validate()),
+    ...unknownSpecFields('Issuer', spec, ISSUER_TYPES),
+  ];
   const types = Object.keys(spec).filter((k) => ISSUER_TYPES.includes(k));
-  const problems = Object.keys(spec)
-    .filter((k) => !ISSUER_TYPES.includes(k))
-    .map((k) => `Issuer: unknown spec field ${k}`);
   if (types.length !== 1) problems.push(`Issuer: exactly one issuer type of ${ISSUER_TYPES.join(', ')}; got ${types.join(', ') || 'none'}`);
-  if (spec.ca !== undefined && (!isMap(spec.ca) || typeof spec.ca.secretName !== 'string' || spec.ca.secretName === '')) {
-    problems.push('Issuer: ca.secretName is required');
-  }
-  if (spec.selfSigned !== undefined && !isMap(spec.selfSigned)) problems.push('Issuer: selfSigned must be a map');
   return problems;
 }
 
 function checkCertificate(object: KubeObject): string[] {
   const spec = object.spec;
   if (!isMap(spec)) return ['Certificate: spec is required'];
-  const problems = Object.keys(spec)
-    .filter((k) => !CERTIFICATE_FIELDS.includes(k))
-    .map((k) => `Certificate: unknown spec field ${k}`);
-  if (typeof spec.secretName !== 'string' || !isDns1123Subdomain(spec.secretName)) problems.push('Certificate: secretName is required');
-  const issuerRef = spec.issuerRef;
-  if (!isMap(issuerRef) || typeof issuerRef.name !== 'string') problems.push('Certificate: issuerRef.name is required');
-  else {
-    if (issuerRef.kind !== undefined && !['Issuer', 'ClusterIssuer'].includes(String(issuerRef.kind)))
-      problems.push(`Certificate: issuerRef.kind ${String(issuerRef.kind)}`);
-    if (issuerRef.group !== undefined && issuerRef.group !== 'cert-manager.io') problems.push(`Certificate: issuerRef.group ${String(issuerRef.group)}`);
-  }
+  const problems = [
+    ...crdSchemaProblems('Certificate', () => new Certificate(structuredClone(object) as never).validate()),
+    ...unknownSpecFields('Certificate', spec, CERTIFICATE_FIELDS),
+  ];
+  if (typeof spec.secretName === 'string' && !isDns1123Subdomain(spec.secretName)) problems.push(`Certificate: secretName ${spec.secretName}`);
   const identities = ['commonName', 'dnsNames', 'uris', 'emailAddresses', 'ipAddresses', 'otherNames', 'literalSubject'];
   if (!identities.some((k) => spec[k] !== undefined)) problems.push(`Certificate: at least one of ${identities.join(', ')}`);
-  if (spec.commonName !== undefined && (typeof spec.commonName !== 'string' || spec.commonName.length > 64)) {
-    problems.push('Certificate: commonName must be a string of at most 64 characters');
-  }
-  for (const list of ['dnsNames', 'usages']) {
-    const value = spec[list];
-    if (value !== undefined && (!Array.isArray(value) || !value.every((v) => typeof v === 'string')))
-      problems.push(`Certificate: ${list} must be a list of strings`);
-  }
-  for (const usage of (spec.usages as string[] | undefined) ?? []) if (!KEY_USAGES.includes(usage)) problems.push(`Certificate: unknown usage ${usage}`);
-  if (spec.isCA !== undefined && typeof spec.isCA !== 'boolean') problems.push('Certificate: isCA must be a boolean');
+  if (typeof spec.commonName === 'string' && spec.commonName.length > 64) problems.push('Certificate: commonName must be at most 64 characters');
   const duration = spec.duration === undefined ? 2160 : goHours(spec.duration, 'duration', problems);
   const renewBefore = spec.renewBefore === undefined ? duration / 3 : goHours(spec.renewBefore, 'renewBefore', problems);
   if (duration < 1) problems.push('Certificate: duration must be at least 1h');
   if (renewBefore >= duration) problems.push('Certificate: renewBefore must be less than duration');
-  problems.push(...privateKeyProblems(spec.privateKey));
+  const privateKey = isMap(spec.privateKey) ? spec.privateKey : {};
+  const sizes: Record<string, number[]> = { RSA: [2048, 3072, 4096, 8192], ECDSA: [256, 384, 521], Ed25519: [] };
+  const allowedSizes = sizes[String(privateKey.algorithm ?? 'RSA')] ?? [];
+  if (privateKey.size !== undefined && !allowedSizes.includes(Number(privateKey.size)))
+    problems.push(`Certificate: privateKey.size ${String(privateKey.size)}`);
   return problems;
 }
 
@@ -299,24 +279,6 @@ function goHours(value: unknown, field: string, problems: string[]): number {
   }
   const units: Record<string, number> = { h: 1, m: 1 / 60, s: 1 / 3600, ms: 1 / 3.6e6, us: 1 / 3.6e9, µs: 1 / 3.6e9, ns: 1 / 3.6e12 };
   return [...value.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g)].reduce((sum, [, n, unit]) => sum + Number(n) * (units[unit as string] ?? 0), 0);
-}
-
-function privateKeyProblems(privateKey: unknown): string[] {
-  if (privateKey === undefined) return [];
-  if (!isMap(privateKey)) return ['Certificate: privateKey must be a map'];
-  const problems = Object.keys(privateKey)
-    .filter((k) => !['algorithm', 'size', 'encoding', 'rotationPolicy'].includes(k))
-    .map((k) => `Certificate: unknown privateKey field ${k}`);
-  const sizes: Record<string, number[]> = { RSA: [2048, 3072, 4096, 8192], ECDSA: [256, 384, 521], Ed25519: [] };
-  const algorithm = String(privateKey.algorithm ?? 'RSA');
-  const oneOf = (field: string, allowed: readonly unknown[]): void => {
-    if (privateKey[field] !== undefined && !allowed.includes(privateKey[field])) problems.push(`Certificate: privateKey.${field} ${String(privateKey[field])}`);
-  };
-  if (!(algorithm in sizes)) problems.push(`Certificate: privateKey.algorithm ${algorithm}`);
-  else oneOf('size', sizes[algorithm] ?? []);
-  oneOf('encoding', ['PKCS1', 'PKCS8']);
-  oneOf('rotationPolicy', ['Never', 'Always']);
-  return problems;
 }
 
 // secrets-store.csi.x-k8s.io/v1, with the Azure provider's parameters.
@@ -1155,6 +1117,27 @@ t.test('overlay cert-manager: renders, and cert-manager issues the Secret the we
   t.equal(configuration.metadata?.annotations?.['cert-manager.io/inject-ca-from'], `${serving.metadata.namespace}/${serving.metadata.name}`);
   for (const webhook of webhooks) t.equal(webhook.clientConfig.caBundle, undefined, `${webhook.name}: caBundle left to the CA injector`);
   t.same(configuration.webhooks, installation(base).webhooks, "the webhooks themselves are the base's");
+});
+
+t.test('the cert-manager checks refuse what cert-manager would', async (t) => {
+  const objects = renderKustomization(CERT_MANAGER);
+  const serving = objects.find((o) => o.kind === 'Certificate' && !(o.spec as { isCA?: boolean }).isCA);
+  const issuer = objects.find((o) => o.kind === 'Issuer');
+  if (serving === undefined || issuer === undefined) throw new Error('the overlay has a serving Certificate and an Issuer');
+  const spec = serving.spec as Record<string, unknown>;
+  const cases: Array<[string, KubeObject, RegExp]> = [
+    ['a usage cert-manager does not know', { ...serving, spec: { ...spec, usages: ['server auth', 'teleport'] } }, /spec\/usages\/1/],
+    ['dnsNames as a string', { ...serving, spec: { ...spec, dnsNames: 'akv-injector' } }, /spec\/dnsNames must be array/],
+    ['no secretName', { ...serving, spec: { ...spec, secretName: undefined } }, /secretName/],
+    ['a misspelt field', { ...serving, spec: { ...spec, dnsName: ['x'] } }, /unknown spec field dnsName/],
+    ['renewBefore past the duration', { ...serving, spec: { ...spec, duration: '24h', renewBefore: '48h' } }, /renewBefore must be less/],
+    ['no identity', { ...serving, spec: { secretName: 's', issuerRef: { name: 'i' } } }, /at least one of/],
+    ['an ECDSA key of 2048 bits', { ...serving, spec: { ...spec, privateKey: { algorithm: 'ECDSA', size: 2048 } } }, /privateKey.size 2048/],
+    ['two issuer types', { ...issuer, spec: { selfSigned: {}, ca: { secretName: 'x' } } }, /exactly one issuer type/],
+    ['a CA issuer without its Secret', { ...issuer, spec: { ca: {} } }, /spec\/ca must have required property secretName/],
+  ];
+  t.same(schemaProblems(serving), [], "the overlay's serving Certificate passes");
+  for (const [name, object, problem] of cases) t.match(schemaProblems(JSON.parse(JSON.stringify(object)) as KubeObject).join('\n'), problem, name);
 });
 
 t.test('overlay self-signed: needs the generated Secret, and the README steps produce a working set', async (t) => {
