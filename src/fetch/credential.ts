@@ -4,6 +4,7 @@
 // the cause is kept here: the summary can then say what happened, and never quote what a server sent.
 import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/core-auth';
 import { RestError, type HttpClient, type PipelineRequest, type PipelineResponse } from '@azure/core-rest-pipeline';
+import { knownAuthorityMetadata } from './authority-metadata.js';
 import type { FetchJob } from './job.js';
 import { decodeTokenClaims, readTokenFile, TokenFileError, type TokenClaims } from './token-file.js';
 
@@ -39,6 +40,8 @@ export async function createWorkloadCredential(job: FetchJob, httpClient: HttpCl
   };
   const recording: HttpClient = {
     async sendRequest(request: PipelineRequest): Promise<PipelineResponse> {
+      const known = knownAuthorityMetadata(request, job.authorityHost, job.tenantId);
+      if (known !== undefined) return known;
       try {
         const response = await httpClient.sendRequest(request);
         checkJson(response);
