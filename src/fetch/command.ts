@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { writeTerminationLog } from '../termination-log.js';
 import { readJob } from './job.js';
+import { mark, phaseTimes } from './phases.js';
 
 /** Run the fetch and return its exit code: 0 all written, 1 failed, 2 invalid flags or environment. Never rejects. */
 export async function fetchCommand(args: string[]): Promise<number> {
@@ -21,8 +22,11 @@ export async function fetchCommand(args: string[]): Promise<number> {
       return 2;
     }
     // Only a valid job loads the fetch itself (and the SDKs it loads in turn).
-    const [{ runFetch }, { createLogger }] = await Promise.all([import('./run.js'), import('../log.js')]);
-    const outcome = await runFetch(job, { logger: createLogger('fetch') });
+    const [{ runFetch }, { createFetchLogger }] = await Promise.all([import('./run.js'), import('./fetch-log.js')]);
+    mark('job');
+    const logger = createFetchLogger('fetch');
+    const outcome = await runFetch(job, { logger });
+    if (logger.isLevelEnabled('debug')) logger.debug(phaseTimes(), 'phases');
     return outcome.exitCode;
   } catch (error) {
     return reportFetchFailure(error);

@@ -5,23 +5,25 @@ import type { Agent } from 'node:https';
 import { publishFiles } from '../atomic-writer.js';
 import { keyVaultResourceForHost } from '../clouds.js';
 import { formatDuration } from '../duration.js';
-import type { Logger } from '../log.js';
 import type { ObjectSpec, OutputFile } from '../object-spec.js';
 import { writeTerminationLog } from '../termination-log.js';
 import { CoalescingCredential } from './coalescing-credential.js';
-import { createWorkloadCredential } from './credential.js';
+import { createWorkloadCredential, type WorkloadCredential } from './credential.js';
 import { classify, diagnose, errorLabel, type DiagnoseContext, type Diagnosis } from './diagnose.js';
 import { createHttp2Client } from './http2-client.js';
 import { requestTimeoutMs, type FetchJob } from './job.js';
+import type { FetchLogger } from './fetch-log.js';
+import { mark } from './phases.js';
 import { explainPublishFailure } from './publish-failure.js';
 import { readObject, type Attempt } from './read-object.js';
 import { ContentError } from './content.js';
 import { DeadlineError, withRetry } from './retry.js';
+import type { AccessToken, GetTokenOptions } from '@azure/core-auth';
 import type { TokenClaims } from './token-file.js';
 import { createVaultReader, type VaultReader } from './vault-reader.js';
 
 export interface FetchDeps {
-  logger: Logger;
+  logger: FetchLogger;
   /** HTTP agent for Entra ID and Key Vault (tests pass one that trusts their CA). */
   agent?: Agent;
   now?: () => number;
@@ -60,11 +62,17 @@ export async function runFetch(job: FetchJob, deps: FetchDeps): Promise<FetchOut
   const timer = setTimeout(() => controller.abort(new Error('deadline exceeded')), job.timeoutMs);
   const transport = createHttp2Client({ ...(deps.agent ? { agent: deps.agent } : {}), requestTimeoutMs: requestTimeoutMs(job) });
   try {
-    const identity = await createWorkloadCredential(job, transport);
+    // The reads start first, so the vault's client loads and its challenge is in flight while @azure/identity
+    // loads; the token request follows as soon as it can, and the challenged reads wait for it.
+    const identity = new DeferredCredential(() => createWorkloadCredential(job, transport));
     const credential = new CoalescingCredential(identity);
-    prewarmToken(credential, job);
     const reader = createVaultReader(job.vaultUrl, credential, { httpClient: transport });
-    const read = await readAll(job, deps, reader, controller.signal, deadline, () => identity.claims());
+    const reading = readAll(job, deps, reader, controller.signal, deadline, () => identity.claims());
+    // A failure to load it reaches every token request.
+    identity.start().catch(() => undefined);
+    prewarmToken(credential, job);
+    const read = await reading;
+    mark('lastRead');
     clearTimeout(timer);
     // Nothing is left to wait for: a token request still being retried, or an answer still arriving, ends here.
     transport.close();
@@ -114,6 +122,7 @@ async function readAll(
     const t0 = now();
     try {
       const result = await readObject(object, reader, attemptFor(object));
+      mark('firstRead');
       files.push(...result.files);
       if (result.formatIgnored !== undefined) {
         deps.logger.warn({ object: object.objectName, type: object.objectType, reason: result.formatIgnored }, 'objectFormat pfx ignored');
@@ -151,6 +160,7 @@ async function publish(job: FetchJob, deps: FetchDeps, read: ReadResult, elapsed
   let timestampDir: string;
   try {
     ({ timestampDir } = await publishFiles(job.outputDir, files));
+    mark('published');
   } catch (error) {
     const failure = explainPublishFailure(error, job.outputDir, files);
     const summary = `akv-injector: the ${job.objects.length - read.skipped.length} objects were fetched from ${job.vaultUrl}, but the files could not be published into ${job.outputDir}.\n- ${failure.reason}. Fix: ${failure.hint}\n`;
@@ -163,6 +173,36 @@ async function publish(job: FetchJob, deps: FetchDeps, read: ReadResult, elapsed
     'fetch complete',
   );
   return { exitCode: 0, written: files.length, skipped: read.skipped, failures: [], summary: '' };
+}
+
+/**
+ * The workload credential, made (its module loaded) when start() is called rather than before the first
+ * request: a token asked for earlier waits for it. A failure to make it fails each token request.
+ */
+class DeferredCredential implements WorkloadCredential {
+  private made: Promise<WorkloadCredential> | undefined;
+  private credential: WorkloadCredential | undefined;
+
+  constructor(private readonly make: () => Promise<WorkloadCredential>) {}
+
+  start(): Promise<WorkloadCredential> {
+    this.made ??= this.make().then((credential) => {
+      mark('sdk');
+      this.credential = credential;
+      return credential;
+    });
+    return this.made;
+  }
+
+  claims(): TokenClaims | undefined {
+    return this.credential?.claims();
+  }
+
+  async getToken(scopes: string | string[], options?: GetTokenOptions): Promise<AccessToken | null> {
+    const token = await (await this.start()).getToken(scopes, options);
+    mark('token');
+    return token;
+  }
 }
 
 // Ask for the vault token while the first request is still collecting its challenge.
