@@ -1,6 +1,10 @@
 #!/usr/bin/env node
 // akv-injector's command line, above both roles: read the command, then load only that command's code.
+import { compileCacheDir, useCompileCache } from '../src/fetch/compile-cache.js';
+import { mark } from '../src/fetch/phases.js';
 import { VERSION } from '../src/version.js';
+
+mark('main');
 
 const USAGE = `Usage: akv-injector <command> [flags]
 
@@ -46,6 +50,8 @@ export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'fetch':
+      // The image's compile cache (a fetch is a new process each time; the webhook compiles once).
+      useCompileCache(compileCacheDir(import.meta.url));
       return (await import('../src/fetch/command.js')).fetchCommand(rest);
     case 'webhook':
       return webhookCommand(rest);

@@ -8,16 +8,20 @@ const stages = text
   .slice(1)
   .map((s) => `FROM ${s}`);
 
-t.test('a multi-stage build: npm ci and the bundler, then distroless Node.js 24 as non-root', async (t) => {
-  t.equal(stages.length, 2, 'two stages');
-  const [build, run] = stages as [string, string];
+t.test('a multi-stage build: npm ci and the bundler, the compile cache, then distroless Node.js 24 as non-root', async (t) => {
+  t.equal(stages.length, 3, 'three stages');
+  const [build, warm, run] = stages as [string, string, string];
+  // The fetch's compile cache: made by the runtime image's Node binary, as its user, with its flags.
+  t.match(warm, /^FROM gcr\.io\/distroless\/nodejs24-debian12:nonroot AS warm$/m);
+  t.match(warm, /^USER 65532:65532$/m);
+  t.match(warm, /^RUN \["\/nodejs\/bin\/node", "--max-semi-space-size=1", "\/app\/dist\/compile-cache-warm-up\.js"\]$/m);
   t.match(build, /^FROM node:24[\w.-]* AS build$/m);
   t.match(build, /^RUN npm ci\b/m, 'the lockfile install');
   t.match(build, /^RUN npm run build$/m, 'the bundler');
   t.match(run, /^FROM gcr\.io\/distroless\/nodejs24-debian12:nonroot$/m);
   t.match(run, /^USER 65532:65532$/m, 'uid 65532, as the injected init container expects');
   const copies = run.split('\n').filter((l) => l.startsWith('COPY'));
-  t.same(copies, ['COPY --from=build /src/dist /app/dist'], 'only the bundled dist/ reaches the runtime image');
+  t.same(copies, ['COPY --from=warm /app/dist /app/dist'], 'only the bundled dist/ (with its compile cache) reaches the runtime image');
   t.match(
     run,
     /^ENTRYPOINT \["\/nodejs\/bin\/node", "--max-semi-space-size=1", "\/app\/dist\/cli\.js"\]$/m,
