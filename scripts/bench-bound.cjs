@@ -1,23 +1,26 @@
-// The lower bound of a fetch, as its own process: Node start-up plus three round trips over TLS —
-// a request to Entra ID, the unauthenticated challenge to Key Vault, and one parallel round of
-// authenticated reads — spoken the way the fetch speaks to each service: HTTP/1.1 to Entra ID,
-// and to Key Vault HTTP/2 when the vault offers it (one connection for every read), else HTTP/1.1.
-// Run with the same preload and CA as the fetch.
+// The lower bound of a fetch, as its own process: bare Node.js start-up (no SDK, no bundle) plus three round trips
+// over TLS, one after the other — the token request to Entra ID (the federated assertion read from the token file),
+// the unauthenticated challenge to Key Vault, and one parallel round of authenticated reads — spoken the way the
+// fetch speaks to each service: HTTP/1.1 to Entra ID, and to Key Vault HTTP/2 when the vault offers it (one
+// connection for every read), else HTTP/1.1. Run with the same preloads and CA as the fetch.
 const http2 = require('node:http2');
 const https = require('node:https');
 const tls = require('node:tls');
+const fs = require('node:fs');
+const { URLSearchParams } = require('node:url');
 
-const { BOUND_AUTHORITY, BOUND_TENANT, BOUND_VAULT, BOUND_TOKEN, BOUND_SECRETS } = process.env;
+const { BOUND_AUTHORITY, BOUND_TENANT, BOUND_CLIENT, BOUND_TOKEN_FILE, BOUND_VAULT, BOUND_SECRETS } = process.env;
 const agent = new https.Agent({ keepAlive: true });
 
-function get(url, headers = {}) {
+function request(url, { method = 'GET', headers = {}, body } = {}) {
   return new Promise((resolve, reject) => {
-    https
-      .get(url, { agent, headers }, (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode));
-      })
-      .on('error', reject);
+    const req = https.request(url, { method, agent, headers }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode, body: Buffer.concat(chunks).toString() }));
+    });
+    req.on('error', reject);
+    req.end(body);
   });
 }
 
@@ -29,10 +32,10 @@ function connectVault(url) {
     socket.once('secureConnect', () => {
       if (socket.alpnProtocol !== 'h2') {
         socket.destroy();
-        return resolve({ get, close: () => {} });
+        return resolve({ get: (target, headers) => request(target, { headers }).then((r) => r.status), close: () => {} });
       }
       const session = http2.connect(url.origin, { createConnection: () => socket });
-      const h2get = (target, headers = {}) =>
+      const get = (target, headers = {}) =>
         new Promise((done, fail) => {
           const { pathname, search } = new URL(target);
           const stream = session.request({ ':path': `${pathname}${search}`, ...headers });
@@ -43,19 +46,31 @@ function connectVault(url) {
           stream.on('error', fail);
           stream.end();
         });
-      resolve({ get: h2get, close: () => session.close() });
+      resolve({ get, close: () => session.close() });
     });
   });
 }
 
 async function main() {
-  await get(`${BOUND_AUTHORITY}${BOUND_TENANT}/v2.0/.well-known/openid-configuration`);
+  const form = new URLSearchParams({
+    client_id: BOUND_CLIENT,
+    scope: 'https://vault.azure.net/.default',
+    grant_type: 'client_credentials',
+    client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+    client_assertion: fs.readFileSync(BOUND_TOKEN_FILE, 'utf8').trim(),
+  }).toString();
+  const answer = await request(`${BOUND_AUTHORITY}${BOUND_TENANT}/oauth2/v2.0/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(form) },
+    body: form,
+  });
+  if (answer.status !== 200) throw new Error(`bound token request: ${answer.status}`);
+  const token = JSON.parse(answer.body).access_token;
   const vault = await connectVault(new URL(BOUND_VAULT));
   const names = BOUND_SECRETS.split(',');
-  await vault.get(`${BOUND_VAULT}secrets/${names[0]}/?api-version=7.6`);
-  const statuses = await Promise.all(
-    names.map((name) => vault.get(`${BOUND_VAULT}secrets/${name}/?api-version=7.6`, { authorization: `Bearer ${BOUND_TOKEN}` })),
-  );
+  const challenge = await vault.get(`${BOUND_VAULT}secrets/${names[0]}/?api-version=7.6`);
+  if (challenge !== 401) throw new Error(`bound challenge: ${challenge}`);
+  const statuses = await Promise.all(names.map((name) => vault.get(`${BOUND_VAULT}secrets/${name}/?api-version=7.6`, { authorization: `Bearer ${token}` })));
   if (statuses.some((s) => s !== 200)) throw new Error(`bound reads failed: ${statuses.join(',')}`);
   vault.close();
   agent.destroy();
