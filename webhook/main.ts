@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
+import { setFlagsFromString } from 'node:v8';
 import { KubeConfig } from '@kubernetes/client-node';
 import { tenantIdProblem } from '../src/azure-ids.js';
 import { cloudFromFlag } from '../src/clouds.js';
@@ -190,6 +191,18 @@ export interface RunOptions {
   stop?: AbortSignal;
   /** Called once both listeners are up, with their ports (useful with port 0). */
   onListening?: (ports: { port: number; healthPort: number }) => void;
+  /** Set the process's heap limits (limitYoungGeneration); default: when run on the process's own environment (the CLI). */
+  heapLimits?: boolean;
+}
+
+/**
+ * The young generation stays at its first size, two 1 MiB semi-spaces, instead of growing to 2 × 16 MiB under load:
+ * the image's entrypoint passes the webhook no Node flags, and at run time this is the one V8 takes (a size limit
+ * is read only at start-up). An admission's garbage (~20 KiB) dies young either way; measured with bench:webhook,
+ * peak RSS under load falls by ~30 MiB at no cost in throughput (README).
+ */
+export function limitYoungGeneration(): void {
+  setFlagsFromString('--semi-space-growth-factor=1');
 }
 
 /** Run the webhook until SIGTERM/SIGINT (or `options.stop`); resolves the process exit code. */
@@ -204,6 +217,7 @@ export async function runWebhook(args: string[], options: RunOptions = {}): Prom
     return 2;
   }
   const { config } = parsed;
+  if (options.heapLimits ?? options.env === undefined) limitYoungGeneration();
   const logger = options.logger ?? createServerLogger('webhook');
   const stopSignal = options.stop ?? processSignals(logger);
 

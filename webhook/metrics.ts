@@ -81,12 +81,15 @@ export function createMetrics(options: MetricsOptions = {}): WebhookMetrics {
   // Every outcome shows from the first scrape, so rate() and absent() work before the first admission.
   for (const outcome of OUTCOMES) admissions.inc({ outcome }, 0);
   if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
+  // Each outcome's series bound once: an admission then costs no label lookup.
+  const series = new Map(OUTCOMES.map((outcome) => [outcome, { count: admissions.labels(outcome), time: duration.labels(outcome) }]));
 
   return {
     registry,
     observeAdmission(outcome, seconds) {
-      admissions.inc({ outcome });
-      duration.observe({ outcome }, seconds);
+      const bound = series.get(outcome);
+      bound?.count.inc();
+      bound?.time.observe(seconds);
     },
   };
 }
