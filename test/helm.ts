@@ -3,7 +3,9 @@
 // says otherwise (every allowed difference is written below as an edit of the kustomize output).
 import t, { type Test } from 'tap';
 import { createHash, createPrivateKey, X509Certificate } from 'node:crypto';
-import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -353,6 +355,100 @@ t.test('tls.mode=generate: a CA, a certificate for the Service from it, and the 
       t.equal(Buffer.from(webhook.clientConfig.caBundle ?? '', 'base64').toString(), ca.toString(), `${webhook.name}: caBundle is the CA`);
     }
   }
+});
+
+/**
+ * A stand-in for the two API server paths `helm template --dry-run=server` reads for the chart's `lookup`s: the v1
+ * discovery document and GET of a Secret or Namespace. Everything else is a 404, as for an object that does not exist.
+ */
+async function lookupServer(t: Test, secrets: Map<string, V1Secret>): Promise<string> {
+  const server = http.createServer((request, response) => {
+    const url = new URL(request.url ?? '/', 'http://localhost');
+    const json = (status: number, body: unknown): void => {
+      response.writeHead(status, { 'content-type': 'application/json' });
+      response.end(JSON.stringify(body));
+    };
+    if (url.pathname === '/api/v1') {
+      return json(200, {
+        kind: 'APIResourceList',
+        groupVersion: 'v1',
+        resources: [
+          { name: 'secrets', singularName: 'secret', namespaced: true, kind: 'Secret', verbs: ['get', 'list'] },
+          { name: 'namespaces', singularName: 'namespace', namespaced: false, kind: 'Namespace', verbs: ['get', 'list'] },
+        ],
+      });
+    }
+    const secret = /^\/api\/v1\/namespaces\/([^/]+)\/secrets\/([^/]+)$/.exec(url.pathname);
+    const found = secret ? secrets.get(`${secret[1]}/${secret[2]}`) : undefined;
+    if (found !== undefined) return json(200, found);
+    json(404, { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'NotFound', code: 404 });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  const kubeconfig = path.join(mkdtempSync(path.join(os.tmpdir(), 'akv-injector-helm-kube-')), 'config');
+  t.teardown(() => rmSync(path.dirname(kubeconfig), { recursive: true, force: true }));
+  const { port } = server.address() as AddressInfo;
+  writeFileSync(
+    kubeconfig,
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [{ name: 'c', cluster: { server: `http://127.0.0.1:${port}` } }],
+      users: [{ name: 'u', user: { token: 'test' } }],
+      contexts: [{ name: 'c', context: { cluster: 'c', user: 'u' } }],
+      'current-context': 'c',
+    }),
+  );
+  return kubeconfig;
+}
+
+t.test('tls.mode=generate on upgrade: the installed CA and certificate are read back and kept, the certificate renewed from the same CA', async (t) => {
+  const secrets = new Map<string, V1Secret>();
+  const kubeconfig = await lookupServer(t, secrets);
+  const upgrade = async (): Promise<{ ca: V1Secret; serving: V1Secret; caBundles: string[] }> => {
+    const rendered = await helmTemplate({ extraArgs: ['--dry-run=server', '--kubeconfig', kubeconfig] });
+    return {
+      ca: find<V1Secret>(rendered, 'Secret', 'akv-injector-ca'),
+      serving: find<V1Secret>(rendered, 'Secret', 'akv-injector-tls'),
+      caBundles: webhooksOf(rendered).map((w) => w.clientConfig.caBundle ?? ''),
+    };
+  };
+  const install = (...objects: V1Secret[]): void => {
+    secrets.clear();
+    for (const object of objects) secrets.set(`${object.metadata?.namespace}/${object.metadata?.name}`, object);
+  };
+  const first = await upgrade();
+  const second = await upgrade();
+  t.not(second.ca.data?.['tls.crt'], first.ca.data?.['tls.crt'], 'with nothing installed, each render makes a new CA (as helm template does)');
+
+  install(first.ca, first.serving);
+  const kept = await upgrade();
+  t.same(kept.ca.data, first.ca.data, 'the installed CA is kept');
+  t.same(kept.serving.data, first.serving.data, 'and the serving certificate and key');
+  t.same(kept.serving.metadata?.annotations, first.serving.metadata?.annotations, 'and its renewal annotations');
+  t.same(kept.caBundles, first.caBundles, 'so the caBundle does not change');
+
+  // Due for renewal (fewer than renewBeforeDays left): a new certificate and key from the same CA.
+  const soon = new Date(Date.now() + 10 * 86_400_000).toISOString().replace(/\.\d+Z$/, 'Z');
+  install(first.ca, {
+    ...first.serving,
+    metadata: { ...first.serving.metadata, annotations: { ...first.serving.metadata?.annotations, 'akv-injector.io/not-after': soon } },
+  });
+  const renewed = await upgrade();
+  t.same(renewed.ca.data, first.ca.data, 'renewal keeps the CA');
+  t.same(renewed.caBundles, first.caBundles, 'and the caBundle');
+  t.not(renewed.serving.data?.['tls.crt'], first.serving.data?.['tls.crt'], 'a new certificate');
+  t.not(renewed.serving.data?.['tls.key'], first.serving.data?.['tls.key'], 'with a new key');
+  const ca = x509(first.ca.data?.['tls.crt']);
+  const cert = x509(renewed.serving.data?.['tls.crt']);
+  t.ok(cert.verify(ca.publicKey), 'signed by the kept CA');
+  t.ok(Date.parse(cert.validTo) - Date.now() > 300 * 86_400_000, 'valid for certValidityDays again');
+
+  // The serving Secret lost (deleted by hand): re-issued from the kept CA.
+  install(first.ca);
+  const reissued = await upgrade();
+  t.same(reissued.caBundles, first.caBundles, 'the caBundle stays');
+  t.ok(x509(reissued.serving.data?.['tls.crt']).verify(ca.publicKey), 'the new certificate is from the kept CA');
 });
 
 t.test('tls.mode=certManager: the cert-manager overlay', async (t) => {
