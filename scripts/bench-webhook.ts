@@ -8,7 +8,8 @@
 //   BENCH_NODE=/path/to/node      the Node.js of both servers and of the load (default: this one)
 //   BENCH_NODE_OPTIONS='...'      the webhook's NODE_OPTIONS (default: none, as the image's entrypoint passes none)
 //   BENCH_CONNECTIONS, BENCH_WARMUP, BENCH_DURATION (s), BENCH_ROUNDS, BENCH_BODIES (per connection),
-//   BENCH_PROFILE (s of the profiled run; 0: none), BENCH_KEEP_PROFILES=DIR (keep the .cpuprofile files there)
+//   BENCH_PROFILE (s of the profiled run; 0: none), BENCH_KEEP_PROFILES=DIR (keep the .cpuprofile files there),
+//   BENCH_LOG_LEVEL (the webhook's LOG_LEVEL: `warn` leaves out the admission lines, to weigh them)
 import { execFile, fork, type ChildProcess } from 'node:child_process';
 import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -168,6 +169,7 @@ async function startTarget(world: World, kind: Kind, profileDir?: string): Promi
     node: NODE,
     nodeOptions: NODE_OPTIONS,
     nodeArgs: flags,
+    ...(process.env.BENCH_LOG_LEVEL ? { env: { LOG_LEVEL: process.env.BENCH_LOG_LEVEL } } : {}),
   });
   const ready = (): Promise<boolean> =>
     webhook.health('/readyz').then(
