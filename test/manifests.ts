@@ -37,6 +37,7 @@ import { Service } from 'kubernetes-models/v1/Service';
 import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import { parseCertsFlags, serviceDnsNames, writeCerts as writeCertsCommand } from '../src/certs-command.js';
 import { CLOUDS } from '../src/clouds.js';
+import { isDnsLabel, isDnsSubdomain } from '../src/dns-names.js';
 import { decodeObjectList } from '../src/object-list.js';
 import { outputPaths, parseObjects } from '../src/objects.js';
 import type { AdmissionRequest } from '../webhook/admission.js';
@@ -49,7 +50,6 @@ import { parseManifests, parseYamlDocuments, renderKustomization, resourceId, ty
 import { selects } from './fixtures/label-selector.js';
 import { memoryLookups } from './fixtures/memory-lookups.js';
 import { connectionAllowed, policiesFor, type Endpoint, type NetworkPolicy as Policy, type PodEndpoint, type Protocol } from './fixtures/network-policy.js';
-import { isDns1123Label, isDns1123Subdomain } from './fixtures/pod-rules.js';
 import { podSecurityViolations } from './fixtures/pod-security.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -160,9 +160,9 @@ function schemaProblems(object: KubeObject): string[] {
 function metadataProblems(object: KubeObject): string[] {
   const problems: string[] = [];
   const { name, namespace } = object.metadata;
-  if (!isDns1123Subdomain(name)) problems.push(`metadata.name ${name} is not a DNS subdomain`);
+  if (!isDnsSubdomain(name)) problems.push(`metadata.name ${name} is not a DNS subdomain`);
   if (CLUSTER_SCOPED.has(object.kind) && namespace !== undefined) problems.push(`${object.kind} is cluster-scoped but has a namespace`);
-  if (!CLUSTER_SCOPED.has(object.kind) && (namespace === undefined || !isDns1123Label(namespace))) {
+  if (!CLUSTER_SCOPED.has(object.kind) && (namespace === undefined || !isDnsLabel(namespace))) {
     problems.push(`${object.kind} ${name} needs an explicit namespace (a DNS label); got ${String(namespace)}`);
   }
   return problems;
@@ -256,7 +256,7 @@ function checkCertificate(object: KubeObject): string[] {
     ...crdSchemaProblems('Certificate', () => new Certificate(structuredClone(object) as never).validate()),
     ...unknownSpecFields('Certificate', spec, CERTIFICATE_FIELDS),
   ];
-  if (typeof spec.secretName === 'string' && !isDns1123Subdomain(spec.secretName)) problems.push(`Certificate: secretName ${spec.secretName}`);
+  if (typeof spec.secretName === 'string' && !isDnsSubdomain(spec.secretName)) problems.push(`Certificate: secretName ${spec.secretName}`);
   const identities = ['commonName', 'dnsNames', 'uris', 'emailAddresses', 'ipAddresses', 'otherNames', 'literalSubject'];
   if (!identities.some((k) => spec[k] !== undefined)) problems.push(`Certificate: at least one of ${identities.join(', ')}`);
   if (typeof spec.commonName === 'string' && spec.commonName.length > 64) problems.push('Certificate: commonName must be at most 64 characters');
