@@ -5,10 +5,13 @@
 // would fail on. Fetch side: below.
 import { randomUUID } from 'node:crypto';
 import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import type { V1Pod } from '@kubernetes/client-node';
 import t, { type Test } from 'tap';
 import type { AdmissionResponse, AdmissionReview } from '../webhook/admission.js';
 import { runWebhook } from '../webhook/main.js';
+import { readJob } from '../src/fetch/job.js';
+import { runFetch } from '../src/fetch/run.js';
 import { createLogger } from '../src/log.js';
 import { applyResponse, podCreateReview } from './fixtures/admission-fixtures.js';
 import {
@@ -27,7 +30,7 @@ import {
 } from './fixtures/conformance.js';
 import { differences, loadConformance, storeLoader, type Expect } from './fixtures/conformance-fetch.js';
 import { buildDist, runCliBounded } from './fixtures/dist.js';
-import { startFetchWorld } from './fixtures/fetch-world.js';
+import { captureLogger, startFetchWorld } from './fixtures/fetch-world.js';
 import { startFakeApiServer, type FakeApiServer } from './fixtures/fake-apiserver.js';
 import { parseManifests } from './fixtures/kustomize.js';
 import { makeTestPki } from './fixtures/tls.js';
@@ -215,9 +218,12 @@ function expected(c: AdmissionCase, path: 'webhook' | 'render'): Outcome {
 
 // ---------------------------------------------------------------------------------------------- fetch side
 // Each case of fetch-cases.json (a Key Vault store, the objects asked for) and of spc-fetch-cases.json (an
-// accepted SPC's objects, as the webhook injects them) runs through the bundled `fetch` against the Entra ID and
-// Key Vault emulators; the published files are compared byte for byte, with their modes and the exact set of
-// entries. A failure names the case, its source and each difference.
+// accepted SPC's objects, as the webhook injects them) runs against the Entra ID and Key Vault emulators; the
+// published files are compared byte for byte, with their modes and the exact set of entries. A failure names the
+// case, its source and each difference. Every case runs the fetch in this process as the CLI does (the job read
+// from the child's environment by readJob, then runFetch, with the real SDK); the cases of BUNDLED also run the
+// bundled `fetch` in a process of its own, one for each path the bundle takes (its chunks, its exit codes, the
+// DNS and CA of a child), since a process costs half a second of CPU and the bytes are the same code's.
 
 const data = loadConformance();
 // One emulator pair for every case: object names are unique across the stores (the loader checks).
@@ -227,43 +233,101 @@ const load = storeLoader(world.vault, data);
 for (const c of data.fetchCases) load(c.store);
 load(data.spcFetch.store);
 
-/** Cases run at once: each is a process of its own. */
+/** Cases run at once. */
 const JOBS = 4;
-/** A run still going after this is a hang: killed, and the case fails. */
+/** A run still going after this is a hang: killed (or abandoned, in this process), and the case fails. */
 const BOUND_MS = 60_000;
+/** `fetch --timeout 30s`, as both paths run it. */
+const TIMEOUT = '30s';
+/**
+ * Also run through the bundled CLI: an invalid object list (exit 2 before the SDKs load), a failing read (exit 1),
+ * a secret, a PFX made PEM (the PKCS#12 chunk), a certificate, a key, the list given as text, and an SPC's
+ * objects from the vault it names (spc-fetch-cases.json). versions-latest-5 runs bundled in the comparison test below.
+ */
+const BUNDLED = new Set([
+  'getcontentbytes-invalid-encoding',
+  'getsecreterror-value-nil',
+  'getsecret-plain',
+  'getsecret-pfx-format-pem',
+  'getcertificate-real',
+  'getkey-ec521',
+  'usage-file-permission-unquoted',
+  'provider-e2e-certificates',
+]);
 // world.job checks the objects it is given; some cases' lists are invalid on purpose, so the job (token file,
-// output folder) is made for this stand-in and the child gets the case's own list.
+// output folder) is made for this stand-in and the fetch gets the case's own list.
 const STAND_IN = [{ objectName: 'stand-in', objectType: 'secret' }];
 
 interface Run {
-  /** AKV_INJECTOR_OBJECTS as the child gets it. */
+  /** AKV_INJECTOR_OBJECTS as the fetch gets it. */
   objects: string;
   expect: Expect;
   /** Names the case in every assertion: its id and its source. */
   label: string;
   env?: Record<string, string>;
+  /** Also through the bundled CLI. */
+  bundled: boolean;
 }
 
 /** Run the bundled fetch for `objects`; returns the folder it published into. */
-async function runFetch(t: Test, objects: string, expect: Expect, label: string, extraEnv: Record<string, string> = {}): Promise<string> {
+async function runFetchProcess(t: Test, objects: string, expect: Expect, label: string, extraEnv: Record<string, string> = {}): Promise<string> {
   const job = await world.job(STAND_IN);
   const env = world.childEnv(job, [], { AKV_INJECTOR_OBJECTS: objects, ...extraEnv });
-  const result = await runCliBounded(cli, ['fetch', '--timeout', '30s'], env, { boundMs: BOUND_MS, cwd: world.dir });
+  const result = await runCliBounded(cli, ['fetch', '--timeout', TIMEOUT], env, { boundMs: BOUND_MS, cwd: world.dir });
   t.notOk(result.killed, `${label}: ends within ${BOUND_MS} ms`);
   if (expect.fail) t.not(result.code, 0, `${label}: exits non-zero`, { stdout: result.stdout });
   else t.equal(result.code, 0, `${label}: exits 0`, { stderr: result.stderr });
   return job.outputDir;
 }
 
+/**
+ * The fetch in this process, as the CLI runs it: the job read from the environment a child would get (exit 2 when
+ * invalid), then runFetch with the world's agent (the child's DNS preload and CA); returns the output folder.
+ */
+async function runFetchHere(t: Test, objects: string, expect: Expect, label: string, extraEnv: Record<string, string> = {}): Promise<string> {
+  const stand = await world.job(STAND_IN);
+  const env = world.childEnv(stand, [], { AKV_INJECTOR_OBJECTS: objects, ...extraEnv });
+  let stderr = '';
+  const writeStderr = (text: string): void => void (stderr += text);
+  const fetched = async (): Promise<number> => {
+    const { job, problems } = readJob(env, { timeout: TIMEOUT });
+    if (job === undefined) {
+      writeStderr(problems.join('\n'));
+      return 2;
+    }
+    const terminationLogPath = join(world.dir, `termination-${randomUUID()}`);
+    return (await runFetch(job, { logger: captureLogger().logger, agent: world.agent, terminationLogPath, writeStderr })).exitCode;
+  };
+  let bound: NodeJS.Timeout | undefined;
+  const code = await Promise.race([fetched(), new Promise<'hung'>((resolve) => (bound = setTimeout(() => resolve('hung'), BOUND_MS)))]);
+  clearTimeout(bound);
+  t.not(code, 'hung', `${label}: ends within ${BOUND_MS} ms (in this process)`);
+  if (expect.fail) t.not(code, 0, `${label}: exits non-zero (in this process)`, { stderr });
+  else t.equal(code, 0, `${label}: exits 0 (in this process)`, { stderr });
+  return stand.outputDir;
+}
+
 async function fetchAndCompare(t: Test, run: Run): Promise<void> {
-  const outputDir = await runFetch(t, run.objects, run.expect, run.label, run.env);
+  const here = await runFetchHere(t, run.objects, run.expect, run.label, run.env);
+  t.same(await differences(here, run.expect, data), [], `${run.label}: the published files (in this process)`);
+  if (!run.bundled) return;
+  const outputDir = await runFetchProcess(t, run.objects, run.expect, run.label, run.env);
   t.same(await differences(outputDir, run.expect, data), [], `${run.label}: the published files`);
 }
+
+t.test('the bundled cases name cases of the data', async (t) => {
+  const ids = new Set([...data.fetchCases.map((c) => c.id), ...data.spcFetch.cases.map((c) => c.spc)]);
+  t.same(
+    [...BUNDLED].filter((id) => !ids.has(id)),
+    [],
+    'every id of BUNDLED is a case',
+  );
+});
 
 t.test('the comparison sees each kind of difference', async (t) => {
   const c = data.fetchCases.find((fc) => fc.id === 'versions-latest-5');
   if (c === undefined || c.expect.files === undefined) throw new Error('fetch-cases.json has no case versions-latest-5 with files');
-  const outputDir = await runFetch(t, JSON.stringify(c.objects), c.expect, c.id);
+  const outputDir = await runFetchProcess(t, JSON.stringify(c.objects), c.expect, c.id);
   const files = c.expect.files;
   const { 'lv-latest/4': _last, ...lessFiles } = files;
   const variants: Array<{ name: string; expect: Expect; difference: RegExp }> = [
@@ -304,7 +368,7 @@ t.test('the comparison sees each kind of difference', async (t) => {
 t.test('fetch-cases.json', { jobs: JOBS }, async (t) => {
   for (const c of data.fetchCases) {
     const objects = typeof c.objects === 'string' ? c.objects : JSON.stringify(c.objects);
-    t.test(c.id, (t) => fetchAndCompare(t, { objects, expect: c.expect, label: `${c.id} (${c.source})` }));
+    t.test(c.id, (t) => fetchAndCompare(t, { objects, expect: c.expect, label: `${c.id} (${c.source})`, bundled: BUNDLED.has(c.id) }));
   }
 });
 
@@ -323,6 +387,6 @@ t.test('spc-fetch-cases.json', { jobs: JOBS }, async (t) => {
       AZURE_AUTHORITY_HOST: world.entra.authorityHostFor(new URL(admitted.target.AZURE_AUTHORITY_HOST).hostname),
     };
     const objects = JSON.stringify(admitted.objects);
-    t.test(c.spc, (t) => fetchAndCompare(t, { objects, expect: c.expect, label: `${c.spc} (${c.source})`, env }));
+    t.test(c.spc, (t) => fetchAndCompare(t, { objects, expect: c.expect, label: `${c.spc} (${c.source})`, env, bundled: BUNDLED.has(c.spc) }));
   }
 });

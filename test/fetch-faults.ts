@@ -156,6 +156,10 @@ async function scene(t: Test, world: FetchWorld, c: Case): Promise<void> {
   t.same(await snapshotDir(job.outputDir), before, 'the output folder is unchanged: the previous set, whole');
 }
 
+// The four worlds and the token files are independent (each has its own emulators) and mostly wait on deadlines:
+// they run at once. Within a world the scenes run one after another, since a fault is the world's.
+t.jobs = 5;
+
 for (const vaultHttp2 of [true, false]) {
   t.test(`Key Vault faults, the vault speaking HTTP/${vaultHttp2 ? '2' : '1.1'}`, async (t) => {
     const world = await startFetchWorld({ vaultHttp2 });
