@@ -51,6 +51,8 @@ const readOf =
 const TOKEN = '/oauth2/v2.0/token';
 
 interface Scene {
+  /** The scratch folder of the scene's world. */
+  dir: string;
   /** The volume the fetch writes into, holding the previous set (the child's AKV_INJECTOR_OUTPUT_DIR). */
   volume: string;
   /** A copy of the previous set, as it was. */
@@ -70,6 +72,7 @@ async function scene(deadlineMs: number, w: FetchWorld = world): Promise<Scene> 
   const seed = await mkdtemp(join(w.dir, 'seed-'));
   await promisify(execFile)('cp', ['-a', `${job.outputDir}/.`, `${seed}/`]);
   return {
+    dir: w.dir,
     volume: job.outputDir,
     seed,
     tokenFile: job.tokenFile,
@@ -141,9 +144,9 @@ const NETWORK: NetworkCase[] = [
   { name: 'Entra ID trickles a token answer, once', entra: { match: TOKEN, raw: 'trickle' } },
 ];
 
-// The cases mostly wait on hung servers and deadlines, so they run a few at a time, each against emulators of its own:
+// The cases mostly wait on hung servers and deadlines, so they all run at once, each against emulators of its own:
 // a fault injected for one case cannot meet another's requests.
-t.test('hangs and trickles: success within the deadline, or exit 1 promptly at it', { jobs: 4 }, async (t) => {
+t.test('hangs and trickles: success within the deadline, or exit 1 promptly at it', { jobs: NETWORK.length }, async (t) => {
   for (const c of NETWORK) {
     t.test(c.name, async (t) => {
       const own = await startFetchWorld({ scratchRoot: world.dir });
@@ -223,7 +226,7 @@ const PUBLISH: PublishCase[] = [
   {
     name: 'the output folder does not exist',
     sandboxed: false,
-    prepare: async (s) => ({ env: { ...s.env, AKV_INJECTOR_OUTPUT_DIR: join(world.dir, 'no-such-volume') } }),
+    prepare: async (s) => ({ env: { ...s.env, AKV_INJECTOR_OUTPUT_DIR: join(s.dir, 'no-such-volume') } }),
     summary: /^- output directory .*no-such-volume does not exist\. Fix: AKV_INJECTOR_OUTPUT_DIR must be the mounted secrets volume/m,
   },
   {
@@ -245,7 +248,7 @@ const PUBLISH: PublishCase[] = [
     asOtherUser: true,
     prepare: async (s, out) => {
       // The child, as nobody, must reach the bundle, the CA and the token: the scratch folders are made 0700.
-      for (const dir of [world.dir, join(cliPath, '..')]) await chmod(dir, 0o755);
+      for (const dir of [world.dir, s.dir, join(cliPath, '..')]) await chmod(dir, 0o755);
       await chmod(s.tokenFile, 0o644);
       return { options: { volume: { dir: s.volume, seed: s.seed, copyOutTo: out }, uid: 65534 } };
     },
@@ -260,13 +263,16 @@ const PUBLISH: PublishCase[] = [
   },
 ];
 
-t.test('publishing failures: exit 1 with the summary, nothing partial left, no symlink followed', async (t) => {
+// Three at a time, each with emulators of its own: a scene sets the values of the objects it reads.
+t.test('publishing failures: exit 1 with the summary, nothing partial left, no symlink followed', { jobs: 3 }, async (t) => {
   for (const c of PUBLISH) {
-    await t.test(c.name, async (t) => {
+    t.test(c.name, async (t) => {
       if (c.sandboxed && !support.namespaces) return void t.pass(c.name, { skip: `needs a mount namespace: ${support.reason ?? ''}` });
       if (c.asOtherUser && !support.otherUsers) return void t.pass(c.name, { skip: 'needs to run as another user: the tests are not root' });
-      const s = await scene(LONG_DEADLINE_MS);
-      const out = await mkdtemp(join(world.dir, 'after-'));
+      const own = await startFetchWorld({ scratchRoot: world.dir });
+      t.teardown(() => own.close());
+      const s = await scene(LONG_DEADLINE_MS, own);
+      const out = await mkdtemp(join(s.dir, 'after-'));
       const before = await snapshotDir(s.volume);
       const { env, options } = await c.prepare(s, out);
       const planted = c.sandboxed ? {} : await snapshotDir(s.volume);
