@@ -216,3 +216,160 @@ t.test("kinds and fields named like Object.prototype's pass through, and odd sha
   ]);
   t.equal(result.output, odd, 'unchanged');
 });
+
+// As kubectl writes a Pod (sequences flush with their key), with what a person adds: comments, a literal and a
+// folded block, a flow sequence with a quoted string. The rendered text is the input with the injection's lines
+// inserted, nothing else changed (the stream's first document gains its `---`).
+const HAND_WRITTEN = `# The checkout pod: a comment at the top.
+apiVersion: v1
+kind: Pod
+metadata:
+  name: checkout # trailing comment
+  namespace: shop
+  annotations:
+    akv-injector.io/inject: "true"
+    akv-injector.io/vault: kv-shop
+    # the objects, as a literal block
+    akv-injector.io/objects: |
+      - objectName: db-password
+        objectType: secret
+spec:
+  containers:
+  - name: app # flush sequence, as kubectl writes it
+    image: contoso.azurecr.io/app:1
+    args: ["--config", /etc/app.yaml]
+    command:
+    - sh
+    - -c
+    - >
+      exec app
+`;
+
+const HAND_WRITTEN_RENDERED = `---
+# The checkout pod: a comment at the top.
+apiVersion: v1
+kind: Pod
+metadata:
+  name: checkout # trailing comment
+  namespace: shop
+  annotations:
+    akv-injector.io/inject: "true"
+    akv-injector.io/vault: kv-shop
+    # the objects, as a literal block
+    akv-injector.io/objects: |
+      - objectName: db-password
+        objectType: secret
+    akv-injector.io/status: injected
+spec:
+  containers:
+  - name: app # flush sequence, as kubectl writes it
+    image: contoso.azurecr.io/app:1
+    args: ["--config", /etc/app.yaml]
+    command:
+    - sh
+    - -c
+    - >
+      exec app
+    volumeMounts:
+    - name: akv-injector-secrets
+      mountPath: /mnt/secrets-store
+      readOnly: true
+  volumes:
+  - name: akv-injector-token
+    projected:
+      sources:
+      - serviceAccountToken:
+          audience: api://AzureADTokenExchange
+          expirationSeconds: 3600
+          path: azure-identity-token
+  - name: akv-injector-secrets
+    emptyDir:
+      medium: Memory
+      sizeLimit: 16Mi
+  initContainers:
+  - name: akv-injector
+    image: ghcr.io/akv-injector/akv-injector:0.1.0
+    imagePullPolicy: IfNotPresent
+    args:
+    - fetch
+    env:
+    - name: AZURE_CLIENT_ID
+      value: 0b4b0a4c-1f3e-4c55-9c8e-6f1f0e6d2a01
+    - name: AZURE_TENANT_ID
+      value: 72f988bf-86f1-41af-91ab-2d7cd011db47
+    - name: AZURE_FEDERATED_TOKEN_FILE
+      value: /var/run/secrets/akv-injector/azure-identity-token
+    - name: AZURE_AUTHORITY_HOST
+      value: https://login.microsoftonline.com/
+    - name: AKV_INJECTOR_VAULT_URL
+      value: https://kv-shop.vault.azure.net/
+    - name: AKV_INJECTOR_OBJECTS
+      value: '[{"objectName":"db-password","objectType":"secret","objectVersion":"","objectAlias":"db-password","objectFormat":"pem","objectEncoding":"utf-8","filePermission":"0644","objectVersionHistory":1,"optional":false}]'
+    - name: AKV_INJECTOR_OUTPUT_DIR
+      value: /mnt/secrets-store
+    volumeMounts:
+    - name: akv-injector-token
+      mountPath: /var/run/secrets/akv-injector
+      readOnly: true
+    - name: akv-injector-secrets
+      mountPath: /mnt/secrets-store
+    resources:
+      requests:
+        cpu: 50m
+        memory: 64Mi
+      limits:
+        cpu: "1"
+        memory: 128Mi
+    terminationMessagePolicy: FallbackToLogsOnError
+    securityContext:
+      runAsNonRoot: true
+      runAsUser: 65532
+      runAsGroup: 65532
+      allowPrivilegeEscalation: false
+      readOnlyRootFilesystem: true
+      capabilities:
+        drop:
+        - ALL
+      seccompProfile:
+        type: RuntimeDefault
+`;
+
+t.test('an injected document keeps its comments, block scalars, flow collections, key order and layout', async (t) => {
+  const result = await renderManifests(HAND_WRITTEN, OPTIONS);
+  t.same(result.problems, []);
+  t.equal(result.output, HAND_WRITTEN_RENDERED);
+  const inserted = new Set(HAND_WRITTEN_RENDERED.split('\n'));
+  for (const line of HAND_WRITTEN.split('\n')) t.ok(inserted.has(line), `kept: ${line}`);
+  t.same(result.summary, ['Pod shop/checkout: injected akv-injector (https://kv-shop.vault.azure.net/, 1 object) mounted at app:/mnt/secrets-store']);
+});
+
+t.test('sequences indented under their key and padded flow collections stay so', async (t) => {
+  const input = `apiVersion: v1
+kind: Pod
+metadata:
+  name: padded
+  annotations: { akv-injector.io/inject: "true", akv-injector.io/vault: kv-shop, akv-injector.io/objects: "[{objectName: a, objectType: secret}]" }
+spec:
+  containers:
+    - name: app
+      image: app:1
+      args: [ --port, "8080" ]
+`;
+  const result = await renderManifests(input, OPTIONS);
+  t.same(result.problems, []);
+  t.ok(result.output.startsWith(`---\n${input.split('\n').slice(0, 4).join('\n')}\n`), 'the head as written');
+  t.match(result.output, '      args: [ --port, "8080" ]\n      volumeMounts:\n        - name: akv-injector-secrets\n');
+  t.match(result.output, '  initContainers:\n    - name: akv-injector\n');
+});
+
+t.test('one summary line per workload: what was injected, or why not', async (t) => {
+  const optedOut = workload('Deployment', 'apps/v1', '  selector: {matchLabels: {app: demo}}\n', '').replace(
+    'akv-injector.io/inject: "true"',
+    'akv-injector.io/inject: "false"',
+  );
+  const result = await renderManifests(`${HAND_WRITTEN}---\n${optedOut}---\n${SERVICE}`, OPTIONS);
+  t.same(result.summary, [
+    'Pod shop/checkout: injected akv-injector (https://kv-shop.vault.azure.net/, 1 object) mounted at app:/mnt/secrets-store',
+    'Deployment shop/deployment-app: not injected (pod opted out)',
+  ]);
+});

@@ -2,8 +2,9 @@
 // a multi-document YAML stream. Documents it does not inject pass through byte for byte.
 import type { V1Namespace, V1Pod, V1ServiceAccount } from '@kubernetes/client-node';
 import fastJsonPatch, { type Operation } from 'fast-json-patch';
-import { parseAllDocuments, type Document } from 'yaml';
+import { isMap, isSeq, parseAllDocuments, type Document } from 'yaml';
 import type { AdmissionRequest } from './admission.js';
+import { INIT_CONTAINER, REFRESH_CONTAINER, SECRETS_VOLUME } from './names.js';
 import type { Lookups, SecretProviderClass } from './lookups.js';
 import { mutate } from './mutate.js';
 import type { WebhookSettings } from './settings.js';
@@ -25,6 +26,8 @@ export interface RenderResult {
   problems: string[];
   warnings: string[];
   injected: string[];
+  /** One line per workload: what was injected into it, or why nothing was. */
+  summary: string[];
 }
 
 /** Where each workload kind keeps its pod template. */
@@ -59,10 +62,11 @@ export async function renderManifests(text: string, options: RenderOptions): Pro
     chunks.map((chunk) => chunk.value).filter((v): v is Manifest => v !== undefined),
     options,
   );
-  const result: RenderResult = { output: chunks.length === 0 ? text : '', problems: [], warnings: [], injected: [] };
+  const result: RenderResult = { output: chunks.length === 0 ? text : '', problems: [], warnings: [], injected: [], summary: [] };
   let n = 0;
   for (const chunk of chunks) {
-    const rendered = chunk.value === undefined ? undefined : await renderOne(chunk.value, chunk.document, options, lookups, `render-${n++}`, result);
+    const rendered =
+      chunk.value === undefined ? undefined : await renderOne(chunk.value, chunk.text, chunk.document, options, lookups, `render-${n++}`, result);
     result.output += rendered ?? chunk.text;
   }
   return result;
@@ -70,6 +74,7 @@ export async function renderManifests(text: string, options: RenderOptions): Pro
 
 async function renderOne(
   doc: Manifest,
+  text: string,
   document: Document.Parsed,
   options: RenderOptions,
   lookups: Lookups,
@@ -99,15 +104,19 @@ async function renderOne(
     result.problems.push(`${label}: ${mutation.response.status?.message ?? mutation.reason}`);
     return undefined;
   }
-  if (mutation.response.patch === undefined) return undefined;
+  if (mutation.response.patch === undefined) {
+    result.summary.push(`${label}: not injected (${mutation.reason})`);
+    return undefined;
+  }
   const operations = JSON.parse(Buffer.from(mutation.response.patch, 'base64').toString('utf8')) as Operation[];
   const injected = fastJsonPatch.applyPatch(structuredClone(pod), operations, true, false).newDocument;
   result.injected.push(label);
-  document.setIn([...path, 'metadata'], injected.metadata);
-  document.setIn([...path, 'spec'], injected.spec);
+  result.summary.push(`${label}: ${describeInjection(injected)}`);
+  // The patch applied to the parsed document node by node: comments, scalar styles and key order stay as written.
+  patchDocument(document, path, operations);
   // Every rendered document starts with its marker: the stream's first may have had none.
   document.directives.docStart = true;
-  return document.toString();
+  return document.toString(layoutOf(text));
 }
 
 // Cluster reads answered from the flags and from the documents themselves (a SecretProviderClass in the stream).
@@ -169,4 +178,61 @@ function getIn(value: unknown, path: string[]): unknown {
     current = Object.hasOwn(current, key) ? (current as Record<string, unknown>)[key] : undefined;
   }
   return current;
+}
+
+/** Apply JSON Patch operations (add, replace, remove; paths within the pod) to the pod template at `base` of `document`. */
+function patchDocument(document: Document.Parsed, base: string[], operations: Operation[]): void {
+  for (const operation of operations) {
+    const segments = operation.path
+      .split('/')
+      .slice(1)
+      .map((segment) => segment.replace(/~1/g, '/').replace(/~0/g, '~'));
+    const path = keysOf(document, [...base, ...segments]);
+    if (operation.op === 'remove') document.deleteIn(path);
+    else if (operation.op === 'add' || operation.op === 'replace') document.setIn(path, document.createNode(operation.value));
+    else throw new Error(`render: unexpected patch operation ${operation.op}`);
+  }
+}
+
+/** The path with each index into a sequence as a number, as the yaml package's collections want it. */
+function keysOf(document: Document.Parsed, segments: string[]): Array<string | number> {
+  const keys: Array<string | number> = [];
+  let node: unknown = document.contents;
+  for (const segment of segments) {
+    const key = isSeq(node) ? (segment === '-' ? node.items.length : Number(segment)) : segment;
+    keys.push(key);
+    node = isSeq(node) || isMap(node) ? node.get(key, true) : undefined;
+  }
+  return keys;
+}
+
+/** What the webhook put into a pod, in one line: the init containers, the vault, the objects and where they are mounted. */
+function describeInjection(pod: V1Pod): string {
+  const spec = pod.spec;
+  const added = (spec?.initContainers ?? []).filter((c) => c.name === INIT_CONTAINER || c.name === REFRESH_CONTAINER);
+  const init = added.find((c) => c.name === INIT_CONTAINER);
+  const env = new Map((init?.env ?? []).map((e) => [e.name, e.value]));
+  let objects = 0;
+  try {
+    objects = (JSON.parse(env.get('AKV_INJECTOR_OBJECTS') ?? '[]') as unknown[]).length;
+  } catch {
+    // Counted as none: the init container's own check reports a bad list.
+  }
+  const mounts = [...(spec?.initContainers ?? []), ...(spec?.containers ?? [])]
+    .filter((c) => !added.includes(c))
+    .flatMap((c) => (c.volumeMounts ?? []).filter((m) => m.name === SECRETS_VOLUME).map((m) => `${c.name}:${m.mountPath}`));
+  return `injected ${added.map((c) => c.name).join(' + ')} (${env.get('AKV_INJECTOR_VAULT_URL') ?? '?'}, ${objects} ${objects === 1 ? 'object' : 'objects'}) mounted at ${mounts.join(', ') || 'no container'}`;
+}
+
+/**
+ * The layout the yaml package cannot read back from a document, guessed from its text so the rendered one is
+ * written the same way: sequences indented under their key or not, and flow collections padded (`[ a ]`) or not.
+ */
+function layoutOf(text: string): { indentSeq: boolean; flowCollectionPadding: boolean } {
+  const count = (pattern: RegExp): number => text.match(pattern)?.length ?? 0;
+  const flush = count(/^( *)[^\s#-][^\n]*:[ \t]*\r?\n\1- /gm);
+  const indented = count(/^( *)[^\s#-][^\n]*:[ \t]*\r?\n\1 +- /gm);
+  const padded = count(/(?:: |- )[[{] /g);
+  const tight = count(/(?:: |- )[[{][^\s\]}]/g);
+  return { indentSeq: flush <= indented, flowCollectionPadding: padded > tight };
 }
