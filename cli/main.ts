@@ -19,35 +19,67 @@ Commands:
                     AZURE_AUTHORITY_HOST, AKV_INJECTOR_VAULT_URL, AKV_INJECTOR_OBJECTS,
                     AKV_INJECTOR_OUTPUT_DIR
   webhook    Serve the mutating admission webhook (POST /mutate, HTTPS).
-             Flags: --image IMAGE          image of the injected init container (required)
+             Flags: --image IMAGE          image of the injected init container (required; with --dev,
+                                           default the image of this version)
                     --tls-cert-file FILE   serving certificate, PEM (reloaded when it changes)
                     --tls-key-file FILE    its private key, PEM
-                    --dev                  no files: generate a certificate for localhost and print its CA
+                    --dev                  for trying it out: no files, a generated certificate for localhost
+                                           (its CA printed); no cluster needed
                     --port N               HTTPS port (default 8443)
                     --health-port N        plain HTTP /healthz, /readyz, /metrics (default 8080)
                     --tenant-id ID         default tenant ID
                     --cloud NAME           AzurePublicCloud (default), AzureUSGovernmentCloud, AzureChinaCloud
                     --namespace NS         its own namespace, never injected (default POD_NAMESPACE,
-                                           then the in-cluster service account's namespace)
+                                           then the in-cluster service account's namespace; with --dev,
+                                           then the kubeconfig context's, then "default")
                     --windows-image IMAGE  init container image for Windows pods
-             Kubernetes access: in-cluster configuration, else KUBECONFIG.
+             Environment: POD_NAMESPACE; KUBERNETES_SERVICE_HOST (in a pod), else KUBECONFIG, else
+                    ~/.kube/config: the Kubernetes access. With --dev and no reachable cluster,
+                    namespaces and ServiceAccounts are answered in memory (no annotations, no
+                    SecretProviderClasses).
   render     Print manifests as the webhook would mutate them (Pod, Deployment, StatefulSet,
              DaemonSet, ReplicaSet, Job, CronJob; other documents pass through), for review and GitOps.
-             Flags: -f FILE (- for stdin, required), --namespace NS (for documents without one;
-                    default "default"), --image, --windows-image, --tenant-id, --cloud,
-                    --client-id ID (as the ServiceAccounts' azure.workload.identity/client-id),
+             Keeps comments, block scalars and key order; one line per workload on stderr says what
+             was injected, or why not.
+             Flags: -f FILE|DIR|-       a file, a folder (its *.yaml, *.yml in name order) or - for stdin;
+                                        repeatable, read in order (required)
+                    -n, --namespace NS  for documents without one (default "default")
+                    --image IMAGE       the init container's image (default the image of this version)
+                    --windows-image IMAGE, --tenant-id ID, --cloud NAME (as the webhook's)
+                    --client-id ID      as the ServiceAccounts' azure.workload.identity/client-id
                     --namespace-annotation KEY=VALUE, --namespace-label KEY=VALUE (repeatable)
+             Exit 0: rendered; 1: a workload would be denied; 2: invalid flags or input.
   certs      Write a CA and a serving certificate for the webhook's Service.
              Flags: --service NAME --namespace NS --out-dir DIR (all required),
                     --secret-name NAME (default NAME-tls), --validity-days N (default 365)
              Writes ca.crt, tls.crt, tls.key and tls-secret.yaml (a kubernetes.io/tls Secret).
   help       Show this help.
   version    Print the version.
+
+Every command takes --help (-h).
 `;
+
+/** `akv-injector <command> --help`: that command's part of the usage text. */
+function commandUsage(command: string): string {
+  const lines = USAGE.split('\n');
+  const start = lines.findIndex((line) => line.startsWith(`  ${command} `));
+  const end = lines.findIndex((line, index) => index > start && !line.startsWith('     '));
+  return `Usage: akv-injector ${command} [flags]\n\n${lines.slice(start, end).join('\n')}\n`;
+}
+
+/** True when the arguments ask for help (before a `--`, which ends the flags). */
+function asksForHelp(args: string[]): boolean {
+  const flags = args.includes('--') ? args.slice(0, args.indexOf('--')) : args;
+  return flags.includes('--help') || flags.includes('-h');
+}
 
 /** Run the CLI and return the process exit code. */
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  if (command !== undefined && ['fetch', 'webhook', 'render', 'certs'].includes(command) && asksForHelp(rest)) {
+    process.stdout.write(commandUsage(command));
+    return 0;
+  }
   switch (command) {
     case 'fetch':
       // The image's compile cache (a fetch is a new process each time; the webhook compiles once).
@@ -70,16 +102,12 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write(USAGE);
       return command === undefined ? 2 : 0;
     default:
-      process.stderr.write(`akv-injector: unknown command "${command}"\n\n${USAGE}`);
+      process.stderr.write(`akv-injector: unknown command "${command}"; run "akv-injector --help" for the commands.\n`);
       return 2;
   }
 }
 
 async function webhookCommand(args: string[]): Promise<number> {
-  if (args.includes('--help') || args.includes('-h')) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
   const { runWebhook } = await import('../webhook/main.js');
   const code = await runWebhook(args);
   // Everything is closed; should a stray handle keep the event loop alive, do not hang the pod's termination.
@@ -104,7 +132,7 @@ async function certsCommand(args: string[]): Promise<number> {
   const { parseCertsFlags, writeCerts } = await import('../src/certs-command.js');
   const { flags, problems } = parseCertsFlags(args);
   if (flags === undefined) {
-    process.stderr.write(`akv-injector certs: invalid flags:\n${problems.map((p) => `- ${p}`).join('\n')}\n`);
+    process.stderr.write(`akv-injector certs: invalid flags:\n${problems.map((p) => `- ${p}`).join('\n')}\nRun "akv-injector certs --help" for the flags.\n`);
     return 2;
   }
   const written = await writeCerts(flags);

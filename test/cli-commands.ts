@@ -1,7 +1,8 @@
 // The bundled CLI's offline commands, as a user runs them: render and certs.
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import t from 'tap';
 import { parseAllDocuments } from 'yaml';
 import { DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT_MS } from '../src/fetch/job.js';
@@ -75,7 +76,12 @@ t.test('render reports invalid workloads with exit 1 and bad flags with exit 2',
   );
   t.equal(denied.stdout, '', 'nothing half-rendered on stdout');
   t.match(await runCli(cli, ['render'], env), { code: 2, stderr: /-f FILE is required/ });
-  t.match(await runCli(cli, ['render', '-f', join(dir, 'missing.yaml')], env), { code: 2, stderr: /cannot read .*missing.yaml/ });
+  t.match(await runCli(cli, ['render', '-f', join(dir, 'missing.yaml')], env), { code: 2, stderr: /cannot read .*missing.yaml: no such file or folder/ });
+  t.match(await runCli(cli, ['render', '-f', file, '-f', join(dir, 'missing.yaml')], env), {
+    code: 2,
+    stdout: '',
+    stderr: /cannot read .*missing.yaml: no such file or folder/,
+  });
   t.match(await runCli(cli, ['render', '-f', file, '--cloud', 'Mars'], env), { code: 2, stderr: /--cloud "Mars" is not one of/ });
 });
 
@@ -114,4 +120,130 @@ t.test("version is package.json's, and render injects the image of that version 
   );
   t.equal(result.code, 0, result.stderr);
   t.match(result.stdout, `image: ghcr.io/akv-injector/akv-injector:${packageJson.version}\n`);
+});
+
+const COMMAND_FLAGS: Record<string, string[]> = {
+  fetch: [
+    '--timeout',
+    '--concurrency',
+    'AKV_INJECTOR_TIMEOUT',
+    'AKV_INJECTOR_CONCURRENCY',
+    'AZURE_CLIENT_ID',
+    'AZURE_TENANT_ID',
+    'AZURE_FEDERATED_TOKEN_FILE',
+    'AZURE_AUTHORITY_HOST',
+    'AKV_INJECTOR_VAULT_URL',
+    'AKV_INJECTOR_OBJECTS',
+    'AKV_INJECTOR_OUTPUT_DIR',
+  ],
+  webhook: [
+    '--image',
+    '--tls-cert-file',
+    '--tls-key-file',
+    '--dev',
+    '--port',
+    '--health-port',
+    '--tenant-id',
+    '--cloud',
+    '--namespace',
+    '--windows-image',
+    'POD_NAMESPACE',
+    'KUBECONFIG',
+  ],
+  render: ['-f ', '--namespace', '--image', '--windows-image', '--tenant-id', '--cloud', '--client-id', '--namespace-annotation', '--namespace-label'],
+  certs: ['--service', '--namespace', '--out-dir', '--secret-name', '--validity-days'],
+};
+
+t.test('--help and -h on every command: its usage, every flag, exit 0', async (t) => {
+  for (const [command, flags] of Object.entries(COMMAND_FLAGS)) {
+    for (const help of ['--help', '-h']) {
+      const result = await runCli(cli, [command, help], env);
+      t.equal(result.code, 0, `${command} ${help}: exit 0`);
+      t.equal(result.stderr, '', `${command} ${help}: nothing on stderr`);
+      t.ok(result.stdout.startsWith(`Usage: akv-injector ${command} [flags]\n`), `${command} ${help}: its usage`);
+      for (const flag of flags) t.match(result.stdout, flag, `${command} ${help}: ${flag}`);
+    }
+  }
+  // Asked with other flags too, help wins and nothing runs (the webhook would listen, the fetch would read its environment).
+  t.match(await runCli(cli, ['webhook', '--dev', '--help'], env), { code: 0, stdout: /^Usage: akv-injector webhook/ });
+  t.match(await runCli(cli, ['certs', '--out-dir', join(dir, 'never'), '-h'], env), { code: 0, stdout: /^Usage: akv-injector certs/ });
+  t.same(await readdir(dir).then((names) => names.includes('never')), false, 'certs --help wrote nothing');
+  for (const help of ['--help', '-h', 'help']) {
+    const top = await runCli(cli, [help], env);
+    t.equal(top.code, 0, `akv-injector ${help}`);
+    for (const command of Object.keys(COMMAND_FLAGS)) t.match(top.stdout, new RegExp(`^  ${command} `, 'm'), `${help}: ${command}`);
+    t.match(top.stdout, 'Every command takes --help');
+  }
+});
+
+t.test('an unknown option: exit 2, naming it and pointing at --help', async (t) => {
+  for (const command of Object.keys(COMMAND_FLAGS)) {
+    const result = await runCli(cli, [command, '--no-such-flag'], env);
+    t.equal(result.code, 2, `${command}: exit 2`);
+    t.match(result.stderr, '--no-such-flag', `${command}: names the option`);
+    t.match(result.stderr, `akv-injector ${command} --help`, `${command}: points at its help`);
+    t.equal(result.stdout, '', `${command}: nothing on stdout`);
+  }
+  t.match(await runCli(cli, ['frobnicate'], env), { code: 2, stderr: /unknown command "frobnicate"; run "akv-injector --help"/ });
+});
+
+/** Run the CLI with `input` on stdin. */
+function runWithStdin(args: string[], input: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((done) => {
+    const child = execFile(process.execPath, [cli, ...args], { env }, (error, stdout, stderr) => {
+      done({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+    child.stdin?.end(input);
+  });
+}
+
+const EXAMPLES = resolve(import.meta.dirname, '..', 'examples');
+
+t.test("render -f FOLDER reads its YAML files in name order, as the examples' cat one-liner does", async (t) => {
+  for (const example of ['certificate', 'namespace-wide', 'secret-provider-class', 'workload-identity']) {
+    const folder = join(EXAMPLES, example);
+    const names = (await readdir(folder)).filter((name) => name.endsWith('.yaml')).sort();
+    const concatenated = (await Promise.all(names.map((name) => readFile(join(folder, name), 'utf8')))).join('');
+    const piped = await runWithStdin(['render', '-f', '-'], concatenated);
+    t.equal(piped.code, 0, `${example}: cat *.yaml | render -f -: ${piped.stderr}`);
+    const fromFolder = await runCli(cli, ['render', '-f', `${folder}/`], env);
+    t.equal(fromFolder.code, 0, `${example}: render -f ${example}/: ${fromFolder.stderr}`);
+    t.equal(fromFolder.stdout, piped.stdout, `${example}: the folder renders as its files piped in`);
+    t.equal(fromFolder.stderr, piped.stderr, `${example}: the same summary`);
+    t.match(fromFolder.stderr, /^Deployment [a-z-]+\/[a-z-]+: injected akv-injector \(https:\/\/kv-[a-z]+\.vault\.azure\.net\/, \d objects?\) mounted at /m);
+    // Nothing of the input is lost: every line is still there, in order (the injection only adds lines).
+    const output = piped.stdout.split('\n');
+    let at = 0;
+    for (const line of concatenated.split('\n')) {
+      const found = output.indexOf(line, at);
+      if (found < 0) {
+        t.fail(`${example}: line ${JSON.stringify(line)} kept in order`);
+        break;
+      }
+      at = found + 1;
+    }
+  }
+});
+
+t.test('render -f A -f B reads both, in order; files without --- do not run into each other', async (t) => {
+  const folder = join(dir, 'several');
+  await mkdir(folder, { recursive: true });
+  await writeFile(join(folder, 'b-deployment.yaml'), MANIFESTS.split('---\n')[1] as string);
+  // No trailing newline, no marker: the next file must still start a document of its own.
+  await writeFile(join(folder, 'a-service.yaml'), (MANIFESTS.split('---\n')[0] as string).trimEnd());
+  await writeFile(join(folder, 'notes.txt'), 'not YAML: ignored in a folder');
+  const flags = ['--client-id', '0b4b0a4c-1f3e-4c55-9c8e-6f1f0e6d2a01', '--tenant-id', 'contoso.onmicrosoft.com'];
+  const kinds = (stdout: string): unknown[] => parseAllDocuments(stdout).map((d) => (d.toJS() as { kind: string }).kind);
+  const forward = await runCli(cli, ['render', '-f', join(folder, 'a-service.yaml'), '-f', join(folder, 'b-deployment.yaml'), ...flags], env);
+  t.equal(forward.code, 0, forward.stderr);
+  t.same(kinds(forward.stdout), ['Service', 'Deployment']);
+  t.ok(forward.stdout.startsWith('apiVersion: v1\nkind: Service\nmetadata: {name: web}\n'), 'the first file as written');
+  const backward = await runCli(cli, ['render', '-f', join(folder, 'b-deployment.yaml'), '-f', join(folder, 'a-service.yaml'), ...flags], env);
+  t.same(kinds(backward.stdout), ['Deployment', 'Service'], 'in the order given');
+  const whole = await runCli(cli, ['render', '-f', folder, ...flags], env);
+  t.equal(whole.stdout, forward.stdout, 'a folder: its *.yaml files in name order');
+  t.equal(whole.stderr, 'Deployment shop/web: injected akv-injector (https://kv-shop.vault.azure.net/, 1 object) mounted at web:/mnt/secrets-store\n');
+  const empty = join(dir, 'empty');
+  await mkdir(empty, { recursive: true });
+  t.match(await runCli(cli, ['render', '-f', empty], env), { code: 2, stderr: /cannot read .*empty: the folder has no \*\.yaml or \*\.yml file/ });
 });

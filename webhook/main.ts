@@ -211,7 +211,7 @@ export async function runWebhook(args: string[], options: RunOptions = {}): Prom
   const stderr = options.stderr ?? ((text: string): void => void process.stderr.write(text));
   const parsed = parseWebhookFlags(args, { env, readNamespaceFile });
   if (!parsed.ok) {
-    const message = `akv-injector webhook: invalid flags:\n${parsed.problems.map((p) => `- ${p}`).join('\n')}\nRun "akv-injector help" for the flags.\n`;
+    const message = `akv-injector webhook: invalid flags:\n${parsed.problems.map((p) => `- ${p}`).join('\n')}\nRun "akv-injector webhook --help" for the flags.\n`;
     stderr(message);
     await writeTerminationLog(message);
     return 2;

@@ -1,5 +1,6 @@
-// `akv-injector render -f FILE`: print manifests as the webhook would mutate them (for review and GitOps).
-import { readFile } from 'node:fs/promises';
+// `akv-injector render -f FILE|DIR|- ...`: print manifests as the webhook would mutate them (for review and GitOps).
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { cloudFromFlag } from '../src/clouds.js';
 import { IMAGE } from '../src/version.js';
@@ -18,7 +19,7 @@ export async function renderCommand(args: string[], io: RenderIo): Promise<numbe
     ({ values } = parseArgs({
       args,
       options: {
-        file: { type: 'string', short: 'f' },
+        file: { type: 'string', short: 'f', multiple: true },
         namespace: { type: 'string', short: 'n' },
         image: { type: 'string' },
         'windows-image': { type: 'string' },
@@ -31,28 +32,28 @@ export async function renderCommand(args: string[], io: RenderIo): Promise<numbe
       strict: true,
     }));
   } catch (error) {
-    io.stderr(`akv-injector render: ${(error as Error).message}\n`);
+    io.stderr(`akv-injector render: ${(error as Error).message}\nRun "akv-injector render --help" for the flags.\n`);
     return 2;
   }
   const problems: string[] = [];
-  const file = values.file as string | undefined;
-  if (file === undefined) problems.push('-f FILE is required (- for stdin)');
+  const files = (values.file as string[] | undefined) ?? [];
+  if (files.length === 0) problems.push('-f FILE is required (- for stdin, or a folder)');
   const { cloud, problem: cloudProblem } = cloudFromFlag(values.cloud as string | undefined);
   if (cloudProblem !== undefined) problems.push(cloudProblem);
   const namespaceAnnotations = pairs(values['namespace-annotation'], '--namespace-annotation', problems);
   const namespaceLabels = pairs(values['namespace-label'], '--namespace-label', problems);
-  if (problems.length > 0 || file === undefined || cloud === undefined) {
-    io.stderr(`akv-injector render: invalid flags:\n${problems.map((p) => `- ${p}`).join('\n')}\n`);
+  if (problems.length > 0 || cloud === undefined) {
+    io.stderr(`akv-injector render: invalid flags:\n${problems.map((p) => `- ${p}`).join('\n')}\nRun "akv-injector render --help" for the flags.\n`);
     return 2;
   }
 
-  let text: string;
-  try {
-    text = file === '-' ? await io.readStdin() : await readFile(file, 'utf8');
-  } catch (error) {
-    io.stderr(`akv-injector render: cannot read ${file}: ${(error as Error).message}\n`);
+  const read = await readInputs(files, io);
+  if (typeof read === 'string') {
+    io.stderr(`akv-injector render: ${read}\n`);
     return 2;
   }
+  const text = read.join('');
+  const file = files.join(', ');
   const clientId = values['client-id'] as string | undefined;
   const tenantId = values['tenant-id'] as string | undefined;
   const options: RenderOptions = {
@@ -71,6 +72,7 @@ export async function renderCommand(args: string[], io: RenderIo): Promise<numbe
   try {
     const result = await renderManifests(text, options);
     for (const warning of result.warnings) io.stderr(`warning: ${warning}\n`);
+    for (const line of result.summary) io.stderr(`${line}\n`);
     if (result.problems.length > 0) {
       io.stderr(
         `akv-injector render: ${result.problems.length} ${result.problems.length === 1 ? 'workload is' : 'workloads are'} not valid for injection:\n${result.problems.join('\n')}\n`,
@@ -83,6 +85,53 @@ export async function renderCommand(args: string[], io: RenderIo): Promise<numbe
     io.stderr(`akv-injector render: ${file === '-' ? 'stdin' : file}: ${(error as Error).message}\n`);
     return 1;
   }
+}
+
+/**
+ * The texts of the inputs, in order: stdin for `-`, a folder's *.yaml and *.yml files in name order; each after
+ * the first starts a document of its own, so files without `---` do not run into each other.
+ * A message naming the input when one cannot be read.
+ */
+async function readInputs(inputs: string[], io: RenderIo): Promise<string[] | string> {
+  const texts: string[] = [];
+  for (const input of inputs) {
+    const paths = input === '-' ? ['-'] : await expand(input);
+    if (typeof paths === 'string') return paths;
+    for (const path of paths) {
+      let text: string;
+      try {
+        text = path === '-' ? await io.readStdin() : await readFile(path, 'utf8');
+      } catch (error) {
+        return `cannot read ${path}: ${(error as Error).message}`;
+      }
+      // A stream of one input stays byte for byte; the next input starts on a line and a document of its own.
+      const last = texts.length - 1;
+      if (last >= 0 && !(texts[last] as string).endsWith('\n') && texts[last] !== '') texts[last] += '\n';
+      if (last >= 0 && text.trim() !== '' && !/^---(\s|$)/.test(firstContentLine(text))) text = `---\n${text}`;
+      texts.push(text);
+    }
+  }
+  return texts;
+}
+
+/** A file is itself; a folder is its *.yaml and *.yml files in name order. A message when it is neither. */
+async function expand(input: string): Promise<string[] | string> {
+  let info;
+  try {
+    info = await stat(input);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' ? `cannot read ${input}: no such file or folder` : `cannot read ${input}: ${(error as Error).message}`;
+  }
+  if (!info.isDirectory()) return [input];
+  const names = (await readdir(input)).filter((name) => /\.ya?ml$/.test(name)).sort();
+  if (names.length === 0) return `cannot read ${input}: the folder has no *.yaml or *.yml file`;
+  return names.map((name) => join(input, name));
+}
+
+/** The first line that is not blank, a comment or a directive: where a document marker would be. */
+function firstContentLine(text: string): string {
+  return text.split('\n').find((line) => line.trim() !== '' && !line.startsWith('#') && !line.startsWith('%')) ?? '';
 }
 
 function pairs(list: string | string[] | undefined, flag: string, problems: string[]): Record<string, string> {

@@ -10,7 +10,7 @@ export async function fetchCommand(args: string[]): Promise<number> {
   try {
     ({ values } = parseArgs({ args, options: { timeout: { type: 'string' }, concurrency: { type: 'string' } }, strict: true }));
   } catch (error) {
-    process.stderr.write(`akv-injector fetch: ${(error as Error).message}\n`);
+    process.stderr.write(`akv-injector fetch: ${(error as Error).message}\nRun "akv-injector fetch --help" for the flags.\n`);
     return 2;
   }
   try {
