@@ -4,6 +4,8 @@ import https from 'node:https';
 import { Writable } from 'node:stream';
 import { CLOUDS } from '../src/clouds.js';
 import { createLogger } from '../src/log.js';
+import { IMAGE } from '../src/version.js';
+import { contextNamespace, findKubeAccess } from '../webhook/kube-access.js';
 import { parseWebhookFlags, runWebhook, type FlagSources } from '../webhook/main.js';
 import { startFakeApiServer, unreachableKubeConfig } from './fixtures/fake-apiserver.js';
 import { loadReview } from './fixtures/admission-fixtures.js';
@@ -114,7 +116,11 @@ interface Running {
   logs: () => string;
 }
 
-async function start(args: string[], kubeConfig: Awaited<ReturnType<typeof unreachableKubeConfig>>): Promise<Running> {
+async function start(
+  args: string[],
+  kubeConfig: Awaited<ReturnType<typeof unreachableKubeConfig>> | undefined,
+  more: { home?: string; defaults?: false } = {},
+): Promise<Running> {
   const controller = new AbortController();
   let stderr = '';
   const lines: string[] = [];
@@ -129,10 +135,12 @@ async function start(args: string[], kubeConfig: Awaited<ReturnType<typeof unrea
   );
   let resolveListening: (ports: Running['ports']) => void = () => undefined;
   const listening = new Promise<Running['ports']>((resolve) => (resolveListening = resolve));
-  const done = runWebhook(['--port', '0', '--health-port', '0', '--namespace', 'akv-injector', '--image', 'akv-injector:test', ...args], {
+  const defaults = more.defaults === false ? [] : ['--namespace', 'akv-injector', '--image', 'akv-injector:test'];
+  const done = runWebhook(['--port', '0', '--health-port', '0', ...defaults, ...args], {
     env: {},
     logger,
-    kubeConfig,
+    ...(kubeConfig ? { kubeConfig } : {}),
+    ...(more.home !== undefined ? { home: more.home } : {}),
     stop: controller.signal,
     stderr: (text) => (stderr += text),
     onListening: resolveListening,
@@ -237,5 +245,127 @@ t.test('cert files that do not exist yet: listening, not ready until they appear
   const running = await start(['--tls-cert-file', `${dir}/tls.crt`, '--tls-key-file', `${dir}/tls.key`], await unreachableKubeConfig());
   const ready = JSON.parse((await get(running.ports.healthPort, '/readyz')).body) as { reasons: string[] };
   t.match(ready.reasons, [/^no TLS certificate loaded: cannot read the certificate or key: ENOENT/, /caches have not synced/]);
+  t.equal(await running.stop(), 0);
+});
+
+t.test('--dev needs no image and no namespace: the version\'s image, the kubeconfig context\'s namespace, else "default"', async (t) => {
+  const dev = (sources: FlagSources, args: string[] = []): unknown => parseWebhookFlags(['--dev', ...args], sources);
+  t.match(dev(noCluster), { ok: true, config: { settings: { image: IMAGE, namespace: 'default' } } });
+  t.match(dev({ ...noCluster, kubeContextNamespace: () => 'team-a' }), { ok: true, config: { settings: { namespace: 'team-a' } } });
+  t.match(dev({ env: { POD_NAMESPACE: 'from-env' }, readNamespaceFile: () => undefined, kubeContextNamespace: () => 'team-a' }), {
+    config: { settings: { namespace: 'from-env' } },
+  });
+  t.match(dev(noCluster, ['--image', 'mine:1', '--namespace', 'n']), { config: { settings: { image: 'mine:1', namespace: 'n' } } });
+  t.match(dev({ ...noCluster, kubeContextNamespace: () => 'Not_Valid' }), {
+    ok: false,
+    problems: [/the kubeconfig context's namespace "Not_Valid" is not a namespace name/],
+  });
+  // Without --dev both stay required: a production webhook must not guess its image or its namespace.
+  t.match(parseWebhookFlags(['--tls-cert-file', 'c', '--tls-key-file', 'k'], { ...noCluster, kubeContextNamespace: () => 'team-a' }), {
+    ok: false,
+    problems: [/--image is required/, /--namespace is required outside a cluster/],
+  });
+});
+
+const KUBECONFIG_TEXT = (namespace: string | undefined): string => `apiVersion: v1
+kind: Config
+clusters:
+  - name: c
+    cluster: {server: "https://127.0.0.1:1"}
+users:
+  - name: u
+    user: {token: t}
+contexts:
+  - name: ctx
+    context: {cluster: c, user: u${namespace ? `, namespace: ${namespace}` : ''}}
+current-context: ctx
+`;
+
+t.test('Kubernetes access: in-cluster, KUBECONFIG, ~/.kube/config, and what was tried when none is there', async (t) => {
+  const dir = t.testdir({
+    home: { '.kube': { config: KUBECONFIG_TEXT('from-home') } },
+    empty: {},
+    'team.yaml': KUBECONFIG_TEXT('team-a'),
+    'no-context.yaml': 'apiVersion: v1\nkind: Config\nclusters: []\n',
+  });
+  const none = findKubeAccess({ env: {}, home: `${dir}/empty` });
+  t.same(none, {
+    found: false,
+    tried: ['in-cluster: KUBERNETES_SERVICE_HOST is not set (not running in a pod)', 'KUBECONFIG: not set', `${dir}/empty/.kube/config: no such file`],
+  });
+  const home = findKubeAccess({ env: {}, home: `${dir}/home` });
+  t.equal(home.found && contextNamespace(home.kubeConfig), 'from-home', '~/.kube/config, its context namespace');
+  t.match(home, { source: `${dir}/home/.kube/config, context ctx, server https://127.0.0.1:1` });
+  const fromEnv = findKubeAccess({ env: { KUBECONFIG: `${dir}/missing.yaml:${dir}/team.yaml` }, home: `${dir}/home` });
+  t.equal(fromEnv.found && contextNamespace(fromEnv.kubeConfig), 'team-a', 'KUBECONFIG wins over ~/.kube/config; missing files in it are skipped');
+  t.match(findKubeAccess({ env: { KUBECONFIG: `${dir}/missing.yaml` }, home: `${dir}/home` }), {
+    found: false,
+    tried: [/KUBERNETES_SERVICE_HOST is not set/, `KUBECONFIG=${dir}/missing.yaml: no such file`, `${dir}/home/.kube/config: not read, KUBECONFIG is set`],
+  });
+  t.match(findKubeAccess({ env: { KUBECONFIG: `${dir}/no-context.yaml` }, home: `${dir}/empty` }), {
+    found: false,
+    tried: [/KUBERNETES_SERVICE_HOST/, /no-context\.yaml: no current context with a cluster/, /not read, KUBECONFIG is set/],
+  });
+  t.match(findKubeAccess({ env: { KUBERNETES_SERVICE_HOST: '10.0.0.1' }, home: `${dir}/empty`, exists: (p) => p.startsWith(dir) }), {
+    found: false,
+    tried: [
+      /^in-cluster: KUBERNETES_SERVICE_HOST is set but \/var\/run\/secrets\/kubernetes.io\/serviceaccount\/token does not exist$/,
+      'KUBECONFIG: not set',
+      /no such file/,
+    ],
+  });
+});
+
+t.test('no Kubernetes configuration and no --dev: one error naming what was tried, exit 1', async (t) => {
+  const dir = t.testdir();
+  const lines: string[] = [];
+  const logger = createLogger('webhook', new Writable({ write: (chunk: Buffer, _e, done) => (lines.push(chunk.toString()), done()) }));
+  const code = await runWebhook(['--tls-cert-file', `${dir}/c`, '--tls-key-file', `${dir}/k`, '--namespace', 'n', '--image', 'i'], {
+    env: {},
+    home: dir,
+    logger,
+    stop: AbortSignal.abort(),
+    stderr: () => undefined,
+  });
+  t.equal(code, 1);
+  t.equal(lines.length, 1, lines.join(''));
+  const line = JSON.parse(lines[0] ?? '{}') as { level: string; msg: string };
+  t.equal(line.level, 'fatal');
+  t.equal(
+    line.msg,
+    `akv-injector webhook: no Kubernetes configuration. Tried: in-cluster: KUBERNETES_SERVICE_HOST is not set (not running in a pod); KUBECONFIG: not set; ${dir}/.kube/config: no such file. Run it in a pod, set KUBECONFIG, or try it without a cluster with --dev.`,
+  );
+});
+
+/** A pod that names its identity itself: with no cluster, no ServiceAccount can give it. */
+function selfContainedReview(): ReturnType<typeof loadReview> {
+  const review = loadReview('deployment-pod');
+  const annotations = ((review.request.object as { metadata: { annotations: Record<string, string> } }).metadata.annotations ??= {});
+  annotations['akv-injector.io/client-id'] = '8f1c2b7a-3d4e-4f5a-9b6c-7d8e9f0a1b2c';
+  annotations['akv-injector.io/tenant-id'] = '72f988bf-86f1-41af-91ab-2d7cd011db47';
+  return review;
+}
+
+t.test('--dev with no cluster at all: ready at once, injects with in-memory lookups, says so once', async (t) => {
+  const running = await start(['--dev'], undefined, { home: t.testdir(), defaults: false });
+  const caPem = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n/.exec(running.stderr())?.[0] ?? '';
+  t.equal((await get(running.ports.healthPort, '/readyz')).status, 200, 'ready without a cluster');
+  const review = selfContainedReview();
+  const res = await postReview(running.ports.port, caPem, JSON.stringify(review));
+  const answer = JSON.parse(res.body) as { response: { allowed: boolean; patch?: string } };
+  t.match(answer, { response: { uid: review.request.uid, allowed: true, patchType: 'JSONPatch' } });
+  t.match(Buffer.from(answer.response.patch ?? '', 'base64').toString(), `"image":"${IMAGE}"`, "the version's image");
+  const logs = running.logs();
+  t.equal(logs.split('--dev without a cluster').length - 1, 1, 'one line says so');
+  t.match(logs, /"msg":"--dev without a cluster: no Kubernetes configuration \(tried: in-cluster: KUBERNETES_SERVICE_HOST is not set/);
+  t.match(logs, /"namespace":"default"/, 'its own namespace: default');
+  t.notMatch(logs, /HTTP protocol is not allowed/);
+  t.equal(await running.stop(), 0);
+});
+
+t.test('--dev with a configured cluster that does not answer: in-memory lookups, naming the server', async (t) => {
+  const running = await start(['--dev'], await unreachableKubeConfig(), { defaults: false });
+  t.equal((await get(running.ports.healthPort, '/readyz')).status, 200);
+  t.match(running.logs(), /"msg":"--dev without a cluster: the API server of the given configuration is not reachable \([^)]+\); every namespace/);
   t.equal(await running.stop(), 0);
 });

@@ -4,16 +4,19 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
 import { setFlagsFromString } from 'node:v8';
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { tenantIdProblem } from '../src/azure-ids.js';
 import { cloudFromFlag } from '../src/clouds.js';
 import { isDnsLabel } from '../src/dns-names.js';
 import { createServerLogger, type Logger } from '../src/log.js';
 import { writeTerminationLog } from '../src/termination-log.js';
+import { IMAGE as DEFAULT_IMAGE } from '../src/version.js';
 import { createBodyBudget } from './body-budget.js';
 import { createClusterCache, type ClusterCache } from './cluster-cache.js';
+import { createDevCluster } from './dev-cluster.js';
 import { buildHealthApp } from './health.js';
 import { createMetrics } from './metrics.js';
+import { contextNamespace, findKubeAccess, probeApiServer, type KubeAccess } from './kube-access.js';
 import { createMutator } from './mutate.js';
 import { buildApp, DEFAULT_BODY_BUDGET } from './server.js';
 import type { WebhookSettings } from './settings.js';
@@ -24,6 +27,8 @@ const LISTEN_HOST = '0.0.0.0';
 // Within the kubelet's default 30 s grace period: in-flight admissions get this long to finish.
 const DRAIN_DEADLINE_MS = 20_000;
 const DEV_HOSTS = { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1', '::1'] };
+// How long --dev waits for the API server to answer before it goes on without one.
+const DEV_PROBE_MS = 2000;
 
 export interface WebhookConfig {
   port: number;
@@ -38,6 +43,8 @@ export interface FlagSources {
   env: NodeJS.ProcessEnv;
   /** The in-cluster namespace file's content, or undefined when there is none. */
   readNamespaceFile: () => string | undefined;
+  /** With --dev: the kubeconfig context's namespace, the default after the file's (as kubectl's). */
+  kubeContextNamespace?: () => string | undefined;
 }
 
 const OPTIONS = {
@@ -70,7 +77,9 @@ export function parseWebhookFlags(args: string[], sources: FlagSources): ParsedF
   const healthPort = parsePort('--health-port', text('health-port'), 8080, problems);
   if (port !== 0 && port === healthPort) problems.push(`--port and --health-port must differ, both are ${port}`);
 
-  const image = text('image');
+  const dev = values.get('dev') === true;
+  // --dev runs without a cluster's settings: this version's image, as render injects it.
+  const image = text('image') ?? (dev && !malformed.has('image') ? DEFAULT_IMAGE : undefined);
   if (image === undefined || image === '') {
     if (!malformed.has('image')) problems.push("--image is required: the image of the injected init container (this program's image)");
   } else if (!IMAGE.test(image)) problems.push(`--image ${JSON.stringify(image)} is not an image reference`);
@@ -84,9 +93,8 @@ export function parseWebhookFlags(args: string[], sources: FlagSources): ParsedF
   const { cloud, problem: cloudProblem } = cloudFromFlag(text('cloud'));
   if (cloudProblem !== undefined) problems.push(cloudProblem);
 
-  const namespace = ownNamespace(text('namespace'), sources, problems);
+  const namespace = ownNamespace(text('namespace'), sources, dev, problems);
 
-  const dev = values.get('dev') === true;
   const certFile = text('tls-cert-file');
   const keyFile = text('tls-key-file');
   let tls: WebhookConfig['tls'] | undefined;
@@ -151,9 +159,14 @@ function parsePort(flag: string, value: string | undefined, fallback: number, pr
   return fallback;
 }
 
-function ownNamespace(flag: string | undefined, sources: FlagSources, problems: string[]): string | undefined {
+function ownNamespace(flag: string | undefined, sources: FlagSources, dev: boolean, problems: string[]): string | undefined {
   const fromEnv = sources.env.POD_NAMESPACE?.trim();
-  const found = flag !== undefined ? { value: flag, origin: '--namespace' } : fromEnv ? { value: fromEnv, origin: 'POD_NAMESPACE' } : fileNamespace(sources);
+  const found =
+    flag !== undefined
+      ? { value: flag, origin: '--namespace' }
+      : fromEnv
+        ? { value: fromEnv, origin: 'POD_NAMESPACE' }
+        : (fileNamespace(sources) ?? (dev ? devNamespace(sources) : undefined));
   if (found === undefined) {
     problems.push(
       `--namespace is required outside a cluster: the webhook's own namespace (or set POD_NAMESPACE; in a pod it is read from ${SERVICE_ACCOUNT_NAMESPACE_FILE})`,
@@ -165,6 +178,12 @@ function ownNamespace(flag: string | undefined, sources: FlagSources, problems: 
     return undefined;
   }
   return found.value;
+}
+
+/** Outside a cluster, as kubectl: the current context's namespace, else "default". */
+function devNamespace(sources: FlagSources): { value: string; origin: string } {
+  const fromContext = sources.kubeContextNamespace?.();
+  return fromContext ? { value: fromContext, origin: "the kubeconfig context's namespace" } : { value: 'default', origin: 'the default namespace' };
 }
 
 function fileNamespace(sources: FlagSources): { value: string; origin: string } | undefined {
@@ -185,8 +204,10 @@ export interface RunOptions {
   logger?: Logger;
   /** Where --dev prints its CA and flag problems go; default process.stderr. */
   stderr?: (text: string) => void;
-  /** Kubernetes access; default in-cluster when KUBERNETES_SERVICE_HOST is set, else KUBECONFIG. */
+  /** Kubernetes access; default in-cluster when KUBERNETES_SERVICE_HOST is set, else KUBECONFIG, else ~/.kube/config. */
   kubeConfig?: KubeConfig;
+  /** The home folder whose .kube/config is read; default os.homedir(). */
+  home?: string;
   /** Stops the webhook when aborted; default SIGTERM and SIGINT. */
   stop?: AbortSignal;
   /** Called once both listeners are up, with their ports (useful with port 0). */
@@ -209,7 +230,11 @@ export function limitYoungGeneration(): void {
 export async function runWebhook(args: string[], options: RunOptions = {}): Promise<number> {
   const env = options.env ?? process.env;
   const stderr = options.stderr ?? ((text: string): void => void process.stderr.write(text));
-  const parsed = parseWebhookFlags(args, { env, readNamespaceFile });
+  const access: KubeAccess = options.kubeConfig
+    ? { found: true, kubeConfig: options.kubeConfig, source: 'the given configuration' }
+    : findKubeAccess({ env, ...(options.home !== undefined ? { home: options.home } : {}) });
+  const kubeContextNamespace = (): string | undefined => (access.found ? contextNamespace(access.kubeConfig) : undefined);
+  const parsed = parseWebhookFlags(args, { env, readNamespaceFile, kubeContextNamespace });
   if (!parsed.ok) {
     const message = `akv-injector webhook: invalid flags:\n${parsed.problems.map((p) => `- ${p}`).join('\n')}\nRun "akv-injector webhook --help" for the flags.\n`;
     stderr(message);
@@ -221,11 +246,13 @@ export async function runWebhook(args: string[], options: RunOptions = {}): Prom
   const logger = options.logger ?? createServerLogger('webhook');
   const stopSignal = options.stop ?? processSignals(logger);
 
-  let kubeConfig: KubeConfig;
-  try {
-    kubeConfig = options.kubeConfig ?? loadKubeConfig(env);
-  } catch (error) {
-    logger.fatal({ problem: (error as Error).message }, 'cannot load the Kubernetes client configuration');
+  let cache: ClusterCache;
+  if (config.tls.kind === 'dev') cache = await devCache(access, logger);
+  else if (access.found) cache = createClusterCache(access.kubeConfig, { logger });
+  else {
+    const message = `akv-injector webhook: no Kubernetes configuration. Tried: ${access.tried.join('; ')}. Run it in a pod, set KUBECONFIG, or try it without a cluster with --dev.`;
+    logger.fatal({ tried: access.tried }, message);
+    await writeTerminationLog(`${message}\n`);
     return 1;
   }
 
@@ -247,7 +274,6 @@ export async function runWebhook(args: string[], options: RunOptions = {}): Prom
     httpsOptions = reloader.serverOptions();
   }
 
-  const cache: ClusterCache = createClusterCache(kubeConfig, { logger });
   const bodyBudget = createBodyBudget(DEFAULT_BODY_BUDGET);
   const metrics = createMetrics({ cacheSizes: () => cache.sizes(), bodyBudget: () => bodyBudget.usage() });
   const app = buildApp({ mutator: createMutator(config.settings, cache), logger, metrics, bodyBudget, https: httpsOptions });
@@ -320,11 +346,17 @@ export async function runWebhook(args: string[], options: RunOptions = {}): Prom
   return 0;
 }
 
-function loadKubeConfig(env: NodeJS.ProcessEnv): KubeConfig {
-  const kubeConfig = new KubeConfig();
-  if (env.KUBERNETES_SERVICE_HOST) kubeConfig.loadFromCluster();
-  else kubeConfig.loadFromDefault();
-  return kubeConfig;
+/** --dev: the cluster's caches when its API server answers, else namespaces and ServiceAccounts in memory, said once. */
+async function devCache(access: KubeAccess, logger: Logger): Promise<ClusterCache> {
+  const unreachable = access.found ? await probeApiServer(access.kubeConfig, DEV_PROBE_MS) : undefined;
+  if (access.found && unreachable === undefined) return createClusterCache(access.kubeConfig, { logger });
+  const why = access.found
+    ? `the API server of ${access.source} is not reachable (${unreachable})`
+    : `no Kubernetes configuration (tried: ${access.tried.join('; ')})`;
+  logger.warn(
+    `--dev without a cluster: ${why}; every namespace and ServiceAccount is taken to exist without labels or annotations, and no SecretProviderClass does: pods must carry all their settings in annotations`,
+  );
+  return createDevCluster();
 }
 
 /** Aborted by the first SIGTERM or SIGINT; a second one ends the process at once. */
