@@ -13,6 +13,8 @@ const dir = await mkdtemp(join(tmpdir(), 'akv-cli-'));
 t.teardown(() => rm(dir, { recursive: true, force: true }));
 const cli = await buildDist(dir);
 const env = { PATH: process.env.PATH ?? '' };
+// Each case is processes of its own, writing files of its own names: they run at once.
+t.jobs = 5;
 
 const MANIFESTS = `apiVersion: v1
 kind: Service
