@@ -156,25 +156,26 @@ async function scene(t: Test, world: FetchWorld, c: Case): Promise<void> {
   t.same(await snapshotDir(job.outputDir), before, 'the output folder is unchanged: the previous set, whole');
 }
 
-// The four worlds and the token files are independent (each has its own emulators) and mostly wait on deadlines:
-// they run at once. Within a world the scenes run one after another, since a fault is the world's.
-t.jobs = 5;
+// The four worlds are independent (each has its own emulators) and mostly wait on deadlines: they run at once.
+// Within a world the scenes run one after another, since a fault is the world's.
+t.test('four worlds at once', { jobs: 4 }, async (t) => {
+  for (const vaultHttp2 of [true, false]) {
+    t.test(`Key Vault faults, the vault speaking HTTP/${vaultHttp2 ? '2' : '1.1'}`, async (t) => {
+      const world = await startFetchWorld({ vaultHttp2 });
+      t.teardown(() => world.close());
+      for (const c of VAULT_CASES) await t.test(c.name, (t) => scene(t, world, c));
+    });
+  }
+  for (const entraHttp2 of [false, true]) {
+    t.test(`Entra ID faults, Entra ID speaking HTTP/${entraHttp2 ? '2' : '1.1'}`, async (t) => {
+      const world = await startFetchWorld({ entraHttp2 });
+      t.teardown(() => world.close());
+      for (const c of ENTRA_CASES) await t.test(c.name, (t) => scene(t, world, c));
+    });
+  }
+});
 
-for (const vaultHttp2 of [true, false]) {
-  t.test(`Key Vault faults, the vault speaking HTTP/${vaultHttp2 ? '2' : '1.1'}`, async (t) => {
-    const world = await startFetchWorld({ vaultHttp2 });
-    t.teardown(() => world.close());
-    for (const c of VAULT_CASES) await t.test(c.name, (t) => scene(t, world, c));
-  });
-}
-
-for (const entraHttp2 of [false, true]) {
-  t.test(`Entra ID faults, Entra ID speaking HTTP/${entraHttp2 ? '2' : '1.1'}`, async (t) => {
-    const world = await startFetchWorld({ entraHttp2 });
-    t.teardown(() => world.close());
-    for (const c of ENTRA_CASES) await t.test(c.name, (t) => scene(t, world, c));
-  });
-}
+// After the worlds, alone: its bound is the wall clock's.
 
 t.test('the token file: missing, empty, too large, not a regular file', async (t) => {
   const world = await startFetchWorld();
