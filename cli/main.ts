@@ -19,8 +19,8 @@ Commands:
                     AZURE_AUTHORITY_HOST, AKV_INJECTOR_VAULT_URL, AKV_INJECTOR_OBJECTS,
                     AKV_INJECTOR_OUTPUT_DIR
   webhook    Serve the mutating admission webhook (POST /mutate, HTTPS).
-             Flags: --image IMAGE          image of the injected init container (required; with --dev,
-                                           default the image of this version)
+             Flags: --image IMAGE          image of the injected init container (default AKV_INJECTOR_IMAGE;
+                                           required, except with --dev: the image of this version)
                     --tls-cert-file FILE   serving certificate, PEM (reloaded when it changes)
                     --tls-key-file FILE    its private key, PEM
                     --dev                  for trying it out: no files, a generated certificate for localhost
@@ -33,7 +33,8 @@ Commands:
                                            then the in-cluster service account's namespace; with --dev,
                                            then the kubeconfig context's, then "default")
                     --windows-image IMAGE  init container image for Windows pods
-             Environment: POD_NAMESPACE; KUBERNETES_SERVICE_HOST (in a pod), else KUBECONFIG, else
+             Environment: AKV_INJECTOR_IMAGE, POD_NAMESPACE (defaults of --image, --namespace);
+                    KUBERNETES_SERVICE_HOST (in a pod), else KUBECONFIG, else
                     ~/.kube/config: the Kubernetes access. With --dev and no reachable cluster,
                     namespaces and ServiceAccounts are answered in memory (no annotations, no
                     SecretProviderClasses).

@@ -151,6 +151,7 @@ const COMMAND_FLAGS: Record<string, string[]> = {
     '--namespace',
     '--windows-image',
     'POD_NAMESPACE',
+    'AKV_INJECTOR_IMAGE',
     'KUBECONFIG',
   ],
   render: ['-f ', '--namespace', '--image', '--windows-image', '--tenant-id', '--cloud', '--client-id', '--namespace-annotation', '--namespace-label'],

@@ -578,8 +578,13 @@ t.test('every YAML file under manifests/ is used by a kustomization', async (t) 
   const kustomizations = walk(MANIFESTS, (f) => path.basename(f) === 'kustomization.yaml');
   const used = new Set(kustomizations.map(relative));
   for (const file of kustomizations) {
-    const k = parseYamlDocuments(readFileSync(file, 'utf8'), relative(file))[0] as { resources?: string[]; patches?: Array<{ path?: string }> };
-    for (const entry of [...(k.resources ?? []), ...(k.patches ?? []).map((p) => p.path ?? '')]) used.add(relative(path.resolve(path.dirname(file), entry)));
+    const k = parseYamlDocuments(readFileSync(file, 'utf8'), relative(file))[0] as {
+      resources?: string[];
+      patches?: Array<{ path?: string }>;
+      configurations?: string[];
+    };
+    for (const entry of [...(k.resources ?? []), ...(k.patches ?? []).map((p) => p.path ?? ''), ...(k.configurations ?? [])])
+      used.add(relative(path.resolve(path.dirname(file), entry)));
   }
   const files = walk(MANIFESTS, isYaml).filter((f) => !GENERATED.includes(path.basename(f)));
   for (const file of files) t.ok(used.has(relative(file)), `${relative(file)} is referenced`);
@@ -615,7 +620,9 @@ t.test('base: the Deployment runs the webhook role with flags the CLI knows', as
   }
   t.notOk(args.includes('--dev'), 'no --dev in production');
   t.equal(container.image, IMAGE, 'the image matches package.json version');
-  t.equal(flagValue(args, 'image'), container.image, "the init container image is the webhook's own image");
+  t.equal(flagValue(args, 'image'), undefined, '--image from AKV_INJECTOR_IMAGE, which kustomize keeps in step with the image');
+  const imageEnv = container.env?.find((e) => e.name === 'AKV_INJECTOR_IMAGE')?.value;
+  t.equal(imageEnv, container.image, "the init container image is the webhook's own image");
 
   // POD_NAMESPACE from the downward API, as the webhook reads it when --namespace is absent.
   const env = container.env?.find((e) => e.name === 'POD_NAMESPACE');
@@ -623,7 +630,7 @@ t.test('base: the Deployment runs the webhook role with flags the CLI knows', as
   t.equal(flagValue(args, 'namespace'), undefined, 'own namespace from POD_NAMESPACE');
 
   // The real flag parser accepts them.
-  const parsed = parseWebhookFlags(args.slice(1), { env: { POD_NAMESPACE: namespace }, readNamespaceFile: () => undefined });
+  const parsed = parseWebhookFlags(args.slice(1), { env: { POD_NAMESPACE: namespace, AKV_INJECTOR_IMAGE: imageEnv }, readNamespaceFile: () => undefined });
   t.same(parsed.ok ? [] : parsed.problems, [], 'parseWebhookFlags accepts the args');
   if (!parsed.ok) return;
   const { config } = parsed;
@@ -657,6 +664,39 @@ t.test('base: the Deployment runs the webhook role with flags the CLI knows', as
   // 0440 with the group as fsGroup: the webhook's user reads the key, no one else.
   t.equal(volume?.secret?.defaultMode, 0o440);
   t.equal(spec.securityContext?.fsGroup, spec.securityContext?.runAsGroup);
+});
+
+/** The webhook container's image, and the image its --image resolves to (flag, else AKV_INJECTOR_IMAGE). */
+function webhookImages(objects: KubeObject[]): { image: string | undefined; initImage: string | undefined } {
+  const { container } = installation(objects);
+  const env = Object.fromEntries((container.env ?? []).map((e) => [e.name, e.value]));
+  const parsed = parseWebhookFlags((container.args ?? []).slice(1), { env, readNamespaceFile: () => 'akv-injector' });
+  return { image: container.image, initImage: parsed.ok ? parsed.config.settings.image : `invalid: ${parsed.problems.join('; ')}` };
+}
+
+t.test("an images: override in an overlay of yours changes the webhook's image and its --image together", async (t) => {
+  const dir = copyOfManifests(t);
+  await writeCerts(path.join(dir, 'manifests', 'overlays', 'self-signed'), 'akv-injector', 'akv-injector', 'akv-injector-tls');
+  const digest = `sha256:${'0123456789abcdef'.repeat(4)}`;
+  const overrides: Array<[string, string, string]> = [
+    ['newName and newTag', 'newName: myregistry.azurecr.io/platform/akv-injector\n    newTag: 1.2.3', 'myregistry.azurecr.io/platform/akv-injector:1.2.3'],
+    ['newTag', 'newTag: 0.2.0-rc.1', 'ghcr.io/akv-injector/akv-injector:0.2.0-rc.1'],
+    ['digest', `newName: registry.example.com:5000/akv-injector\n    digest: ${digest}`, `registry.example.com:5000/akv-injector@${digest}`],
+  ];
+  for (const overlay of ['cert-manager', 'self-signed']) {
+    t.same(webhookImages(renderKustomization(path.join(dir, 'manifests', 'overlays', overlay))), { image: IMAGE, initImage: IMAGE }, `${overlay}: as shipped`);
+    for (const [what, entry, expected] of overrides) {
+      const mine = mkdtempSync(path.join(dir, 'mine-'));
+      writeFileSync(
+        path.join(mine, 'kustomization.yaml'),
+        `apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - ../manifests/overlays/${overlay}\nimages:\n  - name: ghcr.io/akv-injector/akv-injector\n    ${entry}\n`,
+      );
+      const objects = renderKustomization(mine);
+      t.same(webhookImages(objects), { image: expected, initImage: expected }, `${overlay}, images: ${what}`);
+      const { container } = installation(objects);
+      t.equal(container.env?.find((e) => e.name === 'NODE_OPTIONS')?.value, '--max-old-space-size=128 --max-semi-space-size=1', 'other env values untouched');
+    }
+  }
 });
 
 t.test('base: the Deployment is highly available and restricted', async (t) => {

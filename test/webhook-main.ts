@@ -369,3 +369,13 @@ t.test('--dev with a configured cluster that does not answer: in-memory lookups,
   t.match(running.logs(), /"msg":"--dev without a cluster: the API server of the given configuration is not reachable \([^)]+\); every namespace/);
   t.equal(await running.stop(), 0);
 });
+
+t.test('--image defaults from AKV_INJECTOR_IMAGE (the manifests set it, kustomize keeps it equal to the image)', async (t) => {
+  const files = ['--tls-cert-file', 'c', '--tls-key-file', 'k', '--namespace', 'n'];
+  const env = (value: string): FlagSources => ({ env: { AKV_INJECTOR_IMAGE: value }, readNamespaceFile: () => undefined });
+  t.match(parseWebhookFlags(files, env('registry.example/akv-injector:2')), { ok: true, config: { settings: { image: 'registry.example/akv-injector:2' } } });
+  t.match(parseWebhookFlags([...files, '--image', 'flag:1'], env('env:1')), { ok: true, config: { settings: { image: 'flag:1' } } }, 'the flag wins');
+  t.match(parseWebhookFlags(['--dev'], env('env:1')), { ok: true, config: { settings: { image: 'env:1' } } }, "before --dev's default");
+  t.match(parseWebhookFlags(files, env('not an image')), { ok: false, problems: [/^AKV_INJECTOR_IMAGE "not an image" is not an image reference$/] });
+  t.match(parseWebhookFlags(files, env('  ')), { ok: false, problems: [/--image is required \(or AKV_INJECTOR_IMAGE\)/] });
+});

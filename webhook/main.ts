@@ -78,11 +78,14 @@ export function parseWebhookFlags(args: string[], sources: FlagSources): ParsedF
   if (port !== 0 && port === healthPort) problems.push(`--port and --health-port must differ, both are ${port}`);
 
   const dev = values.get('dev') === true;
+  // The manifests set AKV_INJECTOR_IMAGE, which kustomize's images transformer keeps equal to the container's image;
   // --dev runs without a cluster's settings: this version's image, as render injects it.
-  const image = text('image') ?? (dev && !malformed.has('image') ? DEFAULT_IMAGE : undefined);
+  const fromEnv = sources.env.AKV_INJECTOR_IMAGE?.trim() || undefined;
+  const imageOrigin = text('image') !== undefined ? '--image' : 'AKV_INJECTOR_IMAGE';
+  const image = text('image') ?? fromEnv ?? (dev && !malformed.has('image') ? DEFAULT_IMAGE : undefined);
   if (image === undefined || image === '') {
-    if (!malformed.has('image')) problems.push("--image is required: the image of the injected init container (this program's image)");
-  } else if (!IMAGE.test(image)) problems.push(`--image ${JSON.stringify(image)} is not an image reference`);
+    if (!malformed.has('image')) problems.push("--image is required (or AKV_INJECTOR_IMAGE): the image of the injected init container (this program's image)");
+  } else if (!IMAGE.test(image)) problems.push(`${imageOrigin} ${JSON.stringify(image)} is not an image reference`);
   const windowsImage = text('windows-image');
   if (windowsImage !== undefined && !IMAGE.test(windowsImage)) problems.push(`--windows-image ${JSON.stringify(windowsImage)} is not an image reference`);
 
