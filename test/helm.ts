@@ -128,6 +128,15 @@ const ALWAYS: Difference[] = [
       }),
   },
   {
+    what: "--image: kustomize passes it as AKV_INJECTOR_IMAGE, which its images transformer keeps equal to the container's image; the chart writes --image= from the same value",
+    expected: editDeployment((_deployment, container) => {
+      const image = container.env?.find((e) => e.name === 'AKV_INJECTOR_IMAGE')?.value;
+      if (image === undefined) return;
+      container.env = container.env?.filter((e) => e.name !== 'AKV_INJECTOR_IMAGE');
+      container.args = [...(container.args ?? []), `--image=${image}`];
+    }),
+  },
+  {
     what: 'the Namespace: Helm installs into one that exists (--create-namespace, or kubectl create namespace and label it as README says)',
     expected: (objects) => objects.filter((o) => o.kind !== 'Namespace'),
   },
