@@ -34,8 +34,9 @@ export async function refreshCommand(args: string[]): Promise<number> {
     await writeTerminationLog(message);
     return 2;
   }
-  const [{ runRefresh }, { createLogger }] = await Promise.all([import('./loop.js'), import('../log.js')]);
-  const logger = createLogger('refresh');
-  stop.signal.addEventListener('abort', () => logger.info('SIGTERM: stopping'), { once: true });
+  const [{ runRefresh }, { createFetchLogger }] = await Promise.all([import('./loop.js'), import('../fetch/fetch-log.js')]);
+  // The fetch's logger: pino's lines without pino, whose memory a sidecar would hold for its whole life.
+  const logger = createFetchLogger('refresh');
+  stop.signal.addEventListener('abort', () => logger.info({}, 'stopping'), { once: true });
   return runRefresh(job, { logger, stop: stop.signal, trigger });
 }

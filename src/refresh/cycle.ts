@@ -2,9 +2,9 @@
 // generation only when some file's bytes or mode changed. A failure, or a stop, leaves the published set as it was.
 import { setMaxListeners } from 'node:events';
 import { publishFiles } from '../atomic-writer.js';
+import type { FetchLogger } from '../fetch/fetch-log.js';
 import { explainPublishFailure } from '../fetch/publish-failure.js';
 import { readAll, sortByPath, summarize } from '../fetch/run.js';
-import type { Logger } from '../log.js';
 import { outputPaths } from '../objects.js';
 import type { OutputFile } from '../object-spec.js';
 import { isPinned, type RefreshJob } from './job.js';
@@ -18,7 +18,7 @@ export type RefreshOutcome =
   | { kind: 'stopped' };
 
 export interface CycleDeps {
-  logger: Logger;
+  logger: FetchLogger;
   now?: () => number;
 }
 
@@ -31,10 +31,7 @@ export async function refreshOnce(job: RefreshJob, session: RefreshSession, deps
   const timer = setTimeout(() => timeout.abort(new Error('deadline exceeded')), job.timeoutMs);
   const signal = AbortSignal.any([stop, timeout.signal]);
   setMaxListeners(0, signal);
-  // The per-object lines of the fetch only at debug: a refresh logs one line of its own. Silent once stopping.
-  const readLogger = deps.logger.child({}, { level: deps.logger.isLevelEnabled('debug') ? 'debug' : 'warn' });
-  const silence = (): void => void (readLogger.level = 'silent');
-  stop.addEventListener('abort', silence, { once: true });
+  const readLogger = readingLogger(deps.logger, stop);
   try {
     const unpinned = job.objects.filter((object) => !isPinned(object));
     const read = await readAll({ ...job, objects: unpinned }, { logger: readLogger }, session.reader, signal, deadline, session.claims);
@@ -47,7 +44,6 @@ export async function refreshOnce(job: RefreshJob, session: RefreshSession, deps
     return publishIfChanged(job, read.files, stop);
   } finally {
     clearTimeout(timer);
-    stop.removeEventListener('abort', silence);
   }
 }
 
@@ -70,6 +66,23 @@ async function publishIfChanged(job: RefreshJob, fresh: OutputFile[], stop: Abor
       summary: `akv-injector: the objects were read from ${job.vaultUrl}, but could not be published into ${job.outputDir}; ${KEPT}.\n- ${failure.reason}. Fix: ${failure.hint}\n`,
     };
   }
+}
+
+// The fetch's per-object lines only at debug (a refresh logs one line of its own); nothing once stopping, when
+// every read ends cut short by the stop, not by a fault.
+function readingLogger(logger: FetchLogger, stop: AbortSignal): FetchLogger {
+  const unlessStopping =
+    (log: FetchLogger['warn']): FetchLogger['warn'] =>
+    (fields, msg) => {
+      if (!stop.aborted) log(fields, msg);
+    };
+  return {
+    debug: logger.debug,
+    info: logger.isLevelEnabled('debug') ? logger.info : () => undefined,
+    warn: unlessStopping(logger.warn),
+    error: unlessStopping(logger.error),
+    isLevelEnabled: (level) => logger.isLevelEnabled(level),
+  };
 }
 
 // A pinned object's files never change: they are carried over from the published set, never read again.

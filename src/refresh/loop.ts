@@ -6,7 +6,7 @@ import path from 'node:path';
 import { DATA_DIR } from '../atomic-writer.js';
 import { backoffDelay } from '../backoff.js';
 import { formatDuration } from '../duration.js';
-import type { Logger } from '../log.js';
+import type { FetchLogger } from '../fetch/fetch-log.js';
 import { refreshOnce } from './cycle.js';
 import type { RefreshJob } from './job.js';
 import { createRefreshSession } from './session.js';
@@ -39,7 +39,7 @@ export class RefreshTrigger {
 }
 
 export interface RefreshDeps {
-  logger: Logger;
+  logger: FetchLogger;
   /** Ends the sidecar (SIGTERM): the wait at once, a refresh before it publishes. */
   stop: AbortSignal;
   trigger: RefreshTrigger;
@@ -71,7 +71,7 @@ export async function runRefresh(job: RefreshJob, deps: RefreshDeps): Promise<nu
     deps.logger.info({ inMs: delayMs, at: status.nextRefresh }, 'next refresh');
     const woke = await waitForTurn(delayMs, deps.stop, deps.trigger);
     if (woke === 'stop') break;
-    if (woke === 'now') deps.logger.info('refresh now (SIGHUP)');
+    if (woke === 'now') deps.logger.info({}, 'refresh now (SIGHUP)');
     const started = now();
     const outcome = await refreshOnce(job, session, { logger: deps.logger, now }, deps.stop);
     if (outcome.kind === 'stopped') break;
@@ -94,7 +94,7 @@ export async function runRefresh(job: RefreshJob, deps: RefreshDeps): Promise<nu
     );
   }
   session.close();
-  deps.logger.info('refresh sidecar stopped');
+  deps.logger.info({}, 'refresh sidecar stopped');
   return 0;
 }
 
@@ -119,7 +119,7 @@ function initialStatus(outputDir: string): RefreshStatus {
   return status;
 }
 
-function saveStatus(outputDir: string, status: RefreshStatus, logger: Logger): void {
+function saveStatus(outputDir: string, status: RefreshStatus, logger: FetchLogger): void {
   try {
     writeStatus(outputDir, status);
   } catch (error) {
