@@ -34,14 +34,13 @@ async function fetchThenRefresh(t: Test, objects: unknown[], extra: Record<strin
   return { sidecar, outputDir: job.outputDir, tokenFile: job.tokenFile };
 }
 
-/** SIGHUP, then the outcome of the refresh it starts. */
+/** SIGHUP, then the outcome of the refresh it starts, once the status file says it (written before the next wait). */
 async function refreshNow(sidecar: SidecarProcess, boundMs = 30_000): Promise<LogLine> {
   const from = sidecar.lines.length;
   sidecar.signal('SIGHUP');
-  return sidecar.waitForLine('a refresh', (l) => typeof l.msg === 'string' && l.msg.startsWith('refresh ') && l.msg !== 'refresh now (SIGHUP)', {
-    from,
-    boundMs,
-  });
+  const outcome = await sidecar.waitForLine('a refresh', (l) => typeof l.msg === 'string' && /^refresh (complete|failed)/.test(l.msg), { from, boundMs });
+  await sidecar.waitForLine('the next wait', (l) => l.msg === 'next refresh', { from: sidecar.lines.indexOf(outcome) });
+  return outcome;
 }
 
 async function status(outputDir: string): Promise<Record<string, unknown>> {
@@ -127,7 +126,9 @@ t.test('Key Vault answering 503, then 429 past the deadline: the files stay, the
 
   // Key Vault recovers: the retry the backoff scheduled succeeds, with no signal.
   world.vault.clearFaults();
-  t.match(await sidecar.waitForLine('the retry', (l) => l.msg === 'refresh complete: a new generation published'), { changed: true }, 'recovered by itself');
+  const recovered = await sidecar.waitForLine('the retry', (l) => l.msg === 'refresh complete: a new generation published');
+  t.match(recovered, { changed: true }, 'recovered by itself');
+  await sidecar.waitForLine('the status written', (l) => l.msg === 'next refresh', { from: sidecar.lines.indexOf(recovered) });
   t.equal(await readFile(join(outputDir, 'flaky'), 'utf8'), 'new');
   t.match(await status(outputDir), { lastError: null, consecutiveFailures: 0 });
 

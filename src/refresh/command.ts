@@ -1,5 +1,7 @@
 // `akv-injector refresh`: the refresh sidecar's command, from its flags, environment and signals to its exit code.
 import { parseArgs } from 'node:util';
+import v8 from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { writeTerminationLog } from '../termination-log.js';
 import { readRefreshJob } from './job.js';
 import { RefreshTrigger } from './loop.js';
@@ -38,5 +40,16 @@ export async function refreshCommand(args: string[]): Promise<number> {
   // The fetch's logger: pino's lines without pino, whose memory a sidecar would hold for its whole life.
   const logger = createFetchLogger('refresh');
   stop.signal.addEventListener('abort', () => logger.info({}, 'stopping'), { once: true });
-  return runRefresh(job, { logger, stop: stop.signal, trigger });
+  return runRefresh(job, { logger, stop: stop.signal, trigger, collect: fullCollection() });
+}
+
+/**
+ * A full collection before each wait. Without it the garbage of each refresh is promoted and kept: the old generation
+ * grew by about 1 MiB a refresh, to 123 MiB after 35 refreshes of 40 objects on Node 24, before V8 collected it; with it
+ * RSS stays within a few MiB of its size at start (README, "Rotation"). The image passes no --expose-gc, so the flag is
+ * set here, before the first call, and the function taken from a fresh context.
+ */
+function fullCollection(): () => void {
+  v8.setFlagsFromString('--expose-gc');
+  return runInNewContext('gc') as () => void;
 }

@@ -47,6 +47,8 @@ export interface RefreshDeps {
   now?: () => number;
   random?: () => number;
   writeStderr?: (text: string) => void;
+  /** A full garbage collection, run after each refresh (see command.ts). */
+  collect?: () => void;
 }
 
 /** The wait before the next refresh: the interval ±10 %, or after `failures` failures the backoff, never shorter than Retry-After. */
@@ -65,10 +67,11 @@ export async function runRefresh(job: RefreshJob, deps: RefreshDeps): Promise<nu
   let retryAfterMs: number | undefined;
   deps.logger.info({ interval: formatDuration(job.intervalMs), objects: job.objects.length, generation: status.generation }, 'refresh sidecar started');
   for (;;) {
+    deps.collect?.();
     const delayMs = deps.trigger.take() ? 0 : nextDelay(job.intervalMs, status.consecutiveFailures, retryAfterMs, deps.random);
     status.nextRefresh = new Date(now() + delayMs).toISOString();
     saveStatus(job.outputDir, status, deps.logger);
-    deps.logger.info({ inMs: delayMs, at: status.nextRefresh }, 'next refresh');
+    deps.logger.info({ inMs: delayMs, at: status.nextRefresh, rss: process.memoryUsage.rss() }, 'next refresh');
     const woke = await waitForTurn(delayMs, deps.stop, deps.trigger);
     if (woke === 'stop') break;
     if (woke === 'now') deps.logger.info({}, 'refresh now (SIGHUP)');
