@@ -18,6 +18,11 @@ Commands:
              Environment: AZURE_CLIENT_ID, AZURE_TENANT_ID, AZURE_FEDERATED_TOKEN_FILE,
                     AZURE_AUTHORITY_HOST, AKV_INJECTOR_VAULT_URL, AKV_INJECTOR_OBJECTS,
                     AKV_INJECTOR_OUTPUT_DIR
+  refresh    Keep the files of fetch fresh (the refresh sidecar): every AKV_INJECTOR_REFRESH_INTERVAL
+             (30s to 24h, ±10 %) read the objects not pinned by objectVersion again, and publish a new
+             generation when a file changed; on failure keep the files and retry. Writes
+             ..akv-injector-status.json beside them. Flags and environment: those of fetch (--timeout is
+             the deadline of one refresh). SIGHUP: refresh now. SIGTERM: stop (within a second).
   webhook    Serve the mutating admission webhook (POST /mutate, HTTPS).
              Flags: --image IMAGE          image of the injected init container (default AKV_INJECTOR_IMAGE;
                                            required, except with --dev: the image of this version)
@@ -86,6 +91,8 @@ export async function main(argv: string[]): Promise<number> {
       // The image's compile cache (a fetch is a new process each time; the webhook compiles once).
       useCompileCache(compileCacheDir(import.meta.url));
       return (await import('../src/fetch/command.js')).fetchCommand(rest);
+    case 'refresh':
+      return (await import('../src/refresh/command.js')).refreshCommand(rest);
     case 'webhook':
       return webhookCommand(rest);
     case 'render':
@@ -158,6 +165,6 @@ main(process.argv.slice(2))
   .then((code) => {
     // The fetch's outcome is final once it is reported: nothing still pending (a token request the identity
     // pipeline is still retrying, a connection that never answers) may keep the init container running.
-    if (command === 'fetch') process.exit(code);
+    if (command === 'fetch' || command === 'refresh') process.exit(code);
     process.exitCode = code;
   });

@@ -39,9 +39,6 @@ import { memoryLookups, type MemoryCluster } from './fixtures/memory-lookups.js'
 import { podViolations } from './fixtures/pod-rules.js';
 import { podSecurityViolations } from './fixtures/pod-security.js';
 
-/** DESIGN.md fixes the refresh sidecar; issue 12 builds it. Until then its properties are expected to fail. */
-const REFRESH_TODO = 'the refresh sidecar (issue 12) is not built yet';
-
 const SEED = Number(process.env.AKV_PROPERTY_SEED ?? 8_2026);
 const SCALE = Number(process.env.AKV_PROPERTY_SCALE ?? 1);
 
@@ -530,7 +527,7 @@ t.test('(b) valid pod × valid configuration: injected as DESIGN.md says, everyt
   );
 });
 
-t.test('(b) with refresh-interval: the refresh sidecar runs beside the fetch, with the token and the secrets', { todo: REFRESH_TODO }, async (t) => {
+t.test('(b) with refresh-interval: the refresh sidecar runs beside the fetch, with the token and the secrets', async (t) => {
   await holds(
     t,
     fc.asyncProperty(
@@ -576,7 +573,7 @@ t.test('(c) one invalid annotation: denied with 400, the message naming the full
   for (const key of CONFIG_KEYS) {
     // inject and containers are the pod's own; the others are namespace defaults too.
     const podOnly = key === 'inject' || key === 'containers';
-    await t.test(ANNOTATION[key], key === 'refreshInterval' ? { todo: REFRESH_TODO } : {}, async (t) => {
+    await t.test(ANNOTATION[key], async (t) => {
       await holds(
         t,
         fc.asyncProperty(
@@ -648,12 +645,7 @@ t.test('(c) every huge value (up to 2 MiB): denied naming the annotation, within
       response = responseOf(answer, uid);
       assertDenied(response, ANNOTATION[key]);
     });
-    t.equal(
-      problem,
-      undefined,
-      `${label}: denied naming the annotation, within the time bound (mutate() ${lastMutateMs.toFixed(1)} ms)`,
-      key === 'refreshInterval' ? { todo: REFRESH_TODO } : {},
-    );
+    t.equal(problem, undefined, `${label}: denied naming the annotation, within the time bound (mutate() ${lastMutateMs.toFixed(1)} ms)`);
     if (response === undefined || response.allowed) continue;
     const bytes = Buffer.byteLength(response.status?.message ?? '');
     t.ok(bytes <= MAX_MESSAGE_BYTES, `${label}: the message is ${bytes} bytes (at most ${MAX_MESSAGE_BYTES}), the value is not echoed whole`);

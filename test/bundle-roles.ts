@@ -99,6 +99,18 @@ t.test("the fetch loads none of the webhook's libraries, and node-forge only to 
   t.notOk(packages(command('src/fetch/command.ts', pkcs12)).has('node-forge'), 'and with nothing else the fetch loads');
 });
 
+t.test("the refresh sidecar loads the fetch's SDKs and none of the webhook's libraries, nor pino: it holds what it loads for its life", async (t) => {
+  const refresh = packages(command('src/refresh/command.ts'));
+  t.ok(
+    AZURE.every((name) => refresh.has(name)),
+    'the Azure SDK',
+  );
+  t.same(
+    [...WEBHOOK_ONLY, 'pino'].filter((name) => refresh.has(name)),
+    [],
+  );
+});
+
 t.test('the webhook, serving or rendering, loads no Azure SDK', async (t) => {
   const webhook = packages(command('webhook/main.ts'));
   t.ok(
@@ -121,7 +133,7 @@ t.test("every command's code is its own chunk, loaded on demand by the CLI", asy
   const onDemand = importedChunks(cli, ['dynamic-import'])
     .map((path) => output(path).entryPoint)
     .sort();
-  t.same(onDemand, ['src/certs-command.ts', 'src/fetch/command.ts', 'webhook/main.ts', 'webhook/render-command.ts']);
+  t.same(onDemand, ['src/certs-command.ts', 'src/fetch/command.ts', 'src/refresh/command.ts', 'webhook/main.ts', 'webhook/render-command.ts']);
   t.same([...packages(everyCommand)], [], 'what every command loads holds no package');
 });
 

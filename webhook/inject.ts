@@ -1,6 +1,17 @@
 // Config + pod → the injected pod. Pure, and idempotent: each step adds what is absent and leaves what is there.
 import type { V1Container, V1EnvVar, V1Pod, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
-import { ANNOTATIONS, INIT_CONTAINER, SECRETS_VOLUME, STATUS_INJECTED, TOKEN_AUDIENCE, TOKEN_FILE, TOKEN_MOUNT_PATH, TOKEN_VOLUME } from './names.js';
+import {
+  ANNOTATIONS,
+  INIT_CONTAINER,
+  RESERVED_CONTAINER_NAMES,
+  SECRETS_VOLUME,
+  STATUS_INJECTED,
+  TOKEN_AUDIENCE,
+  TOKEN_FILE,
+  TOKEN_MOUNT_PATH,
+  TOKEN_VOLUME,
+} from './names.js';
+import { refreshSidecar } from './refresh-sidecar.js';
 import type { InjectionConfig } from './resolve.js';
 
 /** Size of the in-memory volume: Key Vault objects are small (a secret is at most 25 KB). */
@@ -19,8 +30,8 @@ export function injectPod(pod: V1Pod, config: InjectionConfig): V1Pod {
   const initContainers = existing.some((c) => c.name === INIT_CONTAINER)
     ? existing
     : config.initFirst
-      ? [initContainer(config, podSetsUser), ...existing]
-      : [...existing, initContainer(config, podSetsUser)];
+      ? [...injectedInitContainers(config, podSetsUser), ...existing]
+      : [...existing, ...injectedInitContainers(config, podSetsUser)];
 
   const mount: V1VolumeMount = { name: SECRETS_VOLUME, mountPath: config.mountPath, readOnly: true };
   const withMount = (container: V1Container): V1Container =>
@@ -30,7 +41,7 @@ export function injectPod(pod: V1Pod, config: InjectionConfig): V1Pod {
   // By default the app containers; with the containers annotation, exactly those named (init containers too).
   const named = new Set(config.containers);
   const selected = (container: V1Container, isInit: boolean): boolean =>
-    container.name !== INIT_CONTAINER && (config.containers === undefined ? !isInit : named.has(container.name));
+    !RESERVED_CONTAINER_NAMES.includes(container.name) && (config.containers === undefined ? !isInit : named.has(container.name));
 
   return {
     ...pod,
@@ -55,6 +66,12 @@ export function fetchEnvironment(config: InjectionConfig): V1EnvVar[] {
     { name: 'AKV_INJECTOR_OBJECTS', value: config.objectsJson },
     { name: 'AKV_INJECTOR_OUTPUT_DIR', value: config.mountPath },
   ];
+}
+
+// The fetch, and right after it the refresh sidecar when the pod asks for one.
+function injectedInitContainers(config: InjectionConfig, podSetsUser: boolean): V1Container[] {
+  const init = initContainer(config, podSetsUser);
+  return config.refreshIntervalMs === undefined ? [init] : [init, refreshSidecar(init, config.refreshIntervalMs)];
 }
 
 function tokenVolume(config: InjectionConfig): V1Volume {

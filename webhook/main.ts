@@ -19,6 +19,7 @@ import { createMetrics } from './metrics.js';
 import { contextNamespace, findKubeAccess, probeApiServer, type KubeAccess } from './kube-access.js';
 import { createMutator } from './mutate.js';
 import { buildApp, DEFAULT_BODY_BUDGET } from './server.js';
+import { readServerVersion } from './server-version.js';
 import type { WebhookSettings } from './settings.js';
 import { createTlsReloader, TLS_POLICY, type TlsReloader } from './tls-reloader.js';
 
@@ -277,9 +278,17 @@ export async function runWebhook(args: string[], options: RunOptions = {}): Prom
     httpsOptions = reloader.serverOptions();
   }
 
+  // --dev is for trying it out, with or without a cluster: like render, it does not check the server's version.
+  const serverVersion = config.tls.kind !== 'dev' && access.found ? readServerVersion(access.kubeConfig, { logger }) : undefined;
   const bodyBudget = createBodyBudget(DEFAULT_BODY_BUDGET);
   const metrics = createMetrics({ cacheSizes: () => cache.sizes(), bodyBudget: () => bodyBudget.usage() });
-  const app = buildApp({ mutator: createMutator(config.settings, cache), logger, metrics, bodyBudget, https: httpsOptions });
+  const app = buildApp({
+    mutator: createMutator(serverVersion ? { ...config.settings, serverVersion: serverVersion.current } : config.settings, cache),
+    logger,
+    metrics,
+    bodyBudget,
+    https: httpsOptions,
+  });
   if (reloader !== undefined && app.server instanceof https.Server) reloader.attach(app.server);
 
   let listening = false;
@@ -291,6 +300,8 @@ export async function runWebhook(args: string[], options: RunOptions = {}): Prom
     const tlsProblem = reloader?.problem();
     if (tlsProblem !== undefined) reasons.push(`no TLS certificate loaded: ${tlsProblem}`);
     if (!cache.synced()) reasons.push('the cluster caches have not synced with the API server yet');
+    if (serverVersion !== undefined && serverVersion.current() === undefined)
+      reasons.push(`the API server's version is not known yet${serverVersion.problem() ? `: ${serverVersion.problem()}` : ''}`);
     return reasons;
   };
   const health = buildHealthApp({ notReadyReasons, metrics, logger });
@@ -317,6 +328,7 @@ export async function runWebhook(args: string[], options: RunOptions = {}): Prom
   } catch (error) {
     logger.fatal({ err: error }, 'cannot start the webhook');
     reloader?.stop();
+    serverVersion?.stop();
     await Promise.allSettled([app.close(), health.close(), cache.stop()]);
     return 1;
   }
@@ -342,6 +354,7 @@ export async function runWebhook(args: string[], options: RunOptions = {}): Prom
   await app.close();
   clearTimeout(deadline);
   reloader?.stop();
+  serverVersion?.stop();
   await cache.stop();
   await health.close();
   logger.info('akv-injector webhook stopped');

@@ -15,6 +15,7 @@ export const ANNOTATIONS = {
   containers: `${PREFIX}containers`,
   tokenExpiration: `${PREFIX}token-expiration`,
   initFirst: `${PREFIX}init-first`,
+  refreshInterval: `${PREFIX}refresh-interval`,
 } as const;
 
 /** Namespace label that injects every pod of the namespace. */

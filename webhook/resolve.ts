@@ -21,6 +21,7 @@ import {
   TOKEN_VOLUME,
   WORKLOAD_IDENTITY,
 } from './names.js';
+import { resolveRefreshInterval } from './refresh-sidecar.js';
 import type { WebhookSettings } from './settings.js';
 
 /** Everything the injection needs, validated and normalized. */
@@ -37,6 +38,8 @@ export interface InjectionConfig {
   containers: string[] | undefined;
   tokenExpiration: number;
   initFirst: boolean;
+  /** akv-injector.io/refresh-interval in milliseconds; undefined: no refresh sidecar. */
+  refreshIntervalMs: number | undefined;
   windows: boolean;
   image: string;
 }
@@ -149,6 +152,7 @@ export async function resolveConfig(input: ResolveInput): Promise<Resolution> {
   const containers = resolveContainers(podNotes(ANNOTATIONS.containers) ?? nsNotes(ANNOTATIONS.containers), pod, problems);
   const tokenExpiration = resolveTokenExpiration(fromAnnotations(ANNOTATIONS.tokenExpiration), problems);
   const initFirst = resolveBool(fromAnnotations(ANNOTATIONS.initFirst), false, problems);
+  const refreshIntervalMs = resolveRefreshInterval(fromAnnotations(ANNOTATIONS.refreshInterval), settings, problems);
   checkMountClashes(pod, containers, mountPath, problems);
 
   const windows = pod.spec?.os?.name === 'windows';
@@ -174,6 +178,7 @@ export async function resolveConfig(input: ResolveInput): Promise<Resolution> {
       containers,
       tokenExpiration,
       initFirst,
+      refreshIntervalMs,
       windows,
       image: windows ? (settings.windowsImage as string) : settings.image,
     },

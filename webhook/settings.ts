@@ -1,5 +1,6 @@
 // The webhook's own configuration, from its command-line flags.
 import type { Cloud } from '../src/clouds.js';
+import type { KubeVersion } from './server-version.js';
 
 export interface WebhookSettings {
   /** Image of the injected init container (the same image, fetch role). */
@@ -12,4 +13,6 @@ export interface WebhookSettings {
   cloud: Cloud;
   /** The webhook's own namespace: never injected. */
   namespace: string;
+  /** The API server's version, read once at start (undefined until read); absent offline (render), where it is not checked. */
+  serverVersion?: () => KubeVersion | undefined;
 }

@@ -35,6 +35,8 @@ export interface FetchDeps {
 export interface Failure {
   object: ObjectSpec;
   diagnosis: Diagnosis;
+  /** Key Vault asked to wait this long (Retry-After), longer than the deadline left: the refresh waits it out. */
+  retryAfterMs?: number;
 }
 
 export interface FetchOutcome {
@@ -89,13 +91,14 @@ export async function runFetch(job: FetchJob, deps: FetchDeps): Promise<FetchOut
   }
 }
 
-interface ReadResult {
+export interface ReadResult {
   files: OutputFile[];
   skipped: string[];
   failures: Failure[];
 }
 
-async function readAll(
+/** Read every object of `job` through `reader`, retrying within `deadline`: the files, the optional ones skipped, the failures. */
+export async function readAll(
   job: FetchJob,
   deps: FetchDeps,
   reader: VaultReader,
@@ -148,7 +151,8 @@ async function readAll(
         );
         return;
       }
-      failures.push({ object, diagnosis });
+      const retryAfterMs = error instanceof DeadlineError ? error.retryAfterMs : undefined;
+      failures.push({ object, diagnosis, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) });
       deps.logger.error({ object: object.objectName, type: object.objectType, reason: diagnosis.reason, hint: diagnosis.hint, ms: now() - t0 }, 'fetch failed');
     }
   });
@@ -245,10 +249,10 @@ function explain(error: unknown, object: ObjectSpec, job: FetchJob, claims: Toke
 }
 
 /** The summary for stderr and the termination log: one line per failed object, identity problems once. */
-export function summarize(job: FetchJob, failures: Failure[]): string {
+export function summarize(job: FetchJob, failures: Failure[], outcome = 'no files were written'): string {
   const lines: string[] = [];
   const identity = failures.find((f) => f.diagnosis.identity);
-  lines.push(`akv-injector: ${failures.length} of ${job.objects.length} objects could not be fetched from ${job.vaultUrl}; no files were written.`);
+  lines.push(`akv-injector: ${failures.length} of ${job.objects.length} objects could not be fetched from ${job.vaultUrl}; ${outcome}.`);
   if (identity !== undefined) {
     // The identity's hint already names the token's claims, when the token could be read.
     lines.push(`Authentication as client ${job.clientId} in tenant ${job.tenantId} failed: ${identity.diagnosis.reason}. ${identity.diagnosis.hint}`);
@@ -277,6 +281,7 @@ async function forEachLimited<T>(items: T[], limit: number, work: (item: T) => P
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
-function sortByPath(files: OutputFile[]): OutputFile[] {
+/** Files in path order: the order they are written and compared in. */
+export function sortByPath(files: OutputFile[]): OutputFile[] {
   return [...files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }
