@@ -373,3 +373,22 @@ t.test('one summary line per workload: what was injected, or why not', async (t)
     'Deployment shop/deployment-app: not injected (pod opted out)',
   ]);
 });
+
+t.test('a template without metadata (injected by the namespace label) gains it, and the rest stays as written', async (t) => {
+  const input =
+    'apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: bare\nspec:\n  template:\n    spec:\n      containers:\n      - name: app\n        image: x\n';
+  const result = await renderManifests(input, {
+    ...OPTIONS,
+    namespaceLabels: { 'akv-injector.io/inject': 'enabled' },
+    namespaceAnnotations: { 'akv-injector.io/vault': 'kv-shop', 'akv-injector.io/objects': '[{"objectName": "a", "objectType": "secret"}]' },
+  });
+  t.same(result.problems, []);
+  t.ok(result.output.startsWith(`---\n${input.slice(0, input.indexOf('        image: x\n') + 17)}`), 'the head as written');
+  const template = (parseAllDocuments(result.output)[0]?.toJS() as { spec: { template: V1PodTemplateSpec } }).spec.template;
+  t.same(template.metadata, { annotations: { 'akv-injector.io/status': 'injected' } });
+  t.same(
+    template.spec?.initContainers?.map((c) => c.name),
+    ['akv-injector'],
+  );
+  t.same(result.summary, ['Deployment shop/bare: injected akv-injector (https://kv-shop.vault.azure.net/, 1 object) mounted at app:/mnt/secrets-store']);
+});
