@@ -2,7 +2,9 @@
 // the real bundled program (dist/cli.js) in both roles:
 //   1. `akv-injector webhook --dev` admits an annotated Deployment pod and returns its JSON Patch;
 //   2. the injected init container's command (`akv-injector fetch`) runs with the environment the
-//      patch gave it, exchanges the projected token, reads the vault and writes the files.
+//      patch gave it, exchanges the projected token, reads the vault and writes the files;
+//   3. the refresh sidecar (`akv-injector refresh`) sees a secret rotated in the vault and publishes a
+//      new generation of the files (SIGHUP stands in for the hour the pod asked to wait).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { lstat, mkdir, readFile, readdir, readlink, stat, writeFile } from 'node:fs/promises';
@@ -69,6 +71,7 @@ try {
   review.request.object.metadata!.annotations = {
     'akv-injector.io/inject': 'true',
     'akv-injector.io/vault': 'kv-shop',
+    'akv-injector.io/refresh-interval': '1h',
     'akv-injector.io/objects': [
       '- { objectName: db-password, objectType: secret, filePermission: "0440" }',
       '- { objectName: web-tls, objectType: secret, objectAlias: tls/tls.pem, filePermission: "0400" }',
@@ -123,6 +126,31 @@ try {
   say(`what container "checkout" sees at ${env.AKV_INJECTOR_OUTPUT_DIR} (read-only):`);
   for (const line of await listFiles(outputDir)) say(line);
   say(`  ..data → ${await readlink(join(outputDir, '..data'))}   (published atomically, the way the kubelet publishes Secret volumes)`);
+
+  // --- 3. the refresh sidecar: a rotation ------------------------------------------------------------
+  const sidecar = pod.spec?.initContainers?.find((c) => c.name === 'akv-injector-refresh') as V1Container;
+  const interval = sidecar.env?.find((e) => e.name === 'AKV_INJECTOR_REFRESH_INTERVAL')?.value ?? '';
+  say();
+  say(`$ akv-injector ${(sidecar.args ?? []).join(' ')}   (the native sidecar ${sidecar.name}: every ${interval} ± 10 %, SIGHUP refreshes now)`);
+  const refresh = spawn(process.execPath, [cli, ...(sidecar.args ?? [])], {
+    env: { ...fetchEnv, AKV_INJECTOR_REFRESH_INTERVAL: interval },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const refreshLog = collect(refresh);
+  const logged = (message: string) => () => (refreshLog.stdout().includes(`"msg":"${message}"`) ? true : undefined);
+  await waitFor(logged('next refresh'), 'the sidecar to wait for its first refresh');
+  const before = await readlink(join(outputDir, '..data'));
+  world.vault.setSecret('db-password', 'tr0ub4dor-and-3');
+  say('  Key Vault: db-password gets a new version; kill -HUP the sidecar');
+  refresh.kill('SIGHUP');
+  await waitFor(logged('refresh complete: a new generation published'), 'the sidecar to publish the rotated secret');
+  say(`  ..data → ${await readlink(join(outputDir, '..data'))}   (was ${before}: one atomic switch, pinned and unchanged files carried over)`);
+  say(`  db-password now starts ${(await readFile(join(outputDir, 'db-password'), 'utf8')).slice(0, 7)}…`);
+  const status = JSON.parse(await readFile(join(outputDir, '..akv-injector-status.json'), 'utf8')) as Record<string, unknown>;
+  say(`  ..akv-injector-status.json: ${JSON.stringify({ generation: status.generation, lastSuccess: status.lastSuccess, lastError: status.lastError })}`);
+  refresh.kill('SIGTERM');
+  const refreshCode = await new Promise<number>((resolve) => refresh.on('exit', (c) => resolve(c ?? 1)));
+  say(`  SIGTERM: exit ${refreshCode}`);
 } finally {
   webhook.kill('SIGTERM');
   await new Promise((resolve) => webhook.on('exit', resolve));
@@ -134,7 +162,10 @@ try {
 function describe(op: Operation): string {
   const raw = (op as { value?: unknown }).value;
   const value = (Array.isArray(raw) ? raw.at(-1) : raw) as Record<string, unknown> | undefined;
-  if (op.path.includes('initContainers')) return `  (init container ${String(value?.name ?? '')}, image ${String(value?.image ?? '')})`;
+  if (op.path.includes('initContainers')) {
+    const names = (Array.isArray(raw) ? raw : [raw]).map((c) => String((c as { name?: string }).name)).join(', ');
+    return `  (init containers ${names}, image ${String(value?.image ?? '')})`;
+  }
   if (op.path.startsWith('/spec/volumes')) return `  (volume ${String((value as { name?: string })?.name ?? '')})`;
   if (op.path.includes('volumeMounts')) return `  (${JSON.stringify(value)})`;
   if (op.path.includes('annotations')) return `  (${JSON.stringify(value)})`;
