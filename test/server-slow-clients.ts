@@ -71,12 +71,17 @@ t.test('slow clients against the webhook process', async (t) => {
     checkInjected(t, `a ${kb} KB pod while 300 clients trickle`, sent, await postMutate(webhook.port, pki.caCertPem, sent.body));
   }
 
-  // Past the connection cap new connections are refused at once: 100 more attempts than the slots left.
-  const attempts = await Promise.all(Array.from({ length: MAX_CONNECTIONS - open.length + 100 }, () => slowClient(webhook.port, SMALL_BODY_HEAD, ' ', 500)));
+  // Past the connection cap new connections are refused at once: 100 more attempts than the slots left. A slow client
+  // cut meanwhile (on a loaded machine the slow headers may reach their timeout) frees its slot: only those still open
+  // once every attempt has been answered held theirs throughout, and each one cut lets one more attempt in.
+  const stillOpen = (): number => open.filter((c) => c.closedAt === undefined).length;
+  const attempts = await Promise.all(Array.from({ length: MAX_CONNECTIONS - stillOpen() + 100 }, () => slowClient(webhook.port, SMALL_BODY_HEAD, ' ', 500)));
   const accepted = attempts.filter((c): c is SlowClient => c !== 'refused');
-  t.comment(`${accepted.length} more accepted, ${attempts.length - accepted.length} refused`);
-  t.ok(open.length + accepted.length <= MAX_CONNECTIONS, `at most ${MAX_CONNECTIONS} open at once`);
-  t.ok(attempts.length - accepted.length >= 100, 'the rest refused');
+  const heldThroughout = stillOpen();
+  const freed = open.length - heldThroughout;
+  t.comment(`${accepted.length} more accepted, ${attempts.length - accepted.length} refused (${freed} slow clients cut meanwhile)`);
+  t.ok(heldThroughout + accepted.length <= MAX_CONNECTIONS, `at most ${MAX_CONNECTIONS} open at once`);
+  t.ok(attempts.length - accepted.length >= 100 - freed, 'the rest refused');
 
   await waitFor('every slow client cut', () => [...open, ...accepted].every((c) => c.closedAt !== undefined), TIMEOUTS.requestMs + SLACK_MS + 5_000, 100);
   const small = lifetimes(open.slice(0, 200));
