@@ -82,7 +82,7 @@ function asksForHelp(args: string[]): boolean {
 /** Run the CLI and return the process exit code. */
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
-  if (command !== undefined && ['fetch', 'webhook', 'render', 'certs'].includes(command) && asksForHelp(rest)) {
+  if (command !== undefined && ['fetch', 'refresh', 'webhook', 'render', 'certs'].includes(command) && asksForHelp(rest)) {
     process.stdout.write(commandUsage(command));
     return 0;
   }
