@@ -22,3 +22,11 @@ export async function writeTerminationLog(message: string, path: string = TERMIN
     return false;
   }
 }
+
+/** A command's configuration is invalid: every problem on stderr and in the termination log; the exit code, 2. */
+export async function refuseConfiguration(command: string, problems: readonly string[]): Promise<number> {
+  const message = `akv-injector ${command}: invalid configuration:\n${problems.map((p) => `- ${p}`).join('\n')}\n`;
+  process.stderr.write(message);
+  await writeTerminationLog(message);
+  return 2;
+}

@@ -68,7 +68,7 @@ t.test('--help and -h on every command: its usage, every flag, exit 0', async (t
 });
 
 t.test('an unknown option: exit 2, naming it and pointing at --help', async (t) => {
-  const commands = ['fetch', 'webhook', 'render', 'certs'];
+  const commands = ['fetch', 'refresh', 'webhook', 'render', 'certs'];
   const results = await Promise.all(commands.map((command) => runCli(cli, [command, '--no-such-flag'], env)));
   for (const [i, command] of commands.entries()) {
     const result = results[i] as Awaited<ReturnType<typeof runCli>>;

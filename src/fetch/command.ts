@@ -1,6 +1,6 @@
 // `akv-injector fetch`: the init container's command, from its flags and environment to its exit code.
 import { parseArgs } from 'node:util';
-import { writeTerminationLog } from '../termination-log.js';
+import { refuseConfiguration, writeTerminationLog } from '../termination-log.js';
 import { readJob } from './job.js';
 import { mark, phaseTimes } from './phases.js';
 
@@ -15,12 +15,7 @@ export async function fetchCommand(args: string[]): Promise<number> {
   }
   try {
     const { job, problems } = readJob(process.env, values);
-    if (job === undefined) {
-      const message = `akv-injector fetch: invalid configuration:\n${problems.map((p) => `- ${p}`).join('\n')}\n`;
-      process.stderr.write(message);
-      await writeTerminationLog(message);
-      return 2;
-    }
+    if (job === undefined) return await refuseConfiguration('fetch', problems);
     // Only a valid job loads the fetch itself (and the SDKs it loads in turn).
     const [{ runFetch }, { createFetchLogger }] = await Promise.all([import('./run.js'), import('./fetch-log.js')]);
     mark('job');

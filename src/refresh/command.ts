@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util';
 import v8 from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { writeTerminationLog } from '../termination-log.js';
+import { refuseConfiguration } from '../termination-log.js';
 import { readRefreshJob } from './job.js';
 import { RefreshTrigger } from './loop.js';
 
@@ -26,16 +26,11 @@ export async function refreshCommand(args: string[]): Promise<number> {
   try {
     ({ values } = parseArgs({ args, options: { timeout: { type: 'string' }, concurrency: { type: 'string' } }, strict: true }));
   } catch (error) {
-    process.stderr.write(`akv-injector refresh: ${(error as Error).message}\n`);
+    process.stderr.write(`akv-injector refresh: ${(error as Error).message}\nRun "akv-injector refresh --help" for the flags.\n`);
     return 2;
   }
   const { job, problems } = readRefreshJob(process.env, values);
-  if (job === undefined) {
-    const message = `akv-injector refresh: invalid configuration:\n${problems.map((p) => `- ${p}`).join('\n')}\n`;
-    process.stderr.write(message);
-    await writeTerminationLog(message);
-    return 2;
-  }
+  if (job === undefined) return refuseConfiguration('refresh', problems);
   const [{ runRefresh }, { createFetchLogger }] = await Promise.all([import('./loop.js'), import('../fetch/fetch-log.js')]);
   // The fetch's logger: pino's lines without pino, whose memory a sidecar would hold for its whole life.
   const logger = createFetchLogger('refresh');
