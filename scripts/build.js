@@ -57,6 +57,10 @@ const result = await build({
   chunkNames: 'chunks/[name]-[hash]',
   metafile: true,
   plugins: [requireBuiltins, formDataWithoutUndici],
+  // whatwg-url and tr46 (node-fetch, under the Kubernetes client) require the built-in punycode, which Node 22 and
+  // later deprecate at run time for code outside node_modules, as a bundle is: every webhook and render start printed
+  // DEP0040. The userland package is the same code, as the warning itself advises.
+  alias: { punycode: 'punycode/punycode.js' },
   logLevel: 'warning',
   // CommonJS dependencies call require() for Node built-ins; give the ESM bundle one.
   banner: { js: "import { createRequire as __akvCreateRequire } from 'node:module'; const require = __akvCreateRequire(import.meta.url);" },
