@@ -10,6 +10,7 @@ import { parseWebhookFlags, runWebhook, type FlagSources } from '../webhook/main
 import { startFakeApiServer, unreachableKubeConfig } from './fixtures/fake-apiserver.js';
 import { loadReview } from './fixtures/admission-fixtures.js';
 import { makeTestPki } from './fixtures/tls.js';
+import { seedShop } from './fixtures/webhook-process.js';
 
 const noCluster: FlagSources = { env: {}, readNamespaceFile: () => undefined };
 
@@ -189,19 +190,7 @@ async function waitFor(what: string, check: () => Promise<boolean>, boundMs = 10
 t.test('--dev against an API server: ready once synced, injects over HTTPS, stops cleanly', async (t) => {
   const fake = await startFakeApiServer();
   t.teardown(() => fake.close());
-  fake.upsert('namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'shop' } });
-  fake.upsert('serviceaccounts', {
-    apiVersion: 'v1',
-    kind: 'ServiceAccount',
-    metadata: {
-      namespace: 'shop',
-      name: 'checkout',
-      annotations: {
-        'azure.workload.identity/client-id': '8f1c2b7a-3d4e-4f5a-9b6c-7d8e9f0a1b2c',
-        'azure.workload.identity/tenant-id': '72f988bf-86f1-41af-91ab-2d7cd011db47',
-      },
-    },
-  });
+  seedShop(fake);
   const running = await start(['--dev'], fake.kubeConfig());
   const caPem = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n/.exec(running.stderr())?.[0] ?? '';
   t.match(running.stderr(), /--dev: serving a generated certificate for localhost, 127\.0\.0\.1, ::1/);
