@@ -119,3 +119,21 @@ t.test('/metrics: admissions by outcome, their durations, cache objects by kind,
   t.notOk((await globalRegistry.metrics()).includes('akv_injector_'), "nothing in prom-client's global registry");
   t.doesNotThrow(() => createMetrics({ defaultMetrics: true }), 'a second registry does not clash with the first');
 });
+
+t.test('/metrics: the serving certificate expiry, no sample before a certificate is served', async (t) => {
+  let served: { notAfter: Date } | undefined;
+  const metrics = createMetrics({ servingCertificate: () => served, defaultMetrics: false });
+  const health = buildHealthApp({ notReadyReasons: () => [], metrics, logger: quiet() });
+  t.teardown(() => health.close());
+  const name = 'akv_injector_serving_certificate_expiry_timestamp_seconds';
+  const samples = async (): Promise<string[]> =>
+    (await health.inject({ method: 'GET', url: '/metrics' })).body.split('\n').filter((line) => line.startsWith(`${name} `) || line.startsWith(`${name}{`));
+
+  const text = (await health.inject({ method: 'GET', url: '/metrics' })).body;
+  t.match(text, new RegExp(`^# TYPE ${name} gauge$`, 'm'));
+  t.same(await samples(), [], 'none yet: not a 0, which an alert would read as expired in 1970');
+  served = { notAfter: new Date('2031-05-06T07:08:09.000Z') };
+  t.same(await samples(), [`${name} ${Date.UTC(2031, 4, 6, 7, 8, 9) / 1000}`], 'notAfter in Unix seconds, read at scrape');
+  served = undefined;
+  t.same(await samples(), [], 'and none again when there is none');
+});

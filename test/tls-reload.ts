@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import tls from 'node:tls';
 import { publishFiles } from '../src/atomic-writer.js';
+import { generateCa, generateServingCert } from '../src/certs.js';
 import type { AdmissionRequest } from '../webhook/admission.js';
 import type { MutationResult } from '../webhook/mutate.js';
 import { buildApp } from '../webhook/server.js';
@@ -213,4 +214,73 @@ t.test('TLS 1.2 is the minimum, before and after a reload', async (t) => {
   await h.logged('cert B reloaded', reloadedTo(FP_B));
   t.equal(await presented(h.port, undefined, { maxVersion: 'TLSv1.2' }), FP_B, 'TLS 1.2 accepted with cert B');
   await t.rejects(presented(h.port, undefined, tls11), { code: 'ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION' }, 'TLS 1.1 still refused after the reload');
+});
+
+/** A CA and a serving certificate for 127.0.0.1 and localhost, both valid `validityDays` from now. */
+async function servingPair(validityDays: number): Promise<TestPki> {
+  const ca = await generateCa({ commonName: `akv-injector test CA, ${validityDays} days`, validityDays });
+  const serving = await generateServingCert(ca, { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'], validityDays });
+  return { caCertPem: ca.certPem, certPem: serving.certPem, keyPem: serving.keyPem };
+}
+
+const expiresIn =
+  (fp: string) =>
+  (line: LogLine): boolean =>
+    line.level === 'warn' && / expires in /.test(String(line.msg)) && line.fingerprint256 === fp;
+const expiryChecked =
+  (fp: string) =>
+  (line: LogLine): boolean =>
+    line.msg === 'TLS certificate expiry checked' && line.fingerprint256 === fp;
+
+t.test('fewer than 30 days left: warned at load and again every check, until a fresh certificate is served', async (t) => {
+  const [shortLived, longLived] = await Promise.all([servingPair(10), servingPair(400)]);
+  const FP_SHORT = fingerprint(shortLived.certPem);
+  const FP_LONG = fingerprint(longLived.certPem);
+  const dir = t.testdir();
+  await secretVolume(dir, shortLived);
+  // A day between checks, shortened.
+  const h = await start(t, dir, { expiryCheckMs: 100 });
+  const loaded = h.logs().findIndex(reloadedTo(FP_SHORT));
+  t.match(
+    h.logs()[loaded + 1],
+    { level: 'warn', daysLeft: 9, notAfter: new Date(new X509Certificate(shortLived.certPem).validTo).toISOString() },
+    'warned as it loads',
+  );
+  t.same(h.reloader.certificate(), { notAfter: new Date(new X509Certificate(shortLived.certPem).validTo) });
+  await h.logged('warned again at the next two checks', expiresIn(FP_SHORT), 3);
+
+  await secretVolume(dir, longLived);
+  const reloaded = await h.logged('the 400-day certificate reloaded', reloadedTo(FP_LONG));
+  t.same(h.reloader.certificate(), { notAfter: new Date(new X509Certificate(longLived.certPem).validTo) });
+  // Two checks of the fresh certificate: its checks have replaced the old one's.
+  await h.logged('the fresh certificate checked twice', expiryChecked(FP_LONG), 2);
+  const since = h.logs().slice(h.logs().indexOf(reloaded));
+  t.match(since.filter(expiryChecked(FP_LONG)), [
+    { level: 'debug', daysLeft: 399 },
+    { level: 'debug', daysLeft: 399 },
+  ]);
+  t.same(
+    since.filter((line) => line.level === 'warn'),
+    [],
+    'no warning since the fresh certificate was served',
+  );
+});
+
+t.test('a certificate that reaches the warning while served is warned about then, after the renewal grace, without a reload', async (t) => {
+  const pki = await servingPair(10);
+  const fp = fingerprint(pki.certPem);
+  const dir = t.testdir();
+  await secretVolume(dir, pki);
+  const now = Date.now();
+  const leftMs = Date.parse(new X509Certificate(pki.certPem).validTo) - now;
+  // Already inside a warning window that began 10 s ago, with a grace that ends 1 s from now: a renewal due
+  // at the window's start would still have that second to reach the files.
+  const dueAt = now + 1000;
+  const h = await start(t, dir, { expiryWarningMs: leftMs + 10_000, renewalGraceMs: 11_000 });
+  t.match(h.logs().find(expiryChecked(fp)), { level: 'debug', daysLeft: 9 }, 'not warned at load: inside the grace');
+  const warning = await h.logged('warned once the grace is over', expiresIn(fp));
+  const warnedAt = Date.parse(String(warning.time));
+  t.ok(warnedAt >= dueAt, `warned after the grace (${warnedAt - dueAt} ms past it)`);
+  t.match(warning, { daysLeft: 9, certFile: h.certFile, msg: /expires in 9 days, at .*; renew it: / });
+  t.equal(h.logs().filter(reloadedTo(fp)).length, 1, 'no reload: the timer found it');
 });

@@ -1,7 +1,11 @@
 // The webhook role as the CLI runs it: every flag problem at once, then caches, HTTPS, health port, and a clean stop.
 import t from 'tap';
+import { X509Certificate } from 'node:crypto';
 import https from 'node:https';
 import { Writable } from 'node:stream';
+import tls from 'node:tls';
+import { publishFiles } from '../src/atomic-writer.js';
+import { generateCa, generateServingCert } from '../src/certs.js';
 import { CLOUDS } from '../src/clouds.js';
 import { createLogger } from '../src/log.js';
 import { IMAGE } from '../src/version.js';
@@ -9,6 +13,7 @@ import { contextNamespace, findKubeAccess } from '../webhook/kube-access.js';
 import { parseWebhookFlags, runWebhook, type FlagSources } from '../webhook/main.js';
 import { startFakeApiServer, unreachableKubeConfig } from './fixtures/fake-apiserver.js';
 import { loadReview } from './fixtures/admission-fixtures.js';
+import { captureLog, type LogCapture, type LogLine } from './fixtures/log-capture.js';
 import { makeTestPki } from './fixtures/tls.js';
 import { seedShop } from './fixtures/webhook-process.js';
 
@@ -115,6 +120,8 @@ interface Running {
   stop: () => Promise<number>;
   stderr: () => string;
   logs: () => string;
+  lines: LogCapture['lines'];
+  logged: LogCapture['logged'];
 }
 
 async function start(
@@ -124,16 +131,7 @@ async function start(
 ): Promise<Running> {
   const controller = new AbortController();
   let stderr = '';
-  const lines: string[] = [];
-  const logger = createLogger(
-    'webhook',
-    new Writable({
-      write: (chunk: Buffer, _e, done) => {
-        lines.push(chunk.toString());
-        done();
-      },
-    }),
-  );
+  const { logger, text, lines, logged } = captureLog('webhook');
   let resolveListening: (ports: Running['ports']) => void = () => undefined;
   const listening = new Promise<Running['ports']>((resolve) => (resolveListening = resolve));
   const defaults = more.defaults === false ? [] : ['--namespace', 'akv-injector', '--image', 'akv-injector:test'];
@@ -154,7 +152,9 @@ async function start(
       return done;
     },
     stderr: () => stderr,
-    logs: () => lines.join(''),
+    logs: text,
+    lines,
+    logged,
   };
 }
 
@@ -187,6 +187,35 @@ async function waitFor(what: string, check: () => Promise<boolean>, boundMs = 10
   }
 }
 
+const EXPIRY_GAUGE = 'akv_injector_serving_certificate_expiry_timestamp_seconds';
+
+/** The value of a sample without labels in a /metrics text, or undefined when it has none. */
+function sample(metrics: string, name: string): number | undefined {
+  const line = metrics.split('\n').find((l) => l.startsWith(`${name} `));
+  return line === undefined ? undefined : Number(line.slice(name.length + 1));
+}
+
+/** A line of the certificate expiry warnings (expires in…, has expired). */
+const expiryWarning = (line: LogLine): boolean => line.level === 'warn' && /^the TLS certificate in .* (expires in|has expired)/.test(String(line.msg));
+
+/** A CA and a serving certificate for localhost and 127.0.0.1, both valid `validityDays` from now. */
+async function servingPair(validityDays: number): Promise<{ caCertPem: string; certPem: string; keyPem: string }> {
+  const ca = await generateCa({ commonName: `akv-injector test CA, ${validityDays} days`, validityDays });
+  const serving = await generateServingCert(ca, { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'], validityDays });
+  return { caCertPem: ca.certPem, certPem: serving.certPem, keyPem: serving.keyPem };
+}
+
+/** The certificate a TLS client is shown on 127.0.0.1:port for localhost, verified against `caPem`. */
+function servedCertificate(port: number, caPem: string): Promise<tls.PeerCertificate> {
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect({ host: '127.0.0.1', port, ca: caPem, servername: 'localhost' }, () => {
+      resolve(socket.getPeerCertificate());
+      socket.end();
+    });
+    socket.on('error', reject);
+  });
+}
+
 t.test('--dev against an API server: ready once synced, injects over HTTPS, stops cleanly', async (t) => {
   const fake = await startFakeApiServer();
   t.teardown(() => fake.close());
@@ -206,6 +235,9 @@ t.test('--dev against an API server: ready once synced, injects over HTTPS, stop
   const metrics = (await get(running.ports.healthPort, '/metrics')).body;
   t.match(metrics, /^akv_injector_admissions_total\{outcome="injected"\} 1$/m);
   t.match(metrics, /^akv_injector_cache_objects\{kind="ServiceAccount"\} 1$/m);
+  const served = await servedCertificate(running.ports.port, caPem);
+  t.equal(sample(metrics, EXPIRY_GAUGE), Date.parse(served.valid_to) / 1000, "the expiry gauge: the generated certificate's notAfter");
+  t.notOk(running.lines().some(expiryWarning), 'no expiry warning: --dev makes a new 30-day certificate at every start');
 
   t.equal(await running.stop(), 0, 'exit code 0');
   await t.rejects(get(running.ports.healthPort, '/healthz'), 'the health port is closed');
@@ -226,6 +258,55 @@ t.test('cert files and an unreachable API server: serving, not ready, and saying
   const res = await postReview(running.ports.port, pki.caCertPem, JSON.stringify(loadReview('deployment-pod')));
   t.equal(res.status, 200, 'the TLS certificate from the files is served');
   t.match(JSON.parse(res.body), { response: { allowed: false, status: { code: 500 } } }, 'a cluster read that cannot succeed denies with a retry hint');
+  t.equal(await running.stop(), 0);
+});
+
+t.test('cert files: the expiry gauge and the 30-day warning follow the certificate served', async (t) => {
+  const [shortLived, longLived] = await Promise.all([servingPair(10), servingPair(400)]);
+  const notAfter = (pem: string): Date => new Date(new X509Certificate(pem).validTo);
+  const fingerprint = (pem: string): string => new X509Certificate(pem).fingerprint256;
+  const dir = t.testdir();
+  // A Secret volume, as the kubelet writes one: ..data swapped to a new timestamped folder.
+  const secretVolume = (pair: typeof shortLived): Promise<unknown> =>
+    publishFiles(dir, [
+      { path: 'tls.crt', data: Buffer.from(pair.certPem), mode: 0o644 },
+      { path: 'tls.key', data: Buffer.from(pair.keyPem), mode: 0o600 },
+    ]);
+  await secretVolume(shortLived);
+  const running = await start(['--tls-cert-file', `${dir}/tls.crt`, '--tls-key-file', `${dir}/tls.key`], await unreachableKubeConfig());
+  t.equal(
+    (await servedCertificate(running.ports.port, shortLived.caCertPem)).fingerprint256,
+    fingerprint(shortLived.certPem),
+    'the 10-day certificate is served',
+  );
+
+  const before = (await get(running.ports.healthPort, '/metrics')).body;
+  t.match(before, new RegExp(`^# TYPE ${EXPIRY_GAUGE} gauge$`, 'm'));
+  t.equal(sample(before, EXPIRY_GAUGE), notAfter(shortLived.certPem).getTime() / 1000, "the gauge: the 10-day certificate's notAfter, in Unix seconds");
+  const warnings = running.lines().filter(expiryWarning);
+  t.equal(warnings.length, 1, 'one warning at load');
+  t.match(warnings[0], {
+    certFile: `${dir}/tls.crt`,
+    notAfter: notAfter(shortLived.certPem).toISOString(),
+    daysLeft: 9,
+    fingerprint256: fingerprint(shortLived.certPem),
+  });
+  t.match(
+    warnings[0]?.msg,
+    `the TLS certificate in ${dir}/tls.crt expires in 9 days, at ${notAfter(shortLived.certPem).toISOString()}; renew it: cert-manager renews it by itself`,
+    'what expires, when, the days left',
+  );
+  t.match(warnings[0]?.msg, /`akv-injector certs --renew`.*`helm upgrade`/, 'and how to renew it');
+
+  await secretVolume(longLived);
+  const reloaded = await running.logged(
+    'the 400-day certificate reloaded',
+    (line) => line.msg === 'TLS certificate reloaded' && line.fingerprint256 === fingerprint(longLived.certPem),
+  );
+  const after = (await get(running.ports.healthPort, '/metrics')).body;
+  t.equal(sample(after, EXPIRY_GAUGE), notAfter(longLived.certPem).getTime() / 1000, "the gauge follows: the 400-day certificate's notAfter");
+  // The check runs as the certificate is taken, before the next line: nothing after the reload is a warning of it.
+  t.same(running.lines().slice(running.lines().indexOf(reloaded)).filter(expiryWarning), [], 'no expiry warning for the fresh certificate');
   t.equal(await running.stop(), 0);
 });
 

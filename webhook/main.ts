@@ -1,4 +1,5 @@
 // The webhook role: read the flags, start the caches, the HTTPS admission listener and the health port; stop cleanly.
+import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -21,7 +22,7 @@ import { createMutator } from './mutate.js';
 import { buildApp, DEFAULT_BODY_BUDGET } from './server.js';
 import { readServerVersion } from './server-version.js';
 import type { WebhookSettings } from './settings.js';
-import { createTlsReloader, TLS_POLICY, type TlsReloader } from './tls-reloader.js';
+import { createTlsReloader, TLS_POLICY, type ServingCertificate, type TlsReloader } from './tls-reloader.js';
 
 export const SERVICE_ACCOUNT_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
 const LISTEN_HOST = '0.0.0.0';
@@ -261,6 +262,7 @@ export async function runWebhook(args: string[], options: RunOptions = {}): Prom
   }
 
   let reloader: TlsReloader | undefined;
+  let devCertificate: ServingCertificate | undefined;
   let httpsOptions: https.ServerOptions;
   if (config.tls.kind === 'dev') {
     // node-forge is loaded only here: a production webhook never needs it.
@@ -271,6 +273,8 @@ export async function runWebhook(args: string[], options: RunOptions = {}): Prom
       `akv-injector webhook --dev: serving a generated certificate for ${[...DEV_HOSTS.dnsNames, ...DEV_HOSTS.ipAddresses].join(', ')}, issued by this CA (trust it, e.g. curl --cacert):\n${ca.certPem}`,
     );
     httpsOptions = { ...TLS_POLICY, cert: serving.certPem, key: serving.keyPem };
+    // Shown in the metrics, never warned about: --dev makes a new one at every start.
+    devCertificate = { notAfter: new Date(new X509Certificate(serving.certPem).validTo) };
   } else {
     reloader = createTlsReloader({ certFile: config.tls.certFile, keyFile: config.tls.keyFile, logger });
     // Without a valid pair yet the listener still starts; it is not ready until one arrives.
@@ -281,7 +285,11 @@ export async function runWebhook(args: string[], options: RunOptions = {}): Prom
   // --dev is for trying it out, with or without a cluster: like render, it does not check the server's version.
   const serverVersion = config.tls.kind !== 'dev' && access.found ? readServerVersion(access.kubeConfig, { logger }) : undefined;
   const bodyBudget = createBodyBudget(DEFAULT_BODY_BUDGET);
-  const metrics = createMetrics({ cacheSizes: () => cache.sizes(), bodyBudget: () => bodyBudget.usage() });
+  const metrics = createMetrics({
+    cacheSizes: () => cache.sizes(),
+    bodyBudget: () => bodyBudget.usage(),
+    servingCertificate: () => reloader?.certificate() ?? devCertificate,
+  });
   const app = buildApp({
     mutator: createMutator(serverVersion ? { ...config.settings, serverVersion: serverVersion.current } : config.settings, cache),
     logger,

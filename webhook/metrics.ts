@@ -2,6 +2,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { BudgetUsage } from './body-budget.js';
 import type { CacheSizes } from './cluster-cache.js';
+import type { ServingCertificate } from './tls-reloader.js';
 
 export type { CacheSizes };
 
@@ -24,6 +25,8 @@ export interface MetricsOptions {
   cacheSizes?: () => CacheSizes;
   /** Read at every scrape (the body budget's `usage()`); without it the budget gauges have no samples. */
   bodyBudget?: () => BudgetUsage;
+  /** Read at every scrape (the TLS reloader's `certificate()`, or --dev's); undefined until one is served: no sample. */
+  servingCertificate?: () => ServingCertificate | undefined;
   /** Node.js process metrics (CPU, memory, event loop, GC); default true. */
   defaultMetrics?: boolean;
 }
@@ -31,7 +34,7 @@ export interface MetricsOptions {
 // Admissions take milliseconds; the API server gives up after at most 30 s.
 const DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
-/** A fresh registry with the admission counter and histogram, the cache gauge and the process metrics. */
+/** A fresh registry with the admission counter and histogram, the cache, body budget and certificate gauges, and the process metrics. */
 export function createMetrics(options: MetricsOptions = {}): WebhookMetrics {
   const registry = new Registry();
   const admissions = new Counter({
@@ -47,7 +50,7 @@ export function createMetrics(options: MetricsOptions = {}): WebhookMetrics {
     buckets: DURATION_BUCKETS,
     registers: [registry],
   });
-  const { cacheSizes, bodyBudget } = options;
+  const { cacheSizes, bodyBudget, servingCertificate } = options;
   scrapedGauge(
     registry,
     'akv_injector_cache_objects',
@@ -76,6 +79,17 @@ export function createMetrics(options: MetricsOptions = {}): WebhookMetrics {
     registers: [registry],
     collect(): void {
       if (bodyBudget !== undefined) this.set(bodyBudget().waiting);
+    },
+  });
+  new Gauge({
+    name: 'akv_injector_serving_certificate_expiry_timestamp_seconds',
+    help: "Unix time at which the webhook's TLS serving certificate expires (its notAfter).",
+    registers: [registry],
+    collect(): void {
+      const certificate = servingCertificate?.();
+      // No sample rather than 0 (1970): an alert on the time left must not fire before a certificate is loaded.
+      if (certificate === undefined) this.remove({});
+      else this.set(certificate.notAfter.getTime() / 1000);
     },
   });
   // Every outcome shows from the first scrape, so rate() and absent() work before the first admission.

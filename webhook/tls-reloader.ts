@@ -4,6 +4,7 @@
 // directory and renames a `..data` symlink over the old one, so the files' directory is watched (not the
 // files, whose inodes never change), changes are debounced, and a poll catches whatever a watch misses.
 // A pair read mid-update (the key not matching the certificate) is ignored and read again shortly after.
+// A certificate with fewer than 30 days left is warned about, at load and then daily, until a fresh one replaces it.
 import { watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createPrivateKey, X509Certificate } from 'node:crypto';
@@ -14,6 +15,24 @@ import type { Logger } from '../src/log.js';
 
 /** TLS policy of the admission listener, given again with every new pair (setSecureContext resets it). */
 export const TLS_POLICY = { minVersion: 'TLSv1.2' } as const satisfies tls.SecureContextOptions;
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+// setTimeout's longest delay (about 24.8 days); a longer one fires at once.
+const MAX_TIMER_MS = 2 ** 31 - 1;
+const RENEW =
+  "renew it: cert-manager renews it by itself (if it has not, see `kubectl describe certificate` in the webhook's namespace); " +
+  'from `akv-injector certs`: run `akv-injector certs --renew` with the same flags and apply the new Secret; ' +
+  'from the Helm chart (tls.mode generate): `helm upgrade`';
+
+function inDays(days: number): string {
+  if (days === 0) return 'less than a day';
+  return days === 1 ? '1 day' : `${days} days`;
+}
+
+/** The certificate being served, as the metrics show it. */
+export interface ServingCertificate {
+  notAfter: Date;
+}
 
 export interface KeyPair {
   cert: string;
@@ -37,6 +56,16 @@ export interface TlsReloaderOptions {
   retryMs?: number;
   /** Watch the directories (default true); the poll runs either way. */
   watch?: boolean;
+  /** Warn when the served certificate expires sooner than this (less renewalGraceMs); default 30 days. */
+  expiryWarningMs?: number;
+  /** How often the served certificate's expiry is checked again (and a warning repeated); default 1 day. */
+  expiryCheckMs?: number;
+  /**
+   * How long past the warning's start a renewal due right then may take to reach the files before the warning;
+   * default 1 hour. cert-manager (renewBefore 720h in overlays/cert-manager) and the chart's tls.generate
+   * (renewBeforeDays 30) renew when 30 days are left, and the kubelet takes a minute or so to update the volume.
+   */
+  renewalGraceMs?: number;
 }
 
 export type ReloadResult = 'loaded' | 'unchanged' | 'invalid';
@@ -52,6 +81,8 @@ export interface TlsReloader {
   loaded(): boolean;
   /** Why no pair is loaded, for readiness; undefined once one is. */
   problem(): string | undefined;
+  /** The certificate being served, once one is loaded. */
+  certificate(): ServingCertificate | undefined;
   /** Read the files now. */
   reload(): Promise<ReloadResult>;
   stop(): void;
@@ -63,15 +94,21 @@ export function createTlsReloader(options: TlsReloaderOptions): TlsReloader {
   const debounceMs = options.debounceMs ?? 250;
   const pollMs = options.pollMs ?? 15_000;
   const retryMs = options.retryMs ?? 1_000;
+  const expiryWarningMs = options.expiryWarningMs ?? 30 * DAY_MS;
+  const expiryCheckMs = options.expiryCheckMs ?? DAY_MS;
+  // Less time left than this, and the certificate is warned about.
+  const warnBelowMs = expiryWarningMs - (options.renewalGraceMs ?? 60 * 60 * 1000);
   const directories = [...new Set([path.dirname(certFile), path.dirname(keyFile)])];
 
   let current: KeyPair | undefined;
+  let served: CertificateSummary | undefined;
   let lastProblem: string | undefined = 'the certificate and key have not been read yet';
   const targets = new Set<SecureContextTarget>();
   const watchers = new Map<string, FSWatcher>();
   let debounceTimer: NodeJS.Timeout | undefined;
   let retryTimer: NodeJS.Timeout | undefined;
   let pollTimer: NodeJS.Timeout | undefined;
+  let expiryTimer: NodeJS.Timeout | undefined;
   let retries = 0;
   let running: Promise<ReloadResult> | undefined;
   let rerun = false;
@@ -96,9 +133,35 @@ export function createTlsReloader(options: TlsReloaderOptions): TlsReloader {
     for (const target of targets) apply(pair, target);
     const first = current === undefined;
     current = pair;
+    served = checked;
     logger.info({ certFile, keyFile, ...checked }, first ? 'TLS certificate loaded' : 'TLS certificate reloaded');
-    if (Date.parse(checked.notAfter) < Date.now()) logger.warn({ certFile, notAfter: checked.notAfter }, 'the TLS certificate has expired');
+    checkExpiry();
     return settled('loaded');
+  }
+
+  /** Warn when the served certificate has expired or soon will, and look again later: it may be stuck while it ages. */
+  function checkExpiry(): void {
+    clearTimeout(expiryTimer);
+    expiryTimer = undefined;
+    if (served === undefined || stopped) return;
+    const { notAfter, fingerprint256 } = served;
+    const leftMs = Date.parse(notAfter) - Date.now();
+    const daysLeft = Math.max(0, Math.floor(leftMs / DAY_MS));
+    const fields = { certFile, notAfter, daysLeft, fingerprint256 };
+    if (leftMs <= 0) {
+      logger.warn(
+        fields,
+        `the TLS certificate in ${certFile} has expired (at ${notAfter}): the API server refuses it, so opted-in pods cannot be created; ${RENEW}`,
+      );
+    } else if (leftMs < warnBelowMs) {
+      logger.warn(fields, `the TLS certificate in ${certFile} expires in ${inDays(daysLeft)}, at ${notAfter}; ${RENEW}`);
+    } else {
+      logger.debug(fields, 'TLS certificate expiry checked');
+    }
+    // Warned: again after expiryCheckMs. Not yet: when the warning is due, or after expiryCheckMs if sooner.
+    const nextMs = Math.min(leftMs < warnBelowMs ? expiryCheckMs : leftMs - warnBelowMs, expiryCheckMs, MAX_TIMER_MS);
+    expiryTimer = setTimeout(checkExpiry, nextMs);
+    expiryTimer.unref();
   }
 
   function settled(result: ReloadResult): ReloadResult {
@@ -195,12 +258,14 @@ export function createTlsReloader(options: TlsReloaderOptions): TlsReloader {
     },
     loaded: () => current !== undefined,
     problem: () => (current === undefined ? lastProblem : undefined),
+    certificate: () => (served === undefined ? undefined : { notAfter: new Date(served.notAfter) }),
     reload,
     stop() {
       stopped = true;
       clearTimeout(debounceTimer);
       clearTimeout(retryTimer);
       clearInterval(pollTimer);
+      clearTimeout(expiryTimer);
       for (const watcher of watchers.values()) watcher.close();
       watchers.clear();
     },
