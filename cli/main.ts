@@ -55,10 +55,17 @@ Commands:
                     --client-id ID      as the ServiceAccounts' azure.workload.identity/client-id
                     --namespace-annotation KEY=VALUE, --namespace-label KEY=VALUE (repeatable)
              Exit 0: rendered; 1: a workload would be denied; 2: invalid flags or input.
-  certs      Write a CA and a serving certificate for the webhook's Service.
+  certs      Write a CA and a serving certificate for the webhook's Service, and the caBundle patch.
              Flags: --service NAME --namespace NS --out-dir DIR (all required),
-                    --secret-name NAME (default NAME-tls), --validity-days N (default 365)
-             Writes ca.crt, tls.crt, tls.key and tls-secret.yaml (a kubernetes.io/tls Secret).
+                    --secret-name NAME (default NAME-tls),
+                    --validity-days N     the serving certificate's (default 365; never past the CA's)
+                    --ca-validity-days N  a new CA's (default 3650)
+                    --renew               keep the CA in DIR, issue a new serving certificate
+                    --force               replace the CA in DIR; the caBundle trusts old and new
+             Writes ca.crt, ca.key, tls.crt, tls.key, tls-secret.yaml (a kubernetes.io/tls Secret) and
+             ca-bundle.yaml (a kustomize patch: both webhooks' caBundle), then prints the expiry dates.
+             Without --renew or --force it never replaces a CA already in DIR.
+             Exit 0: written; 1: refused, nothing written (the message says why); 2: invalid flags.
   help       Show this help.
   version    Print the version.
 
@@ -137,15 +144,21 @@ async function renderCommand(args: string[]): Promise<number> {
 }
 
 async function certsCommand(args: string[]): Promise<number> {
-  const { parseCertsFlags, writeCerts } = await import('../src/certs-command.js');
+  const { parseCertsFlags, writeCerts, CertsRefusal } = await import('../src/certs-command.js');
   const { flags, problems } = parseCertsFlags(args);
   if (flags === undefined) {
     process.stderr.write(`akv-injector certs: invalid flags:\n${problems.map((p) => `- ${p}`).join('\n')}\nRun "akv-injector certs --help" for the flags.\n`);
     return 2;
   }
-  const written = await writeCerts(flags);
-  process.stdout.write(`${written.join('\n')}\n`);
-  return 0;
+  try {
+    const { written, report } = await writeCerts(flags);
+    process.stdout.write(`${written.join('\n')}\n${report.join('\n')}\n`);
+    return 0;
+  } catch (error) {
+    if (!(error instanceof CertsRefusal)) throw error;
+    process.stderr.write(`akv-injector certs: ${error.message}\n`);
+    return 1;
+  }
 }
 
 const command = process.argv[2];

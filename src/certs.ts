@@ -29,6 +29,8 @@ export interface ServingCertOptions {
   dnsNames: readonly string[];
   ipAddresses?: readonly string[];
   validityDays: number;
+  /** Never valid past this moment (e.g. the CA's own notAfter), however many days were asked for. */
+  notAfter?: Date;
 }
 
 /** A self-signed CA that may sign certificates (keyCertSign, cRLSign, basicConstraints CA:true), with a new RSA key. */
@@ -80,6 +82,7 @@ export function issueServingCert(ca: CertificateAndKey, options: ServingCertOpti
     { name: 'organizationName', value: ORGANIZATION },
   ];
   const cert = newCertificate(keys.forgePublic, subject, caCert.certificate.subject.attributes, options.validityDays);
+  if (options.notAfter !== undefined && options.notAfter < cert.validity.notAfter) cert.validity.notAfter = options.notAfter;
   cert.setExtensions([
     { name: 'basicConstraints', cA: false, critical: true },
     { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },

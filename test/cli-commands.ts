@@ -87,18 +87,26 @@ t.test('render reports invalid workloads with exit 1 and bad flags with exit 2',
   t.match(await runCli(cli, ['render', '-f', file, '--cloud', 'Mars'], env), { code: 2, stderr: /--cloud "Mars" is not one of/ });
 });
 
-t.test('certs writes the files and the Secret', async (t) => {
+t.test('certs writes the files and says when they expire; a second run is refused until asked', async (t) => {
   const out = join(dir, 'certs');
-  const result = await runCli(cli, ['certs', '--service', 'akv-injector', '--namespace', 'akv-injector', '--out-dir', out], env);
+  const flags = ['certs', '--service', 'akv-injector', '--namespace', 'akv-injector', '--out-dir', out];
+  const result = await runCli(cli, flags, env);
   t.equal(result.code, 0, result.stderr);
+  const lines = result.stdout.trim().split('\n');
   t.same(
-    result.stdout
-      .trim()
-      .split('\n')
-      .map((p) => p.slice(out.length + 1)),
-    ['ca.crt', 'tls.crt', 'tls.key', 'tls-secret.yaml'],
+    lines.slice(0, 7).map((p) => p.slice(out.length + 1)),
+    ['ca.crt', 'ca.key', 'tls.crt', 'tls.key', 'tls-secret.yaml', 'ca-bundle.crt', 'ca-bundle.yaml'],
+  );
+  t.match(
+    lines.slice(7).join('\n'),
+    /^CA made: .*expires on \d{4}-\d\d-\d\d \(in 3650 days\)\nserving certificate for akv-injector\.akv-injector\.svc: expires on .* \(in 365 days\)\ncaBundle /,
   );
   t.match(await readFile(join(out, 'tls-secret.yaml'), 'utf8'), /type: kubernetes.io\/tls/);
+  const before = await readFile(join(out, 'ca.crt'), 'utf8');
+  t.match(await runCli(cli, flags, env), { code: 1, stdout: '', stderr: /^akv-injector certs: .*ca\.crt already holds the CA[\s\S]*--renew[\s\S]*--force/ });
+  t.equal(await readFile(join(out, 'ca.crt'), 'utf8'), before, 'the CA is kept');
+  t.match(await runCli(cli, [...flags, '--renew'], env), { code: 0, stdout: /^CA kept: /m });
+  t.equal(await readFile(join(out, 'ca.crt'), 'utf8'), before, '--renew keeps the CA');
   t.match(await runCli(cli, ['certs', '--service', 'x'], env), { code: 2, stderr: /--namespace "" must be/ });
 });
 

@@ -40,7 +40,7 @@ const COMMAND_FLAGS: Record<string, string[]> = {
     'KUBECONFIG',
   ],
   render: ['-f ', '--namespace', '--image', '--windows-image', '--tenant-id', '--cloud', '--client-id', '--namespace-annotation', '--namespace-label'],
-  certs: ['--service', '--namespace', '--out-dir', '--secret-name', '--validity-days'],
+  certs: ['--service', '--namespace', '--out-dir', '--secret-name', '--validity-days', '--ca-validity-days', '--renew', '--force'],
   refresh: ['AKV_INJECTOR_REFRESH_INTERVAL', '--timeout', 'SIGHUP'],
 };
 

@@ -35,7 +35,7 @@ import { Pod } from 'kubernetes-models/v1/Pod';
 import { Secret } from 'kubernetes-models/v1/Secret';
 import { Service } from 'kubernetes-models/v1/Service';
 import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
-import { parseCertsFlags, serviceDnsNames, writeCerts as writeCertsCommand } from '../src/certs-command.js';
+import { CERTS_FILES, parseCertsFlags, serviceDnsNames, writeCerts as writeCertsCommand } from '../src/certs-command.js';
 import { CLOUDS } from '../src/clouds.js';
 import { isDnsLabel, isDnsSubdomain } from '../src/dns-names.js';
 import { decodeObjectList } from '../src/object-list.js';
@@ -61,7 +61,7 @@ const SELF_SIGNED = path.join(MANIFESTS, 'overlays', 'self-signed');
 const VERSION = (JSON.parse(readFileSync(path.join(REPO, 'package.json'), 'utf8')) as { version: string }).version;
 const IMAGE = `ghcr.io/akv-injector/akv-injector:${VERSION}`;
 // The generated files of the self-signed overlay (`akv-injector certs`), git-ignored.
-const GENERATED = ['ca.crt', 'tls.crt', 'tls.key', 'tls-secret.yaml'];
+const GENERATED: readonly string[] = CERTS_FILES;
 // The webhook's command line (DESIGN.md).
 const WEBHOOK_FLAGS = new Set(['port', 'tls-cert-file', 'tls-key-file', 'image', 'tenant-id', 'cloud', 'health-port', 'namespace', 'windows-image', 'dev']);
 const USER_ANNOTATIONS = new Set<string>(Object.values(ANNOTATIONS).filter((a) => a !== ANNOTATIONS.status));
@@ -100,11 +100,6 @@ function markdownManifests(file: string): KubeObject[] {
     const whole = documents.every((d) => d !== null && typeof d === 'object' && 'apiVersion' in d && 'kind' in d);
     return whole ? parseManifests(block, `${relative(file)} (yaml block)`) : [];
   });
-}
-
-/** The shell lines of the ```sh blocks of a Markdown file. */
-function markdownShellLines(file: string): string[] {
-  return [...readFileSync(file, 'utf8').matchAll(/^```sh\n([\s\S]*?)^```/gm)].flatMap((m) => (m[1] ?? '').split('\n'));
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -1180,25 +1175,22 @@ t.test('the cert-manager checks refuse what cert-manager would', async (t) => {
   for (const [name, object, problem] of cases) t.match(schemaProblems(JSON.parse(JSON.stringify(object)) as KubeObject).join('\n'), problem, name);
 });
 
-t.test('overlay self-signed: needs the generated Secret, and the README steps produce a working set', async (t) => {
+t.test('overlay self-signed: needs the generated Secret and caBundle, and certs makes a working set', async (t) => {
   const kustomization = parseYamlDocuments(readFileSync(path.join(SELF_SIGNED, 'kustomization.yaml'), 'utf8'), 'self-signed')[0] as { resources: string[] };
   t.ok(kustomization.resources.includes('tls-secret.yaml'), 'the kustomization references the generated Secret');
 
   const root = copyOfManifests(t);
   const overlay = path.join(root, 'manifests', 'overlays', 'self-signed');
-  t.throws(() => renderKustomization(overlay), /tls-secret\.yaml: no such file or directory/, 'without the certs command, the build fails naming the file');
+  t.throws(
+    () => renderKustomization(overlay),
+    /(tls-secret|ca-bundle)\.yaml: no such file or directory/,
+    'without the certs command, the build fails naming the file',
+  );
 
   const { deployment, spec, service } = installation(base);
   const namespace = deployment.metadata?.namespace as string;
   const secretName = spec.volumes?.find((v) => v.secret !== undefined)?.secret?.secretName as string;
   const generated = await writeCerts(overlay, service.metadata?.name as string, namespace, secretName);
-
-  // Step 2 of the README, verbatim: the caBundle one-liner.
-  const readme = path.join(SELF_SIGNED, 'README.md');
-  const line = markdownShellLines(readme).find((l) => l.includes('sed') && l.includes('caBundle'));
-  t.ok(line, 'the README has the caBundle one-liner');
-  execFileSync('sh', ['-c', line as string], { cwd: root, stdio: 'pipe' });
-  t.notOk(existsSync(path.join(overlay, 'ca-bundle.yaml.new')), 'no leftover');
 
   const objects = renderKustomization(overlay);
   validateAll(t, objects, 'self-signed');
@@ -1251,15 +1243,6 @@ t.test('overlay self-signed: generated keys and certificates are git-ignored', a
       tracked.some((f) => f.endsWith(`/${name}`)),
       `${name} is not committed`,
     );
-  const patch = parseManifests(
-    readFileSync(path.join(SELF_SIGNED, 'ca-bundle.yaml'), 'utf8'),
-    'ca-bundle.yaml',
-  )[0] as unknown as V1MutatingWebhookConfiguration;
-  t.same(
-    patch.webhooks?.map((w) => w.name),
-    installation(base).webhooks.map((w) => w.name),
-    'the caBundle patch names both webhooks',
-  );
 });
 
 // ---------------------------------------------------------------------------------------------------------

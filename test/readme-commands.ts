@@ -6,12 +6,13 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import t, { type Test } from 'tap';
 import { parseAllDocuments } from 'yaml';
+import { CERTS_FILES } from '../src/certs-command.js';
 import { buildDist } from './fixtures/dist.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const MARK = '<!-- test: run -->';
 // What the self-signed overlay's certs step writes, git-ignored: never copied from a working tree.
-const GENERATED = ['ca.crt', 'tls.crt', 'tls.key', 'tls-secret.yaml'];
+const GENERATED: readonly string[] = CERTS_FILES;
 
 interface Block {
   file: string;
@@ -135,5 +136,16 @@ function checkOutcome(t: Test, block: Block, stdout: string, stderr: string): vo
     t.equal(stdout.split('myregistry.azurecr.io/akv-injector:0.1.0').length - 1, 2, `${where}: the image and AKV_INJECTOR_IMAGE both changed`);
     t.notMatch(stdout, 'ghcr.io/akv-injector', `${where}: the old image nowhere`);
   }
-  if (/akv-injector certs --service/.test(block.script)) t.match(stdout, /ca\.crt\n.*tls\.crt\n.*tls\.key\n.*tls-secret\.yaml/, `${where}: the files written`);
+  if (/akv-injector certs --service/.test(block.script)) {
+    t.match(stdout, new RegExp(CERTS_FILES.map((name) => `${name.replace('.', '\\.')}\n`).join('.*')), `${where}: the files written`);
+    t.match(stdout, /serving certificate for .* expires on \d{4}-\d\d-\d\d/, `${where}: and when the certificate expires`);
+  }
+  if (block.script.includes('kubectl kustomize manifests/overlays/self-signed')) {
+    const bundles = [...stdout.matchAll(/caBundle: (\S+)/g)].map((m) => Buffer.from(m[1] ?? '', 'base64').toString());
+    t.equal(bundles.length, 2, `${where}: both webhooks have a caBundle`);
+    t.ok(
+      bundles.every((b) => b.startsWith('-----BEGIN CERTIFICATE-----')),
+      `${where}: a PEM certificate in each`,
+    );
+  }
 }
