@@ -140,14 +140,6 @@ const ALWAYS: Difference[] = [
     what: 'the Namespace: Helm installs into one that exists (--create-namespace, or kubectl create namespace and label it as README says)',
     expected: (objects) => objects.filter((o) => o.kind !== 'Namespace'),
   },
-  {
-    what: "the Service's port metrics (values metrics.port → the container port health), unless the base has it too",
-    expected: mapKind('Service', (o) => {
-      const service = o as unknown as V1Service;
-      const ports = service.spec?.ports ?? [];
-      if (!ports.some((p) => p.targetPort === 'health')) ports.push({ name: 'metrics', port: 8080, targetPort: 'health', protocol: 'TCP' });
-    }),
-  },
 ];
 
 /** The TLS Secret made by a different hand on each side: compared by name, type and keys, not by the keys' bytes. */

@@ -733,10 +733,16 @@ t.test('base: Service ↔ Deployment ↔ webhook clientConfig', async (t) => {
   t.ok(selects({ matchLabels: service.spec?.selector ?? {} }, podLabels), 'the Service selects the webhook pods');
   t.same(service.spec?.selector, deployment.spec?.selector?.matchLabels, "with the Deployment's selector");
   const ports = service.spec?.ports ?? [];
-  t.equal(ports.length, 1);
-  t.equal(ports[0]?.port, 443);
-  t.equal(ports[0]?.targetPort, 'https');
-  t.equal(containerPort([container], ports[0]?.targetPort as string), Number(flagValue(container.args ?? [], 'port')), 'targetPort → --port');
+  t.same(
+    ports.map((p) => [p.name, p.port, p.targetPort, p.protocol]),
+    [
+      ['https', 443, 'https', 'TCP'],
+      ['metrics', 8080, 'health', 'TCP'],
+    ],
+    'the admission port, and the metrics port for Prometheus (as the chart renders it)',
+  );
+  t.equal(containerPort([container], ports[0]?.targetPort as string), Number(flagValue(container.args ?? [], 'port')), 'https → --port');
+  t.equal(containerPort([container], ports[1]?.targetPort as string), Number(flagValue(container.args ?? [], 'health-port')), 'metrics → --health-port');
 
   t.same(
     webhooks.map((w) => w.name),
