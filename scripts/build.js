@@ -40,6 +40,25 @@ const formDataWithoutUndici = {
   },
 };
 
+// node-fetch 2 (under the Kubernetes client) takes node:url's URL and falls back to whatwg-url's only where Node has
+// none, which no supported Node is; yet it requires whatwg-url at load, and with it tr46's Unicode mapping table: a
+// quarter of a megabyte of code and several MiB of heap in every webhook and render process, for nothing. The build
+// fails if node-fetch's text changes, rather than quietly keep them.
+const WHATWG_URL_REQUIRE = "var whatwgUrl = _interopDefault(require('whatwg-url'));";
+/** @type {import('esbuild').Plugin} */
+const nodeFetchWithoutWhatwgUrl = {
+  name: 'node-fetch-without-whatwg-url',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]node-fetch[\\/]lib[\\/]index\.js$/ }, async (args) => {
+      const source = await readFile(args.path, 'utf8');
+      const fallbacks = source.split('Url.URL || whatwgUrl.URL').length - 1;
+      if (!source.includes(WHATWG_URL_REQUIRE) || fallbacks !== 2 || source.split('whatwgUrl').length - 1 !== 3)
+        throw new Error(`${args.path}: whatwg-url is no longer only node-fetch's fallback for node:url's URL`);
+      return { contents: source.replace(WHATWG_URL_REQUIRE, 'var whatwgUrl = {};'), loader: 'js' };
+    });
+  },
+};
+
 await rm(outdir, { recursive: true, force: true });
 const result = await build({
   // The warm-up is run once, by the image build, to fill the fetch's compile cache (src/fetch/compile-cache.ts).
@@ -56,11 +75,7 @@ const result = await build({
   legalComments: 'linked',
   chunkNames: 'chunks/[name]-[hash]',
   metafile: true,
-  plugins: [requireBuiltins, formDataWithoutUndici],
-  // whatwg-url and tr46 (node-fetch, under the Kubernetes client) require the built-in punycode, which Node 22 and
-  // later deprecate at run time for code outside node_modules, as a bundle is: every webhook and render start printed
-  // DEP0040. The userland package is the same code, as the warning itself advises.
-  alias: { punycode: 'punycode/punycode.js' },
+  plugins: [requireBuiltins, formDataWithoutUndici, nodeFetchWithoutWhatwgUrl],
   logLevel: 'warning',
   // CommonJS dependencies call require() for Node built-ins; give the ESM bundle one.
   banner: { js: "import { createRequire as __akvCreateRequire } from 'node:module'; const require = __akvCreateRequire(import.meta.url);" },

@@ -129,6 +129,17 @@ t.test('the webhook, serving or rendering, loads no Azure SDK', async (t) => {
   );
 });
 
+t.test("the Kubernetes client comes without node-fetch's unused URL fallback (whatwg-url, and tr46's Unicode table)", async (t) => {
+  const webhook = packages(command('webhook/main.ts'));
+  t.ok(webhook.has('node-fetch'), 'node-fetch is in the webhook (so its absence below means something)');
+  const all = packages(Object.keys(meta.outputs).filter((path) => path.endsWith('.js')));
+  t.same(
+    ['whatwg-url', 'tr46', 'punycode'].filter((name) => all.has(name)),
+    [],
+    'in no chunk',
+  );
+});
+
 t.test("every command's code is its own chunk, loaded on demand by the CLI", async (t) => {
   const onDemand = importedChunks(cli, ['dynamic-import'])
     .map((path) => output(path).entryPoint)
