@@ -37,10 +37,12 @@ async function bare(certPem: string, keyPem: string): Promise<void> {
   const { fastify } = await import('fastify');
   const { TLS_POLICY } = await import('../webhook/tls-reloader.js');
   const app = fastify({ https: { ...TLS_POLICY, cert: certPem, key: keyPem }, bodyLimit: 4 * 1024 * 1024 });
+  const patchBytes = Number(process.env.BENCH_BARE_PATCH_BYTES ?? 0);
+  const patch = patchBytes > 0 ? { patchType: 'JSONPatch', patch: 'A'.repeat(patchBytes) } : {};
   app.post('/mutate', async (req) => ({
     apiVersion: 'admission.k8s.io/v1',
     kind: 'AdmissionReview',
-    response: { uid: (req.body as AdmissionBody).request?.uid, allowed: true },
+    response: { uid: (req.body as AdmissionBody).request?.uid, allowed: true, ...patch },
   }));
   await app.listen({ host: '127.0.0.1', port: 0 });
   const address = (app.server as Server).address();

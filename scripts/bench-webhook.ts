@@ -6,7 +6,9 @@
 //
 //   npm run bench:webhook
 //   BENCH_NODE=/path/to/node      the Node.js of both servers and of the load (default: this one)
-//   BENCH_NODE_OPTIONS='...'      the webhook's NODE_OPTIONS (default: none, as the image's entrypoint passes none)
+//   BENCH_NODE_OPTIONS='...'      the webhook's NODE_OPTIONS (default: the Deployment's, manifests/base/deployment.yaml);
+//                                 the webhook also gets the image's entrypoint flag (--max-semi-space-size=1), as deployed
+//   BENCH_BARE_PATCH_BYTES=N      the bare server's answer carries a patch of N characters (to weigh the answer's size)
 //   BENCH_CONNECTIONS, BENCH_WARMUP, BENCH_DURATION (s), BENCH_ROUNDS, BENCH_BODIES (per connection),
 //   BENCH_PROFILE (s of the profiled run; 0: none), BENCH_KEEP_PROFILES=DIR (keep the .cpuprofile files there),
 //   BENCH_LOG_LEVEL (the webhook's LOG_LEVEL: `warn` leaves out the admission lines, to weigh them)
@@ -19,7 +21,7 @@ import { promisify } from 'node:util';
 import { startFakeApiServer, type FakeApiServer } from '../test/fixtures/fake-apiserver.js';
 import { makeTestPki } from '../test/fixtures/tls.js';
 import { waitFor } from '../test/fixtures/wait-for.js';
-import { injectionProblem, memoryOf, postMutate, startWebhookProcess, type WebhookProcess } from '../test/fixtures/webhook-process.js';
+import { deploymentRuntime, injectionProblem, memoryOf, postMutate, startWebhookProcess, type WebhookProcess } from '../test/fixtures/webhook-process.js';
 import type { V1Pod } from '@kubernetes/client-node';
 import { CLIENT_ID, NAMESPACE, review, TEMPLATES, TENANT_ID } from './bench-webhook-bodies.js';
 import type { LoadResult, ToChild, ToParent } from './bench-webhook-child.js';
@@ -33,7 +35,10 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const BODIES_PER_CONNECTION = Number(process.env.BENCH_BODIES ?? 1000);
 const PROFILE_S = Number(process.env.BENCH_PROFILE ?? DURATION_S);
 const NODE = process.env.BENCH_NODE ?? process.execPath;
-const NODE_OPTIONS = process.env.BENCH_NODE_OPTIONS ?? '';
+// The webhook runs as deployed: the image's ENTRYPOINT is `node --max-semi-space-size=1 /app/dist/cli.js`, and the
+// Deployment adds its NODE_OPTIONS (read from the manifest by the fixture when this is undefined).
+const IMAGE_FLAGS = ['--max-semi-space-size=1'];
+const NODE_OPTIONS = process.env.BENCH_NODE_OPTIONS;
 /** Samples every 250 µs: enough for 1 µs per admission at ~10⁴ admissions in a run, at a few percent overhead. */
 const PROFILE_FLAGS = (dir: string): string[] => ['--cpu-prof', `--cpu-prof-dir=${dir}`, '--cpu-prof-interval=250'];
 const TARGETS = { ratio: 0.75, p99Ms: 5, rssMiB: 120 };
@@ -167,8 +172,8 @@ async function startTarget(world: World, kind: Kind, profileDir?: string): Promi
     dir,
     pki: world.pki,
     node: NODE,
-    nodeOptions: NODE_OPTIONS,
-    nodeArgs: flags,
+    ...(NODE_OPTIONS === undefined ? {} : { nodeOptions: NODE_OPTIONS }),
+    nodeArgs: [...IMAGE_FLAGS, ...flags],
     ...(process.env.BENCH_LOG_LEVEL ? { env: { LOG_LEVEL: process.env.BENCH_LOG_LEVEL } } : {}),
   });
   const ready = (): Promise<boolean> =>
@@ -287,7 +292,7 @@ function report(m: Record<Kind, Measured>, stages: Record<Kind, Map<string, numb
   const { webhook, bare } = m;
   const ratio = webhook.rps / bare.rps;
   console.log(
-    `bench:webhook — node ${NODE === process.execPath ? process.version : NODE}, webhook NODE_OPTIONS ${JSON.stringify(NODE_OPTIONS)}; ` +
+    `bench:webhook — node ${NODE === process.execPath ? process.version : NODE}, webhook as deployed: node ${IMAGE_FLAGS.join(' ')} (the image's entrypoint), NODE_OPTIONS ${JSON.stringify(NODE_OPTIONS ?? deploymentRuntime().nodeOptions)}${NODE_OPTIONS === undefined ? " (the Deployment's)" : ''}; ` +
       `HTTPS on 127.0.0.1, ${CONNECTIONS} connections, ${WARMUP_S} s warm-up, ${ROUNDS} interleaved rounds of ${DURATION_S} s (medians)`,
   );
   console.log(

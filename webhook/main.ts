@@ -222,10 +222,11 @@ export interface RunOptions {
 }
 
 /**
- * The young generation stays at its first size, two 1 MiB semi-spaces, instead of growing to 2 × 16 MiB under load:
- * the image's entrypoint passes the webhook no Node flags, and of the flags that bound it this is the one V8 still
- * reads after start-up (--max-semi-space-size is read only then). bench:webhook on Node 24: peak RSS 128 MiB with it,
- * 140 without (README).
+ * The young generation stays at its first size, two 1 MiB semi-spaces, instead of growing to 2 × 16 MiB under load,
+ * however the webhook is started: the image's entrypoint passes --max-semi-space-size=1, but `node dist/cli.js` or
+ * `npx` pass nothing, and of the flags that bound it this is the one V8 still reads after start-up
+ * (--max-semi-space-size is read only then). bench:webhook on Node 24, without the entrypoint's flag: peak RSS
+ * 128 MiB with it, 140 without.
  */
 export function limitYoungGeneration(): void {
   setFlagsFromString('--semi-space-growth-factor=1');
