@@ -1,6 +1,7 @@
 // POST /mutate over app.inject: the mutator's answer echoed with the uid, every bad request a JSON 4xx, one log line per admission.
 import t, { type Test } from 'tap';
 import http from 'node:http';
+import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import type { V1Pod } from '@kubernetes/client-node';
@@ -500,4 +501,26 @@ t.test("the listener's bounds: timeouts set against the API server's, and a conn
   t.ok(TIMEOUTS.keepAliveMs > 90_000, "idle connections outlive the API server's 90 s, so the client closes them");
   t.ok(TIMEOUTS.budgetWaitMs < 5_000, "a request that waited still has time within the webhook's 5 s timeoutSeconds");
   t.ok(TIMEOUTS.headersMs <= TIMEOUTS.requestMs);
+});
+
+t.test("fastify's schema compilers (ajv, fast-json-stringify) are never loaded; a route with a schema fails saying why", async (t) => {
+  const { app } = setup(t);
+  t.equal((await post(app, podReview())).statusCode, 200, 'an admission answered');
+  const loaded = Object.keys(createRequire(import.meta.url).cache);
+  t.ok(
+    loaded.some((path) => path.includes('/node_modules/fastify/')),
+    'fastify is in the module cache (so an absence below means something)',
+  );
+  t.same(
+    loaded.filter((path) =>
+      /\/node_modules\/(ajv\/|@fastify\/ajv-compiler\/|@fastify\/fast-json-stringify-compiler\/|fast-json-stringify\/index\.js)/.test(path),
+    ),
+    [],
+    "no schema compiler loaded (fast-json-stringify's runtime serializer, which fastify's error serializer uses, may be)",
+  );
+  const fresh = setup(t).app;
+  fresh.post('/with-schema', { schema: { body: { type: 'object' } } }, async () => ({}));
+  await t.rejects(async () => {
+    await fresh.ready();
+  }, /load no schema compiler \(webhook\/fastify-options\.ts\)/);
 });

@@ -2,6 +2,7 @@
 import type http from 'node:http';
 import { fastify, LogController, type FastifyInstance } from 'fastify';
 import type { Logger } from '../src/log.js';
+import { WITHOUT_SCHEMA_COMPILERS } from './fastify-options.js';
 import type { WebhookMetrics } from './metrics.js';
 
 export type HealthApp = FastifyInstance<http.Server, http.IncomingMessage, http.ServerResponse, Logger>;
@@ -15,7 +16,11 @@ export interface HealthOptions {
 
 /** `/healthz` (200 while the process serves), `/readyz` (200 or 503 with the reasons), `/metrics`. */
 export function buildHealthApp(options: HealthOptions): HealthApp {
-  const app: HealthApp = fastify({ loggerInstance: options.logger, logController: new LogController({ disableRequestLogging: true }) });
+  const app: HealthApp = fastify({
+    loggerInstance: options.logger,
+    logController: new LogController({ disableRequestLogging: true }),
+    schemaController: WITHOUT_SCHEMA_COMPILERS,
+  });
   const { registry } = options.metrics;
 
   app.get('/healthz', async (_req, reply) => reply.send({ status: 'ok' }));

@@ -5,6 +5,7 @@ import { fastify, LogController, type FastifyBaseLogger, type FastifyError, type
 import type { Logger } from '../src/log.js';
 import { decodeReview, encodeReview, type AdmissionRequest } from './admission.js';
 import { createBodyBudget, type BodyBudget, type BodyBudgetOptions, type Release } from './body-budget.js';
+import { WITHOUT_SCHEMA_COMPILERS } from './fastify-options.js';
 import { parseJsonBody } from './json-body.js';
 import type { AdmissionOutcome, WebhookMetrics } from './metrics.js';
 import type { MutationResult, Mutator } from './mutate.js';
@@ -94,6 +95,7 @@ export function buildApp(options: BuildAppOptions): WebhookApp {
     // No child logger per request: the admission line names its request by uid.
     childLoggerFactory: (logger: FastifyBaseLogger) => logger,
     bodyLimit,
+    schemaController: WITHOUT_SCHEMA_COMPILERS,
     return503OnClosing: true,
     // fastify sets these on the server itself, over what the server was created with.
     requestTimeout: TIMEOUTS.requestMs,
