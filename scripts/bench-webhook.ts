@@ -6,7 +6,8 @@
 //
 //   npm run bench:webhook
 //   BENCH_NODE=/path/to/node      the Node.js of both servers and of the load (default: this one)
-//   BENCH_NODE_OPTIONS='...'      the webhook's NODE_OPTIONS (default: the Deployment's, manifests/base/deployment.yaml);
+//   BENCH_NODE_OPTIONS='...'      the webhook's NODE_OPTIONS (default: the Deployment's, manifests/base/deployment.yaml,
+//                                 which also gives it MALLOC_ARENA_MAX);
 //                                 the webhook also gets the image's entrypoint flag (--max-semi-space-size=1), as deployed
 //   BENCH_BARE_PATCH_BYTES=N      the bare server's answer carries a patch of N characters (to weigh the answer's size)
 //   BENCH_CONNECTIONS, BENCH_WARMUP, BENCH_DURATION (s), BENCH_ROUNDS, BENCH_BODIES (per connection),
@@ -292,7 +293,7 @@ function report(m: Record<Kind, Measured>, stages: Record<Kind, Map<string, numb
   const { webhook, bare } = m;
   const ratio = webhook.rps / bare.rps;
   console.log(
-    `bench:webhook — node ${NODE === process.execPath ? process.version : NODE}, webhook as deployed: node ${IMAGE_FLAGS.join(' ')} (the image's entrypoint), NODE_OPTIONS ${JSON.stringify(NODE_OPTIONS ?? deploymentRuntime().nodeOptions)}${NODE_OPTIONS === undefined ? " (the Deployment's)" : ''}; ` +
+    `bench:webhook — node ${NODE === process.execPath ? process.version : NODE}, webhook as deployed: node ${IMAGE_FLAGS.join(' ')} (the image's entrypoint), NODE_OPTIONS ${JSON.stringify(NODE_OPTIONS ?? deploymentRuntime().nodeOptions)}${NODE_OPTIONS === undefined ? " (the Deployment's)" : ''}, MALLOC_ARENA_MAX ${deploymentRuntime().mallocArenaMax ?? 'unset'}; ` +
       `HTTPS on 127.0.0.1, ${CONNECTIONS} connections, ${WARMUP_S} s warm-up, ${ROUNDS} interleaved rounds of ${DURATION_S} s (medians)`,
   );
   console.log(
