@@ -292,8 +292,9 @@ async function profile(world: World, kind: Kind): Promise<Map<string, number>> {
 function report(m: Record<Kind, Measured>, stages: Record<Kind, Map<string, number>> | undefined, bodies: { count: number; meanBytes: number }): boolean {
   const { webhook, bare } = m;
   const ratio = webhook.rps / bare.rps;
+  const deployed = deploymentRuntime();
   console.log(
-    `bench:webhook — node ${NODE === process.execPath ? process.version : NODE}, webhook as deployed: node ${IMAGE_FLAGS.join(' ')} (the image's entrypoint), NODE_OPTIONS ${JSON.stringify(NODE_OPTIONS ?? deploymentRuntime().nodeOptions)}${NODE_OPTIONS === undefined ? " (the Deployment's)" : ''}, MALLOC_ARENA_MAX ${deploymentRuntime().mallocArenaMax ?? 'unset'}; ` +
+    `bench:webhook — node ${NODE === process.execPath ? process.version : NODE}, webhook as deployed: node ${IMAGE_FLAGS.join(' ')} (the image's entrypoint), NODE_OPTIONS ${JSON.stringify(NODE_OPTIONS ?? deployed.nodeOptions)}${NODE_OPTIONS === undefined ? " (the Deployment's)" : ''}, MALLOC_ARENA_MAX ${deployed.mallocArenaMax ?? 'unset'}; ` +
       `HTTPS on 127.0.0.1, ${CONNECTIONS} connections, ${WARMUP_S} s warm-up, ${ROUNDS} interleaved rounds of ${DURATION_S} s (medians)`,
   );
   console.log(

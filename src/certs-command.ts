@@ -11,7 +11,7 @@ import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
-import { generateCa, generateServingCert, type CertificateAndKey } from './certs.js';
+import { generateCa, generateServingCert, ONE_DAY_MS, type CertificateAndKey } from './certs.js';
 import { isDnsLabel, isDnsSubdomain } from './dns-names.js';
 
 export type CertsMode = 'new' | 'renew' | 'force';
@@ -106,12 +106,14 @@ export async function writeCerts(flags: CertsFlags, now: Date = new Date()): Pro
   const report: string[] = [];
 
   let ca: CertificateAndKey;
+  let caX509: X509Certificate;
   let trusted: X509Certificate[];
   if (flags.mode === 'renew') {
     ca = await keptCa(flags.outDir, existingCa, now);
+    caX509 = new X509Certificate(ca.certPem);
     // The bundle the cluster holds stays as it is (less what has expired): a renewal changes nothing it trusts.
-    trusted = bundleWith(new X509Certificate(ca.certPem), await readBundle(at('ca-bundle.crt')), now);
-    report.push(`CA kept: ${describe(new X509Certificate(ca.certPem), now)}`);
+    trusted = bundleWith(caX509, await readBundle(at('ca-bundle.crt')), now);
+    report.push(`CA kept: ${describe(caX509, now)}`);
   } else {
     const replaced = existingCa === undefined ? undefined : parseOrUndefined(existingCa);
     if (existingCa !== undefined && flags.mode === 'new') {
@@ -123,12 +125,11 @@ export async function writeCerts(flags: CertsFlags, now: Date = new Date()): Pro
       );
     }
     ca = await generateCa({ commonName: `${flags.service}.${flags.namespace} webhook CA`, validityDays: flags.caValidityDays });
-    const fresh = new X509Certificate(ca.certPem);
-    trusted = bundleWith(fresh, replaced === undefined ? [] : [replaced], now);
-    report.push(`CA ${replaced === undefined ? 'made' : 'replaced'}: ${describe(fresh, now)}`);
+    caX509 = new X509Certificate(ca.certPem);
+    trusted = bundleWith(caX509, replaced === undefined ? [] : [replaced], now);
+    report.push(`CA ${replaced === undefined ? 'made' : 'replaced'}: ${describe(caX509, now)}`);
   }
 
-  const caX509 = new X509Certificate(ca.certPem);
   const serving = await generateServingCert(ca, {
     dnsNames: serviceDnsNames(flags.service, flags.namespace),
     validityDays: flags.validityDays,
@@ -136,7 +137,7 @@ export async function writeCerts(flags: CertsFlags, now: Date = new Date()): Pro
   });
   const servingX509 = new X509Certificate(serving.certPem);
   report.push(`serving certificate for ${flags.service}.${flags.namespace}.svc: ${expiry(servingX509, now)}`);
-  if (Date.parse(servingX509.validTo) < now.getTime() + flags.validityDays * DAY_MS - DAY_MS)
+  if (Date.parse(servingX509.validTo) < now.getTime() + flags.validityDays * ONE_DAY_MS - ONE_DAY_MS)
     report.push(
       `  (shorter than the ${flags.validityDays} days asked for: a certificate never outlives its CA; replace the CA with --force before it expires)`,
     );
@@ -175,8 +176,6 @@ export async function writeCerts(flags: CertsFlags, now: Date = new Date()): Pro
   }
   return { written, report };
 }
-
-const DAY_MS = 86_400_000;
 
 /** The kustomize patch (strategic merge) giving both webhooks the CA bundle. */
 function caBundlePatch(bundlePem: string): string {
@@ -260,7 +259,7 @@ function describe(cert: X509Certificate, now: Date): string {
 }
 
 function expiry(cert: X509Certificate, now: Date): string {
-  const left = Math.round((Date.parse(cert.validTo) - now.getTime()) / DAY_MS);
+  const left = Math.round((Date.parse(cert.validTo) - now.getTime()) / ONE_DAY_MS);
   return left < 0 ? `expired on ${isoDate(cert.validTo)}` : `expires on ${isoDate(cert.validTo)} (in ${left} days)`;
 }
 

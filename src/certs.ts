@@ -7,7 +7,7 @@ import { isHostName } from './dns-names.js';
 
 const generateKeyPair = promisify(generateKeyPairCallback);
 
-const ONE_DAY_MS = 24 * 60 * 60 * 1000;
+export const ONE_DAY_MS = 24 * 60 * 60 * 1000;
 // Back-date notBefore a little: a node whose clock runs behind must not see a certificate from the future.
 const CLOCK_SKEW_MS = 5 * 60 * 1000;
 const RSA_BITS = 2048;
