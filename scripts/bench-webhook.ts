@@ -38,7 +38,7 @@ const PROFILE_S = Number(process.env.BENCH_PROFILE ?? DURATION_S);
 const NODE = process.env.BENCH_NODE ?? process.execPath;
 // The webhook runs as deployed: the image's ENTRYPOINT is `node --max-semi-space-size=1 /app/dist/cli.js`, and the
 // Deployment adds its NODE_OPTIONS (read from the manifest by the fixture when this is undefined).
-const IMAGE_FLAGS = ['--max-semi-space-size=1'];
+const IMAGE_FLAGS = process.env.BENCH_IMAGE_FLAGS === undefined ? ['--max-semi-space-size=1'] : process.env.BENCH_IMAGE_FLAGS.split(' ').filter(Boolean);
 const NODE_OPTIONS = process.env.BENCH_NODE_OPTIONS;
 /** Samples every 250 µs: enough for 1 µs per admission at ~10⁴ admissions in a run, at a few percent overhead. */
 const PROFILE_FLAGS = (dir: string): string[] => ['--cpu-prof', `--cpu-prof-dir=${dir}`, '--cpu-prof-interval=250'];

@@ -7,6 +7,7 @@ import { diff } from './diff.js';
 import { injectPod } from './inject.js';
 import { guardLookups, LookupFailure, type Lookups } from './lookups.js';
 import { podShapeProblems } from './pod-shape.js';
+import { createReplicaCache, type ReplicaCache } from './replicas.js';
 import { resolveConfig } from './resolve.js';
 import type { WebhookSettings } from './settings.js';
 
@@ -20,16 +21,16 @@ export interface MutationResult {
 
 export type Mutator = (request: AdmissionRequest) => Promise<MutationResult>;
 
-/** The admission logic with its settings and cluster reads bound. */
-export function createMutator(settings: WebhookSettings, lookups: Lookups): Mutator {
-  return (request) => mutate(request, settings, lookups);
+/** The admission logic with its settings and cluster reads bound; replicas of one pod template share their patch (replicas.ts). */
+export function createMutator(settings: WebhookSettings, lookups: Lookups, replicas: ReplicaCache = createReplicaCache()): Mutator {
+  return (request) => mutate(request, settings, lookups, replicas);
 }
 
 /**
  * Decide, resolve, inject and diff one admission request. Rejects only on a bug of its own; a failed
  * cluster read is an answer (500, retry), and a pod it cannot read is denied naming the field.
  */
-export async function mutate(request: AdmissionRequest, settings: WebhookSettings, clusterLookups: Lookups): Promise<MutationResult> {
+export async function mutate(request: AdmissionRequest, settings: WebhookSettings, clusterLookups: Lookups, replicas?: ReplicaCache): Promise<MutationResult> {
   const skip = preCheck(request, settings.namespace);
   if (skip !== undefined) return allow(request, 'skipped', skip);
 
@@ -50,27 +51,30 @@ export async function mutate(request: AdmissionRequest, settings: WebhookSetting
     const decision = own ?? namespaceOptIn(namespaceObject);
     if (decision.inject !== true) return allow(request, 'skipped', decision.inject === false ? decision.reason : 'invalid');
 
-    const { config, problems, warnings } = await resolveConfig({ pod, namespace, namespaceObject, lookups, settings });
+    const sharing = replicas?.share(namespace, pod, { namespaceObject, lookups, version: settings.serverVersion?.() });
+    const shared = await sharing?.reuse();
+    if (shared !== undefined) return injected(request, decision.reason, shared.patch, shared.warnings);
+
+    const { config, problems, warnings } = await resolveConfig({ pod, namespace, namespaceObject, lookups: sharing?.lookups ?? lookups, settings });
     if (config === undefined) return deny(request, 'denied', message(namespace, podName, problems), 400, warnings);
 
-    const patch = diff(pod, injectPod(pod, config));
-    return {
-      outcome: 'injected',
-      reason: decision.reason,
-      response: {
-        uid: request.uid,
-        allowed: true,
-        patchType: 'JSONPatch',
-        patch: Buffer.from(JSON.stringify(patch)).toString('base64'),
-        ...(warnings.length > 0 ? { warnings } : {}),
-      },
-    };
+    const patchJson = JSON.stringify(diff(pod, injectPod(pod, config)));
+    const patch = sharing?.keep(patchJson, warnings) ?? Buffer.from(patchJson).toString('base64');
+    return injected(request, decision.reason, patch, warnings);
   } catch (error) {
     if (!(error instanceof LookupFailure)) throw error;
     // A cluster read failed: say so rather than admit a pod that cannot start.
     const text = `akv-injector could not resolve the configuration of pod ${namespace}/${podName}: ${error.message}; retry the request`;
     return deny(request, 'error', text, 500);
   }
+}
+
+function injected(request: AdmissionRequest, reason: string, patch: string, warnings: string[]): MutationResult {
+  return {
+    outcome: 'injected',
+    reason,
+    response: { uid: request.uid, allowed: true, patchType: 'JSONPatch', patch, ...(warnings.length > 0 ? { warnings } : {}) },
+  };
 }
 
 function message(namespace: string, podName: string, problems: string[]): string {
