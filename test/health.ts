@@ -55,9 +55,11 @@ t.test('/metrics: admissions by outcome, their durations, cache objects by kind,
   const outcomes: Outcome[] = ['injected', 'injected', 'skipped', 'denied', 'error'];
   let next = 0;
   const mutator = async (request: AdmissionRequest): Promise<MutationResult> => ({
-    outcome: outcomes[next++] ?? 'skipped',
+    outcome: outcomes[next] ?? 'skipped',
     reason: 'test',
     response: { uid: request.uid, allowed: true },
+    // The second injection came from an earlier replica's patch.
+    ...(next++ === 1 ? { shared: true as const } : {}),
   });
   const webhook = buildApp({ mutator, logger: quiet(), metrics });
   const health = buildHealthApp({ notReadyReasons: () => [], metrics, logger: quiet() });
@@ -65,6 +67,7 @@ t.test('/metrics: admissions by outcome, their durations, cache objects by kind,
 
   const before = await health.inject({ method: 'GET', url: '/metrics' });
   t.match(before.body, /^akv_injector_admissions_total\{outcome="injected"\} 0$/m, 'every outcome is there from the start');
+  t.match(before.body, /^akv_injector_admissions_shared_total 0$/m);
 
   for (let i = 0; i < outcomes.length; i++) {
     const res = await webhook.inject({
@@ -100,6 +103,7 @@ t.test('/metrics: admissions by outcome, their durations, cache objects by kind,
   t.equal(sample('akv_injector_admissions_total{outcome="error"}'), 1);
   t.equal(sample('akv_injector_admissions_total{outcome="invalid"}'), 1, 'a rejected body counts as invalid');
   t.equal(sample('akv_injector_admission_duration_seconds_count{outcome="injected"}'), 2);
+  t.equal(sample('akv_injector_admissions_shared_total'), 1, "one injection shared an earlier replica's patch");
   t.equal(sample('akv_injector_admission_duration_seconds_bucket{le="+Inf",outcome="injected"}'), 2);
   t.equal(sample('akv_injector_cache_objects{kind="Namespace"}'), 12);
   t.equal(sample('akv_injector_cache_objects{kind="ServiceAccount"}'), 40);

@@ -16,8 +16,8 @@ const OUTCOMES: readonly AdmissionOutcome[] = ['injected', 'skipped', 'denied', 
 
 export interface WebhookMetrics {
   readonly registry: Registry;
-  /** Count one admission and observe how long it took. */
-  observeAdmission(outcome: AdmissionOutcome, seconds: number): void;
+  /** Count one admission and observe how long it took; `shared`: injected with an earlier replica's patch. */
+  observeAdmission(outcome: AdmissionOutcome, seconds: number, shared?: boolean): void;
 }
 
 export interface MetricsOptions {
@@ -48,6 +48,11 @@ export function createMetrics(options: MetricsOptions = {}): WebhookMetrics {
     help: 'Time from the decoded request to the answer, by outcome.',
     labelNames: ['outcome'] as const,
     buckets: DURATION_BUCKETS,
+    registers: [registry],
+  });
+  const shared = new Counter({
+    name: 'akv_injector_admissions_shared_total',
+    help: 'Injections answered with the patch of an earlier pod of the same template (replicas share one resolution).',
     registers: [registry],
   });
   const { cacheSizes, bodyBudget, servingCertificate } = options;
@@ -100,10 +105,11 @@ export function createMetrics(options: MetricsOptions = {}): WebhookMetrics {
 
   return {
     registry,
-    observeAdmission(outcome, seconds) {
+    observeAdmission(outcome, seconds, replica) {
       const bound = series.get(outcome);
       bound?.count.inc();
       bound?.time.observe(seconds);
+      if (replica === true) shared.inc();
     },
   };
 }

@@ -17,6 +17,8 @@ export interface MutationResult {
   response: AdmissionResponse;
   outcome: Outcome;
   reason: string;
+  /** Injected with the patch of an earlier pod of the same template (replicas.ts). */
+  shared?: true;
 }
 
 export type Mutator = (request: AdmissionRequest) => Promise<MutationResult>;
@@ -53,7 +55,7 @@ export async function mutate(request: AdmissionRequest, settings: WebhookSetting
 
     const sharing = replicas?.share(namespace, pod, { namespaceObject, lookups, version: settings.serverVersion?.() });
     const shared = await sharing?.reuse();
-    if (shared !== undefined) return injected(request, decision.reason, shared.patch, shared.warnings);
+    if (shared !== undefined) return { ...injected(request, decision.reason, shared.patch, shared.warnings), shared: true };
 
     const { config, problems, warnings } = await resolveConfig({ pod, namespace, namespaceObject, lookups: sharing?.lookups ?? lookups, settings });
     if (config === undefined) return deny(request, 'denied', message(namespace, podName, problems), 400, warnings);

@@ -114,8 +114,8 @@ export function buildApp(options: BuildAppOptions): WebhookApp {
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 
-  const count = (outcome: AdmissionOutcome, reply: FastifyReply): void => {
-    metrics?.observeAdmission(outcome, reply.elapsedTime / 1000);
+  const count = (outcome: AdmissionOutcome, reply: FastifyReply, shared?: boolean): void => {
+    metrics?.observeAdmission(outcome, reply.elapsedTime / 1000, shared);
   };
   // A request we cannot answer with an AdmissionReview: a JSON error, a warning (never the body) and the metric.
   const reject = (reply: FastifyReply, status: number, message: string): FastifyReply => {
@@ -188,8 +188,11 @@ export function buildApp(options: BuildAppOptions): WebhookApp {
       req.log.error({ ...describe(request), outcome: 'error', err: error, ms: round(reply.elapsedTime) }, 'admission failed');
       return reply.code(500).send(errorBody(500, `akv-injector could not process admission request ${request.uid}; see the webhook's logs`));
     }
-    count(result.outcome, reply);
-    req.log.info({ ...describe(request), outcome: result.outcome, reason: result.reason, ms: round(reply.elapsedTime) }, 'admission');
+    count(result.outcome, reply, result.shared);
+    req.log.info(
+      { ...describe(request), outcome: result.outcome, reason: result.reason, ...(result.shared ? { shared: true } : {}), ms: round(reply.elapsedTime) },
+      'admission',
+    );
     // The API server matches the answer to its request by uid: it is always the request's. Serialized here, once,
     // with the header fastify would give it, so fastify sends the text as it is.
     return reply.header('content-type', JSON_TYPE).send(JSON.stringify(encodeReview({ ...result.response, uid: request.uid })));
