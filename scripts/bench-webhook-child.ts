@@ -1,5 +1,6 @@
 // bench:webhook's helper processes, bundled by scripts/bench-webhook.ts and run with plain node (BENCH_NODE):
 //   bare   the baseline: fastify over HTTPS, no logger, parsing each body and answering a minimal AdmissionReview
+//          (or, as a reference, one carrying a patch of `patchBytes` characters: an answer as large as the webhook's)
 //   load   autocannon with every request built before the clock starts, each connection its own slice of bodies,
 //          so the client spends no CPU building requests; it reports its own CPU time per run
 import type { Server } from 'node:https';
@@ -7,7 +8,7 @@ import type { Options as AutocannonOptions } from 'autocannon';
 import { reviews } from './bench-webhook-bodies.js';
 
 export type ToChild =
-  | { type: 'bare'; certPem: string; keyPem: string }
+  | { type: 'bare'; certPem: string; keyPem: string; patchBytes: number }
   | { type: 'bodies'; connections: number; perConnection: number }
   | { type: 'load'; port: number; seconds: number; connections: number };
 export type ToParent =
@@ -33,11 +34,10 @@ interface AdmissionBody {
 
 const send = (message: ToParent): void => void process.send?.(message);
 
-async function bare(certPem: string, keyPem: string): Promise<void> {
+async function bare(certPem: string, keyPem: string, patchBytes: number): Promise<void> {
   const { fastify } = await import('fastify');
   const { TLS_POLICY } = await import('../webhook/tls-reloader.js');
   const app = fastify({ https: { ...TLS_POLICY, cert: certPem, key: keyPem }, bodyLimit: 4 * 1024 * 1024 });
-  const patchBytes = Number(process.env.BENCH_BARE_PATCH_BYTES ?? 0);
   const patch = patchBytes > 0 ? { patchType: 'JSONPatch', patch: 'A'.repeat(patchBytes) } : {};
   app.post('/mutate', async (req) => ({
     apiVersion: 'admission.k8s.io/v1',
@@ -91,7 +91,7 @@ async function load(port: number, seconds: number, connections: number): Promise
 
 process.on('message', (message: ToChild) => {
   const run = async (): Promise<void> => {
-    if (message.type === 'bare') await bare(message.certPem, message.keyPem);
+    if (message.type === 'bare') await bare(message.certPem, message.keyPem, message.patchBytes);
     else if (message.type === 'bodies') makeBodies(message.connections, message.perConnection);
     else await load(message.port, message.seconds, message.connections);
   };
