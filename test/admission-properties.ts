@@ -15,6 +15,7 @@ import { createLogger } from '../src/log.js';
 import type { AdmissionResponse, AdmissionReview } from '../webhook/admission.js';
 import type { Lookups } from '../webhook/lookups.js';
 import { createMutator, type Mutator } from '../webhook/mutate.js';
+import { isReadablePod, podShapeProblems, shapeProblems } from '../webhook/pod-shape.js';
 import { buildApp } from '../webhook/server.js';
 import { applyResponse, loadReview, podCreateReview } from './fixtures/admission-fixtures.js';
 import {
@@ -838,6 +839,24 @@ t.test('(e) a field the webhook reads has the wrong type: denied with 400 or all
       }),
     ),
     { numRuns: 200, seconds: 1.25 },
+  );
+});
+
+t.test("(e) the pod shape check's quick answer agrees with the full one, on valid pods and on every wrong type", async (t) => {
+  await holds(
+    t,
+    fc.asyncProperty(validScenario(), fc.nat(), fc.nat(), async (s, slotIndex, valueIndex) => {
+      assert.equal(isReadablePod(s.pod), true, 'a valid pod');
+      assert.deepEqual(shapeProblems(s.pod), []);
+      const slots = slotsOf(s.pod);
+      const slot = slots[slotIndex % slots.length] as Slot;
+      const wrong = WRONG_TYPES.filter((v) => jsonType(v) !== slot.type && !(v === null && slot.nullable));
+      const pod = setAt(clone(s.pod), slot.path, wrong[valueIndex % wrong.length]);
+      const where = `${slot.path.join('.')} = ${json(wrong[valueIndex % wrong.length])}`;
+      assert.equal(isReadablePod(pod), shapeProblems(pod).length === 0, where);
+      assert.deepEqual(podShapeProblems(pod), shapeProblems(pod), where);
+    }),
+    { numRuns: 500, seconds: 1 },
   );
 });
 

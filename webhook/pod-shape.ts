@@ -9,6 +9,12 @@ const MAX_PROBLEMS = 10;
 
 /** Every type problem of `object` as a Pod, each naming its field; empty when the webhook can read it. */
 export function podShapeProblems(object: unknown): string[] {
+  // The common case, answered without building the name of every field on the way.
+  return isReadablePod(object) ? [] : shapeProblems(object);
+}
+
+/** The problems podShapeProblems reports, always worked out in full (isReadablePod's reference). */
+export function shapeProblems(object: unknown): string[] {
   const problems: string[] = [];
   if (!isRecord(object)) return [`request.object must be a Pod object, got ${describe(object)}`];
   optional(object.metadata, 'request.object.metadata', metadata, problems);
@@ -90,6 +96,58 @@ function list(item: Check): Check {
 // Absent and null are the same to the API server's decoder.
 function optional(value: unknown, where: string, check: Check, problems: string[]): void {
   if (value !== undefined && value !== null) check(value, where, problems);
+}
+
+/** Whether shapeProblems finds nothing: the same checks, as a yes or no. */
+export function isReadablePod(object: unknown): boolean {
+  if (!isRecord(object)) return false;
+  const { metadata: m, spec: s } = object;
+  if (isSet(m)) {
+    if (!isRecord(m) || !isOptionalString(m.name) || !isOptionalString(m.generateName) || !isOptionalString(m.namespace)) return false;
+    if (!isOptionalStringMap(m.annotations) || !isOptionalStringMap(m.labels)) return false;
+  }
+  if (!isRecord(s) || !isListOf(s.containers, isContainer)) return false;
+  if (isSet(s.initContainers) && !isListOf(s.initContainers, isContainer)) return false;
+  if (isSet(s.ephemeralContainers) && !isListOf(s.ephemeralContainers, isContainer)) return false;
+  if (isSet(s.volumes) && !isListOf(s.volumes, isNamed)) return false;
+  if (!isOptionalString(s.serviceAccountName)) return false;
+  if (isSet(s.os) && !(isRecord(s.os) && isOptionalString(s.os.name))) return false;
+  const context = s.securityContext;
+  return !isSet(context) || (isRecord(context) && (!isSet(context.runAsUser) || typeof context.runAsUser === 'number'));
+}
+
+function isNamed(value: unknown): boolean {
+  return isRecord(value) && typeof value.name === 'string';
+}
+
+function isContainer(value: unknown): boolean {
+  return isNamed(value) && (!isSet((value as Record<string, unknown>).volumeMounts) || isListOf((value as Record<string, unknown>).volumeMounts, isMount));
+}
+
+function isMount(value: unknown): boolean {
+  return isNamed(value) && typeof (value as Record<string, unknown>).mountPath === 'string';
+}
+
+function isListOf(value: unknown, item: (value: unknown) => boolean): boolean {
+  if (!Array.isArray(value)) return false;
+  for (const v of value) if (!item(v)) return false;
+  return true;
+}
+
+function isOptionalString(value: unknown): boolean {
+  return !isSet(value) || typeof value === 'string';
+}
+
+function isOptionalStringMap(value: unknown): boolean {
+  if (!isSet(value)) return true;
+  if (!isRecord(value)) return false;
+  for (const key in value) if (Object.hasOwn(value, key) && typeof value[key] !== 'string') return false;
+  return true;
+}
+
+// Absent and null are the same to the API server's decoder.
+function isSet(value: unknown): boolean {
+  return value !== undefined && value !== null;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
