@@ -6,27 +6,17 @@ import { randomUUID } from 'node:crypto';
 import type { V1Namespace, V1Pod, V1ServiceAccount } from '@kubernetes/client-node';
 import fc from 'fast-check';
 import t from 'tap';
-import { CLOUDS } from '../src/clouds.js';
 import type { AdmissionRequest } from '../webhook/admission.js';
 import type { Lookups } from '../webhook/lookups.js';
 import { createMutator, type MutationResult } from '../webhook/mutate.js';
 import { createReplicaCache, type ReplicaCache } from '../webhook/replicas.js';
 import type { KubeVersion } from '../webhook/server-version.js';
-import type { WebhookSettings } from '../webhook/settings.js';
 import { applyResponse, loadReview, podCreateReview, type FixtureName } from './fixtures/admission-fixtures.js';
-import { SETTINGS as ARBITRARY_SETTINGS, validScenario } from './fixtures/arbitraries.js';
+import { SETTINGS, validScenario } from './fixtures/arbitraries.js';
 import { memoryLookups } from './fixtures/memory-lookups.js';
 
 const CLIENT = '0b4b0a4c-1f3e-4c55-9c8e-6f1f0e6d2a01';
 const OTHER_CLIENT = '5d0c7e9a-2b4f-4e61-8a3d-9c1b2e3f4a5b';
-const TENANT = '72f988bf-86f1-41af-91ab-2d7cd011db47';
-const SETTINGS: WebhookSettings = {
-  image: 'ghcr.io/akv-injector/akv-injector:0.1.0',
-  windowsImage: 'ghcr.io/akv-injector/akv-injector:0.1.0-windows',
-  cloud: CLOUDS.AzurePublicCloud,
-  namespace: 'akv-injector',
-  tenantId: TENANT,
-};
 
 /** A cluster whose objects the test replaces, as an informer does on a watch event: a new object each time. */
 class Cluster implements Lookups {
@@ -303,7 +293,7 @@ t.test('any valid pod and configuration: every replica gets the answer a webhook
   await fc.assert(
     fc.asyncProperty(fc.oneof(validScenario(), validScenario({ refresh: true })), async (s) => {
       const lookups = memoryLookups(s.cluster);
-      const settings = ARBITRARY_SETTINGS;
+      const settings = SETTINGS;
       const mutate = createMutator(settings, lookups, createReplicaCache());
       const template = podCreateReview(randomUUID(), s.namespace, withTokenVolume(s.pod)).request as AdmissionRequest & { object: V1Pod };
       for (let i = 0; i < 3; i++) {
