@@ -25,7 +25,9 @@ class Cluster implements Lookups {
   reads = 0;
 
   constructor() {
-    for (const name of ['shop', 'finance', 'team-wide']) this.namespaces.set(name, { metadata: { name } });
+    this.namespaces.set('shop', { metadata: { name: 'shop' } });
+    // The StatefulSet fixture's cloud comes from its namespace, as in test/mutate.ts.
+    this.namespaces.set('finance', { metadata: { name: 'finance', annotations: { 'akv-injector.io/cloud': 'AzureUSGovernmentCloud' } } });
     for (const [namespace, name] of [
       ['shop', 'checkout'],
       ['shop', 'reports'],
@@ -90,6 +92,8 @@ interface Case {
   edit?: (pod: V1Pod) => void;
   /** Whether replicas share (false: the patch names the pod's own token volume). */
   shared: boolean;
+  /** The vault URL's host the injection must carry, where the case is about it. */
+  vaultHost?: RegExp;
 }
 
 const annotate = (pod: V1Pod, annotations: Record<string, string>): void => {
@@ -98,7 +102,7 @@ const annotate = (pod: V1Pod, annotations: Record<string, string>): void => {
 
 const CASES: Case[] = [
   { name: 'a Deployment pod', fixture: 'deployment-pod', shared: true },
-  { name: 'a StatefulSet pod (another cloud, from its namespace)', fixture: 'statefulset-pod', shared: true },
+  { name: 'a StatefulSet pod (another cloud, from its namespace)', fixture: 'statefulset-pod', shared: true, vaultHost: /kv-shop\.vault\.usgovcloudapi\.net/ },
   { name: 'a Job pod', fixture: 'job-pod', shared: true },
   { name: 'a pod with a mesh init container, injected last', fixture: 'istio-pod', shared: true },
   { name: 'a pod of several containers, some named', fixture: 'multi-container-pod', shared: true },
@@ -133,6 +137,7 @@ for (const c of CASES) {
     for (let i = 0; i < 4; i++) {
       const request = replica(template);
       const result = await mutate(request);
+      if (c.vaultHost !== undefined) t.match(JSON.stringify(applyResponse(request.object, result.response)), c.vaultHost, `replica ${i}: the vault`);
       t.equal(result.outcome, 'injected', `replica ${i}: ${result.reason}`);
       t.same(answer(result), await unshared(cluster, request), `replica ${i}: the same answer, patch and warnings`);
       t.equal(result.shared, c.shared && i > 0 ? true : undefined, c.shared && i > 0 ? 'shared' : 'worked out');
