@@ -61,7 +61,8 @@ export async function mutate(request: AdmissionRequest, settings: WebhookSetting
     if (config === undefined) return deny(request, 'denied', message(namespace, podName, problems), 400, warnings);
 
     const patchJson = JSON.stringify(diff(pod, injectPod(pod, config)));
-    const patch = sharing?.keep(patchJson, warnings) ?? Buffer.from(patchJson).toString('base64');
+    const patch = Buffer.from(patchJson).toString('base64');
+    sharing?.keep(patchJson, patch, warnings);
     return injected(request, decision.reason, patch, warnings);
   } catch (error) {
     if (!(error instanceof LookupFailure)) throw error;

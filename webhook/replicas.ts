@@ -50,8 +50,8 @@ export interface Sharing {
   reuse(): Promise<{ patch: string; warnings: string[] } | undefined>;
   /** The lookups to resolve with, each read noted for keep(). */
   readonly lookups: Lookups;
-  /** The patch as base64, kept for the template's next pods unless it (or a warning) names this pod's token volume. */
-  keep(patchJson: string, warnings: string[]): string;
+  /** Keep the patch (its JSON, and as base64) for the template's next pods, unless it (or a warning) names this pod's token volume. */
+  keep(patchJson: string, patch: string, warnings: string[]): void;
 }
 
 export interface ReplicaCache {
@@ -155,13 +155,11 @@ export function createReplicaCache(options: ReplicaCacheOptions = DEFAULT_REPLIC
           serviceAccount: async (namespace, name) => note('serviceAccount', namespace, name, await lookups.serviceAccount(namespace, name)),
           secretProviderClass: async (namespace, name) => note('secretProviderClass', namespace, name, await lookups.secretProviderClass(namespace, name)),
         },
-        keep(patchJson, warnings) {
-          const patch = Buffer.from(patchJson).toString('base64');
-          if (tokenVolume !== undefined && (patchJson.includes(tokenVolume) || warnings.some((w) => w.includes(tokenVolume)))) return patch;
+        keep(patchJson, patch, warnings) {
+          if (tokenVolume !== undefined && (patchJson.includes(tokenVolume) || warnings.some((w) => w.includes(tokenVolume)))) return;
           const size = countValues(annotations, options.maxValuesPerTemplate) + countValues(spec, options.maxValuesPerTemplate);
-          if (size > options.maxValuesPerTemplate) return patch;
+          if (size > options.maxValuesPerTemplate) return;
           store(bucket, { annotations, spec, tokenVolume, values: size, namespaceObject, version, reads, patch, warnings: [...warnings] });
-          return patch;
         },
       };
     },
