@@ -93,9 +93,8 @@ function list(item: Check): Check {
   };
 }
 
-// Absent and null are the same to the API server's decoder.
 function optional(value: unknown, where: string, check: Check, problems: string[]): void {
-  if (value !== undefined && value !== null) check(value, where, problems);
+  if (isSet(value)) check(value, where, problems);
 }
 
 /** Whether shapeProblems finds nothing: the same checks, as a yes or no. */
