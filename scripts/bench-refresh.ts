@@ -1,5 +1,5 @@
 // The refresh sidecar's cost (issue 12): idle RSS between refreshes, peak RSS, CPU per refresh of 40 objects (nothing
-// changed, and all 40 rotated), and CPU while idle. The bundled CLI as the image runs it (--max-semi-space-size=1)
+// changed, and all 40 rotated), and CPU while idle. The bundled CLI as the image runs it (its NODE_OPTIONS, --max-semi-space-size=1)
 // against the emulators, each refresh asked for with SIGHUP. BENCH_NODE: the Node.js measured (the image runs 24:
 // BENCH_NODE=$(npx -y node@24 -p process.execPath)); BENCH_REFRESHES (default 10); BENCH_IDLE_S (default 20).
 import { execFileSync } from 'node:child_process';

@@ -9,9 +9,9 @@
 //   npm run bench:webhook
 //   BENCH_NODE=/path/to/node      the Node.js of both servers and of the load (default: this one)
 //   BENCH_NODE_OPTIONS='...'      the webhook's NODE_OPTIONS (default: the Deployment's, manifests/base/deployment.yaml,
-//                                 which also gives it MALLOC_ARENA_MAX);
-//                                 the webhook also gets the image's entrypoint flag (--max-semi-space-size=1), as deployed
-//   BENCH_IMAGE_FLAGS='...'       the webhook's node flags in place of the image's entrypoint flag (e.g. '--max-semi-space-size=2')
+//                                 which also gives it MALLOC_ARENA_MAX; it replaces the image's NODE_OPTIONS)
+//   BENCH_IMAGE_FLAGS='...'       node flags on the webhook's command line (default none, as the image's entrypoint;
+//                                 e.g. '--min-semi-space-size=4')
 //   BENCH_CONNECTIONS, BENCH_WARMUP, BENCH_DURATION (s), BENCH_ROUNDS, BENCH_BODIES (per connection),
 //   BENCH_PROFILE (s of the profiled run; 0: none), BENCH_KEEP_PROFILES=DIR (keep the .cpuprofile files there),
 //   BENCH_LOG_LEVEL (the webhook's LOG_LEVEL: `warn` leaves out the admission lines, to weigh them)
@@ -38,9 +38,9 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const BODIES_PER_CONNECTION = Number(process.env.BENCH_BODIES ?? 1000);
 const PROFILE_S = Number(process.env.BENCH_PROFILE ?? DURATION_S);
 const NODE = process.env.BENCH_NODE ?? process.execPath;
-// The webhook runs as deployed: the image's ENTRYPOINT is `node --max-semi-space-size=1 /app/dist/cli.js`, and the
-// Deployment adds its NODE_OPTIONS (read from the manifest by the fixture when this is undefined).
-const IMAGE_FLAGS = process.env.BENCH_IMAGE_FLAGS === undefined ? ['--max-semi-space-size=1'] : process.env.BENCH_IMAGE_FLAGS.split(' ').filter(Boolean);
+// The webhook runs as deployed: the image's ENTRYPOINT is `node /app/dist/cli.js`, and the Deployment's NODE_OPTIONS
+// (read from the manifest by the fixture when BENCH_NODE_OPTIONS is unset) replace the image's.
+const IMAGE_FLAGS = (process.env.BENCH_IMAGE_FLAGS ?? '').split(' ').filter(Boolean);
 const NODE_OPTIONS = process.env.BENCH_NODE_OPTIONS;
 /** Samples every 250 µs: enough for 1 µs per admission at ~10⁴ admissions in a run, at a few percent overhead. */
 const PROFILE_FLAGS = (dir: string): string[] => ['--cpu-prof', `--cpu-prof-dir=${dir}`, '--cpu-prof-interval=250'];
@@ -314,7 +314,7 @@ function report(
   const ratio = median(webhook.rounds.map((rps, i) => rps / (bare.rounds[i] as number)));
   const deployed = deploymentRuntime();
   console.log(
-    `bench:webhook — node ${NODE === process.execPath ? process.version : NODE}, webhook as deployed: node ${IMAGE_FLAGS.join(' ')} (${process.env.BENCH_IMAGE_FLAGS === undefined ? "the image's entrypoint" : 'BENCH_IMAGE_FLAGS'}), NODE_OPTIONS ${JSON.stringify(NODE_OPTIONS ?? deployed.nodeOptions)}${NODE_OPTIONS === undefined ? " (the Deployment's)" : ''}, MALLOC_ARENA_MAX ${deployed.mallocArenaMax ?? 'unset'}; ` +
+    `bench:webhook — node ${NODE === process.execPath ? process.version : NODE}, webhook as deployed: node ${[...IMAGE_FLAGS, 'dist/cli.js'].join(' ')} (${process.env.BENCH_IMAGE_FLAGS === undefined ? "the image's entrypoint" : 'BENCH_IMAGE_FLAGS'}), NODE_OPTIONS ${JSON.stringify(NODE_OPTIONS ?? deployed.nodeOptions)}${NODE_OPTIONS === undefined ? " (the Deployment's)" : ''}, MALLOC_ARENA_MAX ${deployed.mallocArenaMax ?? 'unset'}; ` +
       `HTTPS on 127.0.0.1, ${CONNECTIONS} connections, ${WARMUP_S} s warm-up, ${ROUNDS} interleaved rounds of ${DURATION_S} s (medians)`,
   );
   console.log(

@@ -14,7 +14,11 @@ t.test('a multi-stage build: npm ci and the bundler, the compile cache, then dis
   // The fetch's compile cache: made by the runtime image's Node binary, as its user, with its flags.
   t.match(warm, /^FROM gcr\.io\/distroless\/nodejs24-debian12:nonroot AS warm$/m);
   t.match(warm, /^USER 65532:65532$/m);
-  t.match(warm, /^RUN \["\/nodejs\/bin\/node", "--max-semi-space-size=1", "\/app\/dist\/compile-cache-warm-up\.js"\]$/m);
+  t.match(warm, /^RUN \["\/nodejs\/bin\/node", "\/app\/dist\/compile-cache-warm-up\.js"\]$/m);
+  // Node keys the cache by V8's flags too: the warm-up runs with the NODE_OPTIONS the fetch gets from the image.
+  const nodeOptions = (stage: string): string | undefined => /^ENV .*\bNODE_OPTIONS=(\S+)/m.exec(stage)?.[1];
+  t.equal(nodeOptions(warm), nodeOptions(run), "the warm-up's NODE_OPTIONS are the runtime image's");
+  t.equal(nodeOptions(run), '--max-semi-space-size=1', "a small young generation bounds the fetch's peak memory");
   t.match(build, /^FROM node:24[\w.-]* AS build$/m);
   t.match(build, /^RUN npm ci\b/m, 'the lockfile install');
   t.match(build, /^RUN npm run build$/m, 'the bundler');
@@ -24,8 +28,8 @@ t.test('a multi-stage build: npm ci and the bundler, the compile cache, then dis
   t.same(copies, ['COPY --from=warm /app/dist /app/dist'], 'only the bundled dist/ (with its compile cache) reaches the runtime image');
   t.match(
     run,
-    /^ENTRYPOINT \["\/nodejs\/bin\/node", "--max-semi-space-size=1", "\/app\/dist\/cli\.js"\]$/m,
-    "the role is the first argument; a small young generation bounds the fetch's peak memory",
+    /^ENTRYPOINT \["\/nodejs\/bin\/node", "\/app\/dist\/cli\.js"\]$/m,
+    "the role is the first argument; node flags come from NODE_OPTIONS, which the webhook's Deployment replaces",
   );
 });
 
