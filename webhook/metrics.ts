@@ -50,7 +50,7 @@ export function createMetrics(options: MetricsOptions = {}): WebhookMetrics {
     buckets: DURATION_BUCKETS,
     registers: [registry],
   });
-  const shared = new Counter({
+  const sharedAdmissions = new Counter({
     name: 'akv_injector_admissions_shared_total',
     help: 'Injections answered with the patch of an earlier pod of the same template (replicas share one resolution).',
     registers: [registry],
@@ -105,11 +105,11 @@ export function createMetrics(options: MetricsOptions = {}): WebhookMetrics {
 
   return {
     registry,
-    observeAdmission(outcome, seconds, replica) {
+    observeAdmission(outcome, seconds, shared) {
       const bound = series.get(outcome);
       bound?.count.inc();
       bound?.time.observe(seconds);
-      if (replica === true) shared.inc();
+      if (shared === true) sharedAdmissions.inc();
     },
   };
 }

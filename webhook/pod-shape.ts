@@ -115,16 +115,16 @@ export function isReadablePod(object: unknown): boolean {
   return !isSet(context) || (isRecord(context) && (!isSet(context.runAsUser) || typeof context.runAsUser === 'number'));
 }
 
-function isNamed(value: unknown): boolean {
+function isNamed(value: unknown): value is Record<string, unknown> & { name: string } {
   return isRecord(value) && typeof value.name === 'string';
 }
 
 function isContainer(value: unknown): boolean {
-  return isNamed(value) && (!isSet((value as Record<string, unknown>).volumeMounts) || isListOf((value as Record<string, unknown>).volumeMounts, isMount));
+  return isNamed(value) && (!isSet(value.volumeMounts) || isListOf(value.volumeMounts, isMount));
 }
 
 function isMount(value: unknown): boolean {
-  return isNamed(value) && typeof (value as Record<string, unknown>).mountPath === 'string';
+  return isNamed(value) && typeof value.mountPath === 'string';
 }
 
 function isListOf(value: unknown, item: (value: unknown) => boolean): boolean {

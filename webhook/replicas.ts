@@ -8,7 +8,7 @@
 // is, or to copy them into the patch. So two pods of one namespace whose annotations are equal, and whose specs are
 // equal but for the token volume's name where volumes and mounts are named, get the same patch from the same cluster
 // objects and API server version, unless it copies the name: such a patch (an init container placed first shifts the
-// pod's own, whose mounts name it) is never kept. Equal means equal as JSON, key order included, walked in place:
+// pod's own, whose mounts name it) is never kept. Equal means equal as JSON, key order aside, walked in place:
 // comparing costs no allocation, a few µs for an ordinary pod, where resolving, injecting and diffing cost ~50.
 import type { V1Namespace, V1Pod, V1PodSpec, V1Volume } from '@kubernetes/client-node';
 import type { Lookups } from './lookups.js';
