@@ -1,6 +1,9 @@
 // bench:webhook's helper processes, bundled by scripts/bench-webhook.ts and run with plain node (BENCH_NODE):
 //   bare   the baseline: fastify over HTTPS, no logger, parsing each body and answering a minimal AdmissionReview
 //          (or, as a reference, one carrying a patch of `patchBytes` characters: an answer as large as the webhook's)
+//   floor  the bare server doing the webhook's work and no more: the same bodies decoded, each pod through the
+//          webhook's mutator (its informer caches fed by the fake API server, its template cache), the answer
+//          returned for fastify to serialize; no body budget, no log line, no metrics, no hooks of its own
 //   load   autocannon with every request built before the clock starts, each connection its own slice of bodies,
 //          so the client spends no CPU building requests; it reports its own CPU time per run
 import type { Server } from 'node:https';
@@ -9,6 +12,7 @@ import { reviews } from './bench-webhook-bodies.js';
 
 export type ToChild =
   | { type: 'bare'; certPem: string; keyPem: string; patchBytes: number }
+  | { type: 'floor'; certPem: string; keyPem: string; kubeconfig: string; args: string[] }
   | { type: 'bodies'; connections: number; perConnection: number }
   | { type: 'load'; port: number; seconds: number; connections: number };
 export type ToParent =
@@ -44,6 +48,55 @@ async function bare(certPem: string, keyPem: string, patchBytes: number): Promis
     kind: 'AdmissionReview',
     response: { uid: (req.body as AdmissionBody).request?.uid, allowed: true, ...patch },
   }));
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const address = (app.server as Server).address();
+  if (address === null || typeof address === 'string') throw new Error('not listening on TCP');
+  send({ type: 'listening', port: address.port });
+}
+
+async function floor(certPem: string, keyPem: string, kubeconfig: string, args: string[]): Promise<void> {
+  const [
+    { fastify },
+    { KubeConfig },
+    { TLS_POLICY },
+    { parseWebhookFlags },
+    { createClusterCache },
+    { readServerVersion },
+    { createMutator },
+    { decodeReview, encodeReview },
+    { pino },
+  ] = await Promise.all([
+    import('fastify'),
+    import('@kubernetes/client-node'),
+    import('../webhook/tls-reloader.js'),
+    import('../webhook/main.js'),
+    import('../webhook/cluster-cache.js'),
+    import('../webhook/server-version.js'),
+    import('../webhook/mutate.js'),
+    import('../webhook/admission.js'),
+    import('pino'),
+  ]);
+  const parsed = parseWebhookFlags(args, { env: {}, readNamespaceFile: () => undefined });
+  if (!parsed.ok) throw new Error(`floor: the webhook's flags do not parse: ${parsed.problems.join('; ')}`);
+  const kubeConfig = new KubeConfig();
+  kubeConfig.loadFromString(kubeconfig);
+  const logger = pino({ level: 'warn' });
+  const cache = createClusterCache(kubeConfig, { logger });
+  cache.start();
+  const version = readServerVersion(kubeConfig, { logger });
+  const deadline = Date.now() + 30_000;
+  while (!cache.synced() || version.current() === undefined) {
+    if (Date.now() > deadline) throw new Error('floor: the caches did not sync with the fake API server in 30 s');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  const mutator = createMutator({ ...parsed.config.settings, serverVersion: version.current }, cache);
+  const app = fastify({ https: { ...TLS_POLICY, cert: certPem, key: keyPem }, bodyLimit: 4 * 1024 * 1024 });
+  app.post('/mutate', async (req, reply) => {
+    const decoded = decodeReview(req.body);
+    if (!decoded.ok) return reply.code(400).send({ message: decoded.message });
+    const result = await mutator(decoded.request);
+    return encodeReview({ ...result.response, uid: decoded.request.uid });
+  });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const address = (app.server as Server).address();
   if (address === null || typeof address === 'string') throw new Error('not listening on TCP');
@@ -92,6 +145,7 @@ async function load(port: number, seconds: number, connections: number): Promise
 process.on('message', (message: ToChild) => {
   const run = async (): Promise<void> => {
     if (message.type === 'bare') await bare(message.certPem, message.keyPem, message.patchBytes);
+    else if (message.type === 'floor') await floor(message.certPem, message.keyPem, message.kubeconfig, message.args);
     else if (message.type === 'bodies') makeBodies(message.connections, message.perConnection);
     else await load(message.port, message.seconds, message.connections);
   };

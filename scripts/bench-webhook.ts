@@ -1,10 +1,12 @@
 // bench:webhook — the real webhook process (the bundled CLI, as the image runs it, reading through its informer
 // caches fed by the fake API server) against a bare fastify HTTPS server that parses the same bodies and answers a
 // minimal AdmissionReview, both under the same load: 16 connections, distinct Deployment pods, every request built
-// before the clock starts (scripts/bench-webhook-child.ts). A third server, for reference and no target, is the bare
-// one answering a patch as long as the webhook's: what sending the answer costs. Then one profiled run of the webhook
-// and the bare server gives the server CPU per admission by stage (scripts/bench-webhook-profile.ts). Exits 1 when a
-// target is missed or a request failed.
+// before the clock starts (scripts/bench-webhook-child.ts). Two more servers, for reference and no target: the bare
+// one answering a patch as long as the webhook's (what sending the answer costs), and the floor, the bare one doing
+// the webhook's work with its own mutator and caches and nothing more (what the work costs; above it, what the
+// webhook's body budget, log line and metrics cost). Then one profiled run of the webhook and the bare server gives
+// the server CPU per admission by stage (scripts/bench-webhook-profile.ts). Exits 1 when a target is missed or a
+// request failed.
 //
 //   npm run bench:webhook
 //   BENCH_NODE=/path/to/node      the Node.js of both servers and of the load (default: this one)
@@ -150,8 +152,15 @@ async function cpuUsOf(pid: number): Promise<number> {
 }
 
 /** The webhook, the baseline, and the reference: the baseline answering a patch as long as the webhook's. */
-type Kind = 'webhook' | 'bare' | 'answer';
-const KINDS: readonly Kind[] = ['webhook', 'bare', 'answer'];
+type Kind = 'webhook' | 'bare' | 'answer' | 'floor';
+const KINDS: readonly Kind[] = ['webhook', 'bare', 'answer', 'floor'];
+/** The webhook's flags that shape its answers, as test/fixtures/webhook-process.ts starts it (the floor server parses them too). */
+const WEBHOOK_FLAGS = [
+  '--tls-cert-file=/unused/tls.crt',
+  '--tls-key-file=/unused/tls.key',
+  '--image=ghcr.io/akv-injector/akv-injector:0.1.0',
+  '--namespace=akv-injector',
+];
 
 interface Target {
   kind: Kind;
@@ -173,6 +182,15 @@ interface World {
 
 async function startTarget(world: World, kind: Kind, profileDir?: string): Promise<Target> {
   const flags = profileDir === undefined ? [] : PROFILE_FLAGS(profileDir);
+  if (kind === 'floor') {
+    const child = startChild(world.child, flags);
+    const { certPem, keyPem } = world.pki;
+    const { port } = await child.ask({ type: 'floor', certPem, keyPem, kubeconfig: world.fake.kubeConfig().exportConfig(), args: WEBHOOK_FLAGS }, 'listening');
+    // The same patches as the webhook's, or it is not the webhook's work.
+    const patchChars = await checkInjects(port, world.pki.caCertPem);
+    if (patchChars !== world.patchChars) throw new Error(`the floor server's patches (${patchChars} characters) are not the webhook's (${world.patchChars})`);
+    return { kind, pid: child.pid, port, stop: () => child.stop() };
+  }
   if (kind !== 'webhook') {
     const child = startChild(world.child, flags);
     const patchBytes = kind === 'answer' ? world.patchChars : 0;
@@ -328,10 +346,16 @@ function report(
   console.log(row('webhook', webhook));
   console.log(row('bare', bare));
   console.log(row('answer', m.answer));
+  console.log(row('floor', m.floor));
   console.log(
     `answer: the bare server answering a patch of ${patchChars} characters, as long as the webhook's (a reference, no target): ` +
       `webhook / answer ${(webhook.rps / m.answer.rps).toFixed(2)}, answer / bare ${(m.answer.rps / bare.rps).toFixed(2)}, ` +
       `its server CPU ${(m.answer.serverCpuUsPerRequest - bare.serverCpuUsPerRequest).toFixed(0)} µs/req over the bare server's`,
+  );
+  console.log(
+    `floor: the bare server doing the webhook's work (decode, the webhook's mutator and caches, the answer) and no more (a reference, no target): ` +
+      `floor / bare ${(m.floor.rps / bare.rps).toFixed(2)}, webhook / floor ${(webhook.rps / m.floor.rps).toFixed(2)}, ` +
+      `its server CPU ${(m.floor.serverCpuUsPerRequest - bare.serverCpuUsPerRequest).toFixed(0)} µs/req over the bare server's, the webhook's ${(webhook.serverCpuUsPerRequest - m.floor.serverCpuUsPerRequest).toFixed(0)} over its`,
   );
   if (stages !== undefined) {
     console.log('server CPU per request by stage (profiled run: its CPU time, split as sampled), µs   webhook    bare');
@@ -343,6 +367,7 @@ function report(
     const total = (s: Map<string, number>): number => [...s.values()].reduce((n, v) => n + v, 0);
     console.log(`  ${'total'.padEnd(77)} ${total(stages.webhook).toFixed(0).padStart(7)} ${total(stages.bare).toFixed(0).padStart(7)}`);
   }
+  const failures = KINDS.reduce((n, kind) => n + m[kind].failures, 0);
   const verdict = (ok: boolean): string => (ok ? 'met' : 'MISSED');
   const checks = [
     [
@@ -351,7 +376,7 @@ function report(
     ],
     [`webhook p99 ${webhook.p99.toFixed(0)} ms (target ≤ ${TARGETS.p99Ms})`, webhook.p99 <= TARGETS.p99Ms],
     [`webhook peak RSS ${webhook.peakRssMiB.toFixed(0)} MiB (target ≤ ${TARGETS.rssMiB})`, webhook.peakRssMiB <= TARGETS.rssMiB],
-    [`failed requests ${webhook.failures + bare.failures + m.answer.failures} (must be 0)`, webhook.failures + bare.failures + m.answer.failures === 0],
+    [`failed requests ${failures} (must be 0)`, failures === 0],
   ] as const;
   for (const [text, ok] of checks) console.log(`${text}: ${verdict(ok)}`);
   return checks.every(([, ok]) => ok);
