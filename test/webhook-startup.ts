@@ -63,6 +63,14 @@ t.test('API server unreachable at start-up: not ready with the reason, no crash,
   );
   const later = shopReview();
   checkInjected(t, 'an admission once ready', later, await postMutate(webhook.port, pki.caCertPem, later.body));
+  // Read as `kubectl logs` reads it, while the webhook runs: a quiet server's lines are not held back for more.
+  const admissionLine = (uid: string) => (): boolean =>
+    webhook
+      .output()
+      .stdout.split('\n')
+      .some((line) => line.includes(`"uid":"${uid}"`) && line.includes('"msg":"admission"'));
+  await waitFor("the admission's log line on stdout within the logger's 1 s flush", admissionLine(later.uid), 3_000, 50);
+  t.ok(admissionLine(early.uid)(), "the early admission's line too");
   t.equal(exited, undefined, 'never exited');
   t.notMatch(webhook.output().stderr, /Unhandled|uncaught|ERR_/i, 'nothing unhandled on stderr');
   t.equal(await webhook.stop(), 0, 'a clean stop: exit code 0');
