@@ -180,22 +180,36 @@ interface World {
   patchChars: number;
 }
 
+/** The servers started and not stopped yet: main() stops them all if the benchmark fails half-way. */
+const running = new Set<() => Promise<unknown>>();
+
+/** `stop`, noted in `running` until called. */
+function stopLater(stop: () => Promise<unknown>): () => Promise<unknown> {
+  running.add(stop);
+  return () => {
+    running.delete(stop);
+    return stop();
+  };
+}
+
 async function startTarget(world: World, kind: Kind, profileDir?: string): Promise<Target> {
   const flags = profileDir === undefined ? [] : PROFILE_FLAGS(profileDir);
   if (kind === 'floor') {
     const child = startChild(world.child, flags);
+    const stop = stopLater(() => child.stop());
     const { certPem, keyPem } = world.pki;
     const { port } = await child.ask({ type: 'floor', certPem, keyPem, kubeconfig: world.fake.kubeConfig().exportConfig(), args: WEBHOOK_FLAGS }, 'listening');
     // The same patches as the webhook's, or it is not the webhook's work.
     const patchChars = await checkInjects(port, world.pki.caCertPem);
     if (patchChars !== world.patchChars) throw new Error(`the floor server's patches (${patchChars} characters) are not the webhook's (${world.patchChars})`);
-    return { kind, pid: child.pid, port, stop: () => child.stop() };
+    return { kind, pid: child.pid, port, stop };
   }
   if (kind !== 'webhook') {
     const child = startChild(world.child, flags);
+    const stop = stopLater(() => child.stop());
     const patchBytes = kind === 'answer' ? world.patchChars : 0;
     const { port } = await child.ask({ type: 'bare', certPem: world.pki.certPem, keyPem: world.pki.keyPem, patchBytes }, 'listening');
-    return { kind, pid: child.pid, port, stop: () => child.stop() };
+    return { kind, pid: child.pid, port, stop };
   }
   const dir = await mkdtemp(path.join(world.scratch, 'webhook-'));
   const webhook: WebhookProcess = await startWebhookProcess({
@@ -208,6 +222,7 @@ async function startTarget(world: World, kind: Kind, profileDir?: string): Promi
     nodeArgs: [...IMAGE_FLAGS, ...flags],
     ...(process.env.BENCH_LOG_LEVEL ? { env: { LOG_LEVEL: process.env.BENCH_LOG_LEVEL } } : {}),
   });
+  const stop = stopLater(() => webhook.stop());
   const ready = (): Promise<boolean> =>
     webhook.health('/readyz').then(
       (r) => r.status === 200,
@@ -215,7 +230,7 @@ async function startTarget(world: World, kind: Kind, profileDir?: string): Promi
     );
   await waitFor('the webhook ready (its caches synced with the fake API server)', ready, 30_000);
   world.patchChars = await checkInjects(webhook.port, world.pki.caCertPem);
-  return { kind, pid: webhook.pid, port: webhook.port, stop: () => webhook.stop() };
+  return { kind, pid: webhook.pid, port: webhook.port, stop };
 }
 
 async function runLoad(world: World, target: Target, seconds: number): Promise<LoadResult & { serverCpuUs: number }> {
@@ -400,6 +415,7 @@ async function main(): Promise<void> {
     await fake.close();
     if (!report(measured, stages, { count: bodies.bodies, meanBytes: bodies.meanBytes }, world.patchChars)) process.exitCode = 1;
   } finally {
+    await Promise.allSettled([...running].map((stop) => stop()));
     if (process.env.BENCH_KEEP_PROFILES) progress(`kept ${scratch} (the bundles the profiles point into)`);
     else await rm(scratch, { recursive: true, force: true });
   }
