@@ -151,7 +151,7 @@ async function cpuUsOf(pid: number): Promise<number> {
   return (Number(fields[11]) + Number(fields[12])) * 10_000;
 }
 
-/** The webhook, the baseline, and the reference: the baseline answering a patch as long as the webhook's. */
+/** The webhook, the baseline, and two references: the baseline answering a patch as long as the webhook's, and the floor. */
 type Kind = 'webhook' | 'bare' | 'answer' | 'floor';
 const KINDS: readonly Kind[] = ['webhook', 'bare', 'answer', 'floor'];
 /** The webhook's flags that shape its answers, as test/fixtures/webhook-process.ts starts it (the floor server parses them too). */
