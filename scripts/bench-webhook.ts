@@ -14,6 +14,8 @@
 //                                 which also gives it MALLOC_ARENA_MAX; it replaces the image's NODE_OPTIONS)
 //   BENCH_IMAGE_FLAGS='...'       node flags on the webhook's command line (default none, as the image's entrypoint;
 //                                 e.g. '--min-semi-space-size=4')
+//   BENCH_FLOOR_FLAGS='...'       node flags of the floor server (default none; e.g. the Deployment's heap limits, to
+//                                 weigh them apart from the rest of the webhook's serving)
 //   BENCH_CONNECTIONS, BENCH_WARMUP, BENCH_DURATION (s), BENCH_ROUNDS, BENCH_BODIES (per connection),
 //   BENCH_PROFILE (s of the profiled run; 0: none), BENCH_KEEP_PROFILES=DIR (keep the .cpuprofile files there),
 //   BENCH_LOG_LEVEL (the webhook's LOG_LEVEL: `warn` leaves out the admission lines, to weigh them)
@@ -44,6 +46,8 @@ const NODE = process.env.BENCH_NODE ?? process.execPath;
 // (read from the manifest by the fixture when BENCH_NODE_OPTIONS is unset) replace the image's.
 const IMAGE_FLAGS = (process.env.BENCH_IMAGE_FLAGS ?? '').split(' ').filter(Boolean);
 const NODE_OPTIONS = process.env.BENCH_NODE_OPTIONS;
+/** Node flags of the floor server (default none: Node's default heap, as the bare server's). */
+const FLOOR_FLAGS = (process.env.BENCH_FLOOR_FLAGS ?? '').split(' ').filter(Boolean);
 /** Samples every 250 µs: enough for 1 µs per admission at ~10⁴ admissions in a run, at a few percent overhead. */
 const PROFILE_FLAGS = (dir: string): string[] => ['--cpu-prof', `--cpu-prof-dir=${dir}`, '--cpu-prof-interval=250'];
 const TARGETS = { ratio: 0.75, p99Ms: 5, rssMiB: 120 };
@@ -195,7 +199,7 @@ function stopLater(stop: () => Promise<unknown>): () => Promise<unknown> {
 async function startTarget(world: World, kind: Kind, profileDir?: string): Promise<Target> {
   const flags = profileDir === undefined ? [] : PROFILE_FLAGS(profileDir);
   if (kind === 'floor') {
-    const child = startChild(world.child, flags);
+    const child = startChild(world.child, [...FLOOR_FLAGS, ...flags]);
     const stop = stopLater(() => child.stop());
     const { certPem, keyPem } = world.pki;
     const { port } = await child.ask({ type: 'floor', certPem, keyPem, kubeconfig: world.fake.kubeConfig().exportConfig(), args: WEBHOOK_FLAGS }, 'listening');
