@@ -3,7 +3,6 @@ import t from 'tap';
 import { X509Certificate } from 'node:crypto';
 import https from 'node:https';
 import { Writable } from 'node:stream';
-import { readFile } from 'node:fs/promises';
 import tls from 'node:tls';
 import { publishFiles } from '../src/atomic-writer.js';
 import { generateCa, generateServingCert } from '../src/certs.js';
@@ -12,12 +11,11 @@ import { createLogger } from '../src/log.js';
 import { IMAGE } from '../src/version.js';
 import { contextNamespace, findKubeAccess } from '../webhook/kube-access.js';
 import { limitYoungGeneration, parseWebhookFlags, runWebhook, type FlagSources } from '../webhook/main.js';
-import YAML from 'yaml';
 import { startFakeApiServer, unreachableKubeConfig } from './fixtures/fake-apiserver.js';
 import { loadReview } from './fixtures/admission-fixtures.js';
 import { captureLog, type LogCapture, type LogLine } from './fixtures/log-capture.js';
 import { makeTestPki } from './fixtures/tls.js';
-import { seedShop } from './fixtures/webhook-process.js';
+import { deploymentRuntime, seedShop } from './fixtures/webhook-process.js';
 
 const noCluster: FlagSources = { env: {}, readNamespaceFile: () => undefined };
 
@@ -452,18 +450,16 @@ t.test('--image defaults from AKV_INJECTOR_IMAGE (the manifests set it, kustomiz
   t.match(parseWebhookFlags(files, env('  ')), { ok: false, problems: [/--image is required \(or AKV_INJECTOR_IMAGE\)/] });
 });
 
-t.test('the young generation is held near its first size only when no node flag sizes it', async (t) => {
-  const deployed = YAML.parse(await readFile(new URL('../manifests/base/deployment.yaml', import.meta.url), 'utf8')) as {
-    spec: { template: { spec: { containers: Array<{ env?: Array<{ name: string; value?: string }> }> } } };
-  };
-  const deployedOptions = deployed.spec.template.spec.containers[0]?.env?.find((e) => e.name === 'NODE_OPTIONS')?.value;
+t.test('the young generation is held near its first size only when no node flag sizes it', (t) => {
+  const deployedOptions = deploymentRuntime().nodeOptions;
   const cases: Array<[string, string, string[], boolean]> = [
     ['no flags (node dist/cli.js, npx)', '', [], true],
     ['a heap limit only', '--max-old-space-size=128', [], true],
-    ["the Deployment's NODE_OPTIONS", deployedOptions ?? 'missing', [], false],
+    ["the Deployment's NODE_OPTIONS", deployedOptions, [], false],
     ['a command-line size', '', ['--max-semi-space-size=1'], false],
     ['the underscore spelling', '--max_semi_space_size=2', [], false],
     ['another flag of that prefix', '--max-semi-space-sizes=2', [], true],
   ];
   for (const [name, nodeOptions, execArgv, limited] of cases) t.equal(limitYoungGeneration(nodeOptions, execArgv), limited, name);
+  t.end();
 });
