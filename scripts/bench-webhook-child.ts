@@ -8,6 +8,7 @@
 //          so the client spends no CPU building requests; it reports its own CPU time per run
 import type { Server } from 'node:https';
 import type { Options as AutocannonOptions } from 'autocannon';
+import { waitFor } from '../test/fixtures/wait-for.js';
 import { reviews } from './bench-webhook-bodies.js';
 
 export type ToChild =
@@ -64,7 +65,7 @@ async function floor(certPem: string, keyPem: string, kubeconfig: string, args: 
     { readServerVersion },
     { createMutator },
     { decodeReview, encodeReview },
-    { pino },
+    { createLogger },
   ] = await Promise.all([
     import('fastify'),
     import('@kubernetes/client-node'),
@@ -74,21 +75,17 @@ async function floor(certPem: string, keyPem: string, kubeconfig: string, args: 
     import('../webhook/server-version.js'),
     import('../webhook/mutate.js'),
     import('../webhook/admission.js'),
-    import('pino'),
+    import('../src/log.js'),
   ]);
   const parsed = parseWebhookFlags(args, { env: {}, readNamespaceFile: () => undefined });
   if (!parsed.ok) throw new Error(`floor: the webhook's flags do not parse: ${parsed.problems.join('; ')}`);
   const kubeConfig = new KubeConfig();
   kubeConfig.loadFromString(kubeconfig);
-  const logger = pino({ level: 'warn' });
+  const logger = createLogger('floor', undefined, 'warn');
   const cache = createClusterCache(kubeConfig, { logger });
   cache.start();
   const version = readServerVersion(kubeConfig, { logger });
-  const deadline = Date.now() + 30_000;
-  while (!cache.synced() || version.current() === undefined) {
-    if (Date.now() > deadline) throw new Error('floor: the caches did not sync with the fake API server in 30 s');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+  await waitFor('the floor server caches synced with the fake API server', () => cache.synced() && version.current() !== undefined, 30_000, 20);
   const mutator = createMutator({ ...parsed.config.settings, serverVersion: version.current }, cache);
   const app = fastify({ https: { ...TLS_POLICY, cert: certPem, key: keyPem }, bodyLimit: 4 * 1024 * 1024 });
   app.post('/mutate', async (req, reply) => {

@@ -28,7 +28,15 @@ import { promisify } from 'node:util';
 import { startFakeApiServer, type FakeApiServer } from '../test/fixtures/fake-apiserver.js';
 import { makeTestPki } from '../test/fixtures/tls.js';
 import { waitFor } from '../test/fixtures/wait-for.js';
-import { deploymentRuntime, injectionProblem, memoryOf, postMutate, startWebhookProcess, type WebhookProcess } from '../test/fixtures/webhook-process.js';
+import {
+  deploymentRuntime,
+  injectionProblem,
+  memoryOf,
+  postMutate,
+  startWebhookProcess,
+  WEBHOOK_SETTINGS_FLAGS,
+  type WebhookProcess,
+} from '../test/fixtures/webhook-process.js';
 import type { V1Pod } from '@kubernetes/client-node';
 import { CLIENT_ID, NAMESPACE, review, TEMPLATES, TENANT_ID } from './bench-webhook-bodies.js';
 import type { LoadResult, ToChild, ToParent } from './bench-webhook-child.js';
@@ -158,13 +166,8 @@ async function cpuUsOf(pid: number): Promise<number> {
 /** The webhook, the baseline, and two references: the baseline answering a patch as long as the webhook's, and the floor. */
 type Kind = 'webhook' | 'bare' | 'answer' | 'floor';
 const KINDS: readonly Kind[] = ['webhook', 'bare', 'answer', 'floor'];
-/** The webhook's flags that shape its answers, as test/fixtures/webhook-process.ts starts it (the floor server parses them too). */
-const WEBHOOK_FLAGS = [
-  '--tls-cert-file=/unused/tls.crt',
-  '--tls-key-file=/unused/tls.key',
-  '--image=ghcr.io/akv-injector/akv-injector:0.1.0',
-  '--namespace=akv-injector',
-];
+/** The webhook's flags as the floor server parses them: its settings as the fixture starts it, TLS files it never reads. */
+const FLOOR_WEBHOOK_FLAGS = ['--tls-cert-file=/unused/tls.crt', '--tls-key-file=/unused/tls.key', ...WEBHOOK_SETTINGS_FLAGS];
 
 interface Target {
   kind: Kind;
@@ -202,7 +205,10 @@ async function startTarget(world: World, kind: Kind, profileDir?: string): Promi
     const child = startChild(world.child, [...FLOOR_FLAGS, ...flags]);
     const stop = stopLater(() => child.stop());
     const { certPem, keyPem } = world.pki;
-    const { port } = await child.ask({ type: 'floor', certPem, keyPem, kubeconfig: world.fake.kubeConfig().exportConfig(), args: WEBHOOK_FLAGS }, 'listening');
+    const { port } = await child.ask(
+      { type: 'floor', certPem, keyPem, kubeconfig: world.fake.kubeConfig().exportConfig(), args: FLOOR_WEBHOOK_FLAGS },
+      'listening',
+    );
     // The same patches as the webhook's, or it is not the webhook's work.
     const patchChars = await checkInjects(port, world.pki.caCertPem);
     if (patchChars !== world.patchChars) throw new Error(`the floor server's patches (${patchChars} characters) are not the webhook's (${world.patchChars})`);
