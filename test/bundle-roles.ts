@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import t from 'tap';
+import { exactEnv } from './fixtures/exact-env.js';
 
 interface Output {
   entryPoint?: string;
@@ -21,7 +22,11 @@ interface Metafile {
 const dir = await mkdtemp(join(tmpdir(), 'akv-bundle-'));
 t.teardown(() => rm(dir, { recursive: true, force: true }));
 const root = new URL('..', import.meta.url).pathname;
-await promisify(execFile)(process.execPath, [join(root, 'scripts', 'build.js'), '--outdir', join(dir, 'dist'), '--metafile', join(dir, 'meta.json')]);
+await promisify(execFile)(
+  ...exactEnv(process.execPath, [join(root, 'scripts', 'build.js'), '--outdir', join(dir, 'dist'), '--metafile', join(dir, 'meta.json')], {
+    PATH: process.env.PATH,
+  }),
+);
 const meta = JSON.parse(await readFile(join(dir, 'meta.json'), 'utf8')) as Metafile;
 
 /** The output file of a module the bundle starts from: the CLI, or a module some chunk imports on demand. */

@@ -8,6 +8,7 @@ import { parseAllDocuments } from 'yaml';
 import { DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT_MS } from '../src/fetch/job.js';
 import packageJson from '../package.json' with { type: 'json' };
 import { buildDist, runCli } from './fixtures/dist.js';
+import { exactEnv } from './fixtures/exact-env.js';
 
 const dir = await mkdtemp(join(tmpdir(), 'akv-cli-'));
 t.teardown(() => rm(dir, { recursive: true, force: true }));
@@ -135,7 +136,7 @@ t.test("version is package.json's, and render injects the image of that version 
 /** Run the CLI with `input` on stdin. */
 function runWithStdin(args: string[], input: string): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((done) => {
-    const child = execFile(process.execPath, [cli, ...args], { env }, (error, stdout, stderr) => {
+    const child = execFile(...exactEnv(process.execPath, [cli, ...args], env), (error, stdout, stderr) => {
       done({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
     });
     child.stdin?.end(input);

@@ -15,6 +15,7 @@ import { SecretClient } from '@azure/keyvault-secrets';
 import t, { type Test } from 'tap';
 import { GZIP_BOMB_BYTES, HUGE_BODY_BYTES, type RawFault } from './fixtures/emulator-server.js';
 import { startEntraEmulator } from './fixtures/entra-emulator.js';
+import { exactEnv } from './fixtures/exact-env.js';
 import { fakeServiceAccountToken, type ServiceAccountTokenOptions } from './fixtures/jwt.js';
 import { startKeyVaultEmulator } from './fixtures/keyvault-emulator.js';
 import { loopbackAgent, loopbackChildEnv, loopbackLookup } from './fixtures/loopback.js';
@@ -648,7 +649,7 @@ t.test('a child process reaches the emulators through the preload and NODE_EXTRA
     res.resume();
   }).on('error', (error) => { console.error(error.message); process.exit(1); });`;
   const url = `${vault.vaultUrl(VAULT)}secrets/child?api-version=7.6`;
-  const { stdout } = await promisify(execFile)(process.execPath, ['-e', script, url], { env: loopbackChildEnv(caFile, { PATH: process.env.PATH }) });
+  const { stdout } = await promisify(execFile)(...exactEnv(process.execPath, ['-e', script, url], loopbackChildEnv(caFile, { PATH: process.env.PATH })));
   t.equal(stdout.trim(), `401 Bearer authorization="https://login.microsoftonline.com/${TENANT_ID}", resource="https://vault.azure.net"`);
 });
 

@@ -2,6 +2,7 @@
 import { spawn } from 'node:child_process';
 import t from 'tap';
 import { buildDist } from './fixtures/dist.js';
+import { exactEnv } from './fixtures/exact-env.js';
 import { startFetchWorld } from './fixtures/fetch-world.js';
 
 t.test('a failed fetch exits as soon as its summary is printed, with token requests still being retried', async (t) => {
@@ -15,7 +16,9 @@ t.test('a failed fetch exits as soon as its summary is printed, with token reque
   const job = await world.job(objects);
   const started = Date.now();
   const { code, stderr, summaryAt } = await new Promise<{ code: number | null; stderr: string; summaryAt: number }>((done) => {
-    const child = spawn(process.execPath, [fetchCli, 'fetch', '--timeout', '2s'], { env: world.childEnv(job, objects), stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(...exactEnv(process.execPath, [fetchCli, 'fetch', '--timeout', '2s'], world.childEnv(job, objects)), {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let text = '';
     let at = 0;
     child.stderr.on('data', (chunk: Buffer) => {

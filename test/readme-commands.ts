@@ -8,6 +8,7 @@ import t, { type Test } from 'tap';
 import { parseAllDocuments } from 'yaml';
 import { CERTS_FILES } from '../src/certs-command.js';
 import { buildDist } from './fixtures/dist.js';
+import { exactEnv } from './fixtures/exact-env.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const MARK = '<!-- test: run -->';
@@ -65,9 +66,8 @@ async function workingCopy(): Promise<string> {
 function bash(script: string, cwd: string): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((done) => {
     execFile(
-      'bash',
-      ['-e', '-o', 'pipefail', '-c', script],
-      { cwd, env: { PATH: `${bin}:${process.env.PATH ?? ''}`, HOME: cwd }, maxBuffer: 16 * 1024 * 1024 },
+      ...exactEnv('bash', ['-e', '-o', 'pipefail', '-c', script], { PATH: `${bin}:${process.env.PATH ?? ''}`, HOME: cwd }),
+      { cwd, maxBuffer: 16 * 1024 * 1024 },
       (error, stdout, stderr) => done({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
     );
   });
