@@ -8,6 +8,7 @@
 //          so the client spends no CPU building requests; it reports its own CPU time per run
 import type { Server } from 'node:https';
 import type { Options as AutocannonOptions } from 'autocannon';
+import type { RouteHandlerMethod } from 'fastify';
 import { waitFor } from '../test/fixtures/wait-for.js';
 import { reviews } from './bench-webhook-bodies.js';
 
@@ -39,27 +40,30 @@ interface AdmissionBody {
 
 const send = (message: ToParent): void => void process.send?.(message);
 
-async function bare(certPem: string, keyPem: string, patchBytes: number): Promise<void> {
+/** The bare fastify HTTPS server with `mutate` as its one route, listening; the parent is told its port. */
+async function serveBare(certPem: string, keyPem: string, mutate: RouteHandlerMethod): Promise<void> {
   const { fastify } = await import('fastify');
   const { TLS_POLICY } = await import('../webhook/tls-reloader.js');
   const app = fastify({ https: { ...TLS_POLICY, cert: certPem, key: keyPem }, bodyLimit: 4 * 1024 * 1024 });
-  const patch = patchBytes > 0 ? { patchType: 'JSONPatch', patch: 'A'.repeat(patchBytes) } : {};
-  app.post('/mutate', async (req) => ({
-    apiVersion: 'admission.k8s.io/v1',
-    kind: 'AdmissionReview',
-    response: { uid: (req.body as AdmissionBody).request?.uid, allowed: true, ...patch },
-  }));
+  app.post('/mutate', mutate);
   await app.listen({ host: '127.0.0.1', port: 0 });
   const address = (app.server as Server).address();
   if (address === null || typeof address === 'string') throw new Error('not listening on TCP');
   send({ type: 'listening', port: address.port });
 }
 
+async function bare(certPem: string, keyPem: string, patchBytes: number): Promise<void> {
+  const patch = patchBytes > 0 ? { patchType: 'JSONPatch', patch: 'A'.repeat(patchBytes) } : {};
+  await serveBare(certPem, keyPem, async (req) => ({
+    apiVersion: 'admission.k8s.io/v1',
+    kind: 'AdmissionReview',
+    response: { uid: (req.body as AdmissionBody).request?.uid, allowed: true, ...patch },
+  }));
+}
+
 async function floor(certPem: string, keyPem: string, kubeconfig: string, args: string[]): Promise<void> {
   const [
-    { fastify },
     { KubeConfig },
-    { TLS_POLICY },
     { parseWebhookFlags },
     { createClusterCache },
     { readServerVersion },
@@ -67,9 +71,7 @@ async function floor(certPem: string, keyPem: string, kubeconfig: string, args: 
     { decodeReview, encodeReview },
     { createLogger },
   ] = await Promise.all([
-    import('fastify'),
     import('@kubernetes/client-node'),
-    import('../webhook/tls-reloader.js'),
     import('../webhook/main.js'),
     import('../webhook/cluster-cache.js'),
     import('../webhook/server-version.js'),
@@ -87,17 +89,12 @@ async function floor(certPem: string, keyPem: string, kubeconfig: string, args: 
   const version = readServerVersion(kubeConfig, { logger });
   await waitFor('the floor server caches synced with the fake API server', () => cache.synced() && version.current() !== undefined, 30_000, 20);
   const mutator = createMutator({ ...parsed.config.settings, serverVersion: version.current }, cache);
-  const app = fastify({ https: { ...TLS_POLICY, cert: certPem, key: keyPem }, bodyLimit: 4 * 1024 * 1024 });
-  app.post('/mutate', async (req, reply) => {
+  await serveBare(certPem, keyPem, async (req, reply) => {
     const decoded = decodeReview(req.body);
     if (!decoded.ok) return reply.code(400).send({ message: decoded.message });
     const result = await mutator(decoded.request);
     return encodeReview({ ...result.response, uid: decoded.request.uid });
   });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const address = (app.server as Server).address();
-  if (address === null || typeof address === 'string') throw new Error('not listening on TCP');
-  send({ type: 'listening', port: address.port });
 }
 
 let slices: Buffer[][] = [];
