@@ -11,7 +11,7 @@ import { exactEnv } from './fixtures/exact-env.js';
 
 interface Output {
   entryPoint?: string;
-  inputs: Record<string, unknown>;
+  inputs: Record<string, { bytesInOutput: number }>;
   imports: Array<{ path: string; kind: string; external?: boolean }>;
 }
 interface Metafile {
@@ -102,6 +102,27 @@ t.test("the fetch loads none of the webhook's libraries, and node-forge only to 
   const pkcs12 = chunkOf('src/pkcs12.ts');
   t.ok(packages(reachable([pkcs12])).has('node-forge'), 'it comes with the PKCS#12 chunk');
   t.notOk(packages(command('src/fetch/command.ts', pkcs12)).has('node-forge'), 'and with nothing else the fetch loads');
+});
+
+t.test("the fetch carries @azure/identity's one credential it uses, not the others", async (t) => {
+  // Bytes each of @azure/identity's credentials (not their helpers) puts into what the fetch can load. A dynamic import of the
+  // package keeps every export; src/fetch/identity.ts names the one credential, and the others keep only the logger
+  // each makes when its module loads (~40 bytes each; 45,608 bytes in all when the package was imported whole).
+  const bytes = new Map<string, number>();
+  for (const chunk of command('src/fetch/command.ts')) {
+    for (const [input, { bytesInOutput }] of Object.entries(output(chunk).inputs)) {
+      const name = /@azure\/identity\/dist\/esm\/credentials\/(\w+Credential)(?:\/index)?\.js$/.exec(input)?.[1];
+      if (name !== undefined) bytes.set(name, (bytes.get(name) ?? 0) + bytesInOutput);
+    }
+  }
+  t.ok((bytes.get('clientAssertionCredential') ?? 0) > 500, 'ClientAssertionCredential is there (so an absence below means something)');
+  const others = [...bytes].filter(([name]) => name !== 'clientAssertionCredential');
+  t.ok(others.length > 10, 'the other credentials are seen where they are');
+  t.same(
+    others.filter(([, n]) => n > 200).map(([name]) => name),
+    [],
+    'no other credential brings its code',
+  );
 });
 
 t.test("the refresh sidecar loads the fetch's SDKs and none of the webhook's libraries, nor pino: it holds what it loads for its life", async (t) => {

@@ -16,7 +16,7 @@ await Promise.all([
   import('./fetch-log.js'),
   import('./diagnose.js'),
   import('../pkcs12.js'),
-  import('@azure/identity'),
+  import('./identity.js'),
   import('@azure/keyvault-secrets'),
   import('@azure/keyvault-keys'),
   import('@azure/keyvault-certificates'),

@@ -23,7 +23,7 @@ export interface WorkloadCredential extends TokenCredential {
 
 /** The credential for `job`, its requests sent through `httpClient`. */
 export async function createWorkloadCredential(job: FetchJob, httpClient: HttpClient): Promise<WorkloadCredential> {
-  const { ClientAssertionCredential } = await import('@azure/identity');
+  const { ClientAssertionCredential } = await import('./identity.js');
   let claims: TokenClaims | undefined;
   // Why the current token request failed, when the failure was ours to see and not Entra ID's answer.
   let cause: Error | undefined;
