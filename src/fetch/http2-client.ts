@@ -221,7 +221,7 @@ function sendHttp2(connection: Connection, url: URL, request: PipelineRequest, b
     if (body !== undefined && headers['content-length'] === undefined) headers['content-length'] = body.length;
 
     let stream: http2.ClientHttp2Stream | undefined;
-    const { succeed, fail } = settlement(bounds.signal, resolve, reject, () => stream?.close(http2.constants.NGHTTP2_CANCEL));
+    const { succeed, fail, settled } = settlement(bounds.signal, resolve, reject, () => stream?.close(http2.constants.NGHTTP2_CANCEL));
     if (bounds.signal.aborted) return fail(bounds.signal.reason as Error);
     try {
       stream = connection.session.request(headers, { endStream: body === undefined });
@@ -232,8 +232,9 @@ function sendHttp2(connection: Connection, url: URL, request: PipelineRequest, b
     holdOpen(connection, stream);
     const ended = watchEndStream(stream);
     stream.on('error', (error) => fail(asRestError(error, request)));
-    // Reset by the server (or with its connection) before the answer was complete.
-    stream.once('close', () => fail(incomplete(request, `the HTTP/2 stream closed early (RST_STREAM code ${stream?.rstCode})`)));
+    // Reset by the server (or with its connection) before the answer was complete. Every stream closes, so the
+    // error (a RestError, with its stack) is made only when there is one.
+    stream.once('close', () => settled() || fail(incomplete(request, `the HTTP/2 stream closed early (RST_STREAM code ${stream?.rstCode})`)));
     stream.once('response', (responseHeaders) => {
       const response: PipelineResponse = { request, status: Number(responseHeaders[':status']), headers: toHttpHeaders(responseHeaders) };
       if (request.method === 'HEAD') {
@@ -265,7 +266,7 @@ function sendHttp1(request: PipelineRequest, agent: Agent, bounds: Bounds): Prom
     if (body !== undefined && !request.headers.has('content-length')) headers['Content-Length'] = String(body.length);
     const req = https.request({ agent, hostname: url.hostname, port: url.port, path: `${url.pathname}${url.search}`, method: request.method, headers });
     // On failure the connection goes too: the rest of an unwanted answer must not be read into it.
-    const { succeed, fail } = settlement(bounds.signal, resolve, reject, () => req.destroy());
+    const { succeed, fail, settled } = settlement(bounds.signal, resolve, reject, () => req.destroy());
     req.on('error', (error) => fail(asRestError(error, request)));
     req.on('response', (res) => {
       const response: PipelineResponse = { request, status: res.statusCode ?? 0, headers: toHttpHeaders(res.headers) };
@@ -282,7 +283,7 @@ function sendHttp1(request: PipelineRequest, agent: Agent, bounds: Bounds): Prom
       });
       // A connection lost mid-body: Node reports 'aborted' as an error, or the response closes without ending.
       res.on('error', () => fail(incomplete(request, 'the connection closed mid-body')));
-      res.once('close', () => fail(incomplete(request, 'the connection closed mid-body')));
+      res.once('close', () => settled() || fail(incomplete(request, 'the connection closed mid-body')));
       res.once('end', () => {
         if (!res.complete) return fail(incomplete(request, 'the connection closed mid-body'));
         finishBody(reader, response, request, bounds, succeed, fail);
@@ -292,13 +293,13 @@ function sendHttp1(request: PipelineRequest, agent: Agent, bounds: Bounds): Prom
   });
 }
 
-/** One outcome per request: the first of success, failure or abort wins; `cancel` runs on failure. */
+/** One outcome per request: the first of success, failure or abort wins; `cancel` runs on failure. `settled` says whether one has. */
 function settlement(
   signal: AbortSignal,
   resolve: (response: PipelineResponse) => void,
   reject: (error: Error) => void,
   cancel: () => void,
-): { succeed(response: PipelineResponse): void; fail(error: Error): void } {
+): { succeed(response: PipelineResponse): void; fail(error: Error): void; settled(): boolean } {
   let settled = false;
   const settle = (): boolean => {
     if (settled) return false;
@@ -313,7 +314,7 @@ function settlement(
   };
   const onAbort = (): void => fail(signal.reason as Error);
   if (!signal.aborted) signal.addEventListener('abort', onAbort);
-  return { succeed: (response) => void (settle() && resolve(response)), fail };
+  return { succeed: (response) => void (settle() && resolve(response)), fail, settled: () => settled };
 }
 
 function finishBody(
