@@ -1,0 +1,144 @@
+// What the fetch's HTTP/2 transport (src/fetch/http2-client.ts) costs per Key Vault read over bare node:http2, both
+// against the Key Vault emulator with 20 ms added per response, as the fetch's reads go: each child process takes a
+// token, opens the connection, reads one secret, then reads 39 at once, and reports the CPU those 39 took (user +
+// system, every thread). The transport's requests are made before the clock starts (the SDK makes them, and
+// scripts/measure-sdk-read.ts counts them); the bare reads collect and decode their bodies too. Prints µs of CPU per
+// read, medians of 8 children each, run in alternation. A measurement, with no target.
+//
+//   npx tsx scripts/measure-transport.ts
+//   BENCH_NODE=$(npx -y node@24 -p process.execPath) npx tsx scripts/measure-transport.ts   # the image's Node 24
+import { fork } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import http2 from 'node:http2';
+import https from 'node:https';
+import tls from 'node:tls';
+import { fileURLToPath } from 'node:url';
+import { createHttpHeaders, createPipelineRequest, type PipelineRequest } from '@azure/core-rest-pipeline';
+import { createHttp2Client } from '../src/fetch/http2-client.js';
+
+const BATCH = 39;
+const CHILDREN = 8;
+const LATENCY_MS = 20;
+type Kind = 'transport' | 'bare';
+
+/** The token request the bound makes (scripts/bench-bound.cjs), from the child's environment. */
+function accessToken(env: NodeJS.ProcessEnv): Promise<string> {
+  const form = new URLSearchParams({
+    client_id: env.BOUND_CLIENT ?? '',
+    scope: 'https://vault.azure.net/.default',
+    grant_type: 'client_credentials',
+    client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+    client_assertion: readFileSync(env.BOUND_TOKEN_FILE ?? '', 'utf8').trim(),
+  }).toString();
+  const headers = { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(form) };
+  return new Promise((resolve, reject) => {
+    const req = https.request(`${env.BOUND_AUTHORITY}${env.BOUND_TENANT}/oauth2/v2.0/token`, { method: 'POST', headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => resolve((JSON.parse(Buffer.concat(chunks).toString()) as { access_token: string }).access_token));
+    });
+    req.on('error', reject);
+    req.end(form);
+  });
+}
+
+/** The headers the SDK's pipeline gives a secret read. */
+const readHeaders = (token: string): Record<string, string> => ({
+  accept: 'application/json',
+  'accept-encoding': 'gzip,deflate',
+  'user-agent': 'azsdk-js-keyvault-secrets/4.11.2 core-rest-pipeline/1.24.0 Node/24 OS/(x64-Linux)',
+  'x-ms-client-request-id': crypto.randomUUID(),
+  authorization: `Bearer ${token}`,
+});
+
+/** A GET of `url` returning the body as text, over one TLS connection with HTTP/2, bare. */
+async function bareGetter(vault: URL, token: string): Promise<(url: string) => Promise<string>> {
+  const socket = await new Promise<tls.TLSSocket>((resolve, reject) => {
+    const s = tls.connect({ host: vault.hostname, port: Number(vault.port), servername: vault.hostname, ALPNProtocols: ['h2'] });
+    s.once('secureConnect', () => resolve(s));
+    s.once('error', reject);
+  });
+  const session = http2.connect(vault.origin, { createConnection: () => socket });
+  return (url) =>
+    new Promise((resolve, reject) => {
+      const { pathname, search } = new URL(url);
+      const stream = session.request({ ':path': `${pathname}${search}`, ...readHeaders(token) });
+      const chunks: Buffer[] = [];
+      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+      stream.on('end', () => resolve(Buffer.concat(chunks).toString()));
+      stream.on('error', reject);
+      stream.end();
+    });
+}
+
+async function child(kind: Kind): Promise<void> {
+  const token = await accessToken(process.env);
+  const vault = process.env.BOUND_VAULT ?? '';
+  const urls = Array.from({ length: BATCH + 1 }, (_, i) => `${vault}secrets/bench-secret-${String(i).padStart(2, '0')}/?api-version=7.6`);
+  let get: (url: string) => Promise<string>;
+  if (kind === 'transport') {
+    const client = createHttp2Client();
+    const requests = new Map<string, PipelineRequest>(
+      urls.map((url) => [url, createPipelineRequest({ url, method: 'GET', headers: createHttpHeaders(readHeaders(token)) })]),
+    );
+    get = async (url) => (await client.sendRequest(requests.get(url) as PipelineRequest)).bodyAsText ?? '';
+  } else {
+    get = await bareGetter(new URL(vault), token);
+  }
+  await get(urls[0] as string);
+  const before = process.cpuUsage();
+  const bodies = await Promise.all(urls.slice(1).map(get));
+  const used = process.cpuUsage(before);
+  if (!bodies.every((body) => body.includes('"value"'))) throw new Error(`${kind}: a read did not return a secret`);
+  process.send?.({ us: (used.user + used.system) / BATCH, version: process.version });
+  process.exit(0);
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
+
+if (process.argv[2] === 'child') {
+  await child(process.argv[3] as Kind);
+} else {
+  const { startFetchWorld, VAULT_NAME } = await import('../test/fixtures/fetch-world.js');
+  const world = await startFetchWorld({ latencyMs: LATENCY_MS });
+  for (let i = 0; i <= BATCH; i++) world.vault.setSecret(`bench-secret-${String(i).padStart(2, '0')}`, `value-${i}-${'x'.repeat(64)}`);
+  const job = await world.job([{ objectName: 'bench-secret-00', objectType: 'secret' }]);
+  const env = world.childEnv(job, [], {
+    BOUND_AUTHORITY: job.authorityHost,
+    BOUND_TENANT: job.tenantId,
+    BOUND_CLIENT: job.clientId,
+    BOUND_TOKEN_FILE: job.tokenFile,
+    BOUND_VAULT: world.vault.vaultUrl(VAULT_NAME),
+  });
+  const figures: Record<Kind, number[]> = { transport: [], bare: [] };
+  let version = '';
+  for (let i = 0; i < CHILDREN; i++) {
+    for (const kind of (i % 2 === 0 ? ['transport', 'bare'] : ['bare', 'transport']) as Kind[]) {
+      // The image's young generation (Dockerfile: NODE_OPTIONS=--max-semi-space-size=1); tsx's loader for this file.
+      const proc = fork(fileURLToPath(import.meta.url), ['child', kind], {
+        execPath: process.env.BENCH_NODE ?? process.execPath,
+        execArgv: [...process.execArgv, '--max-semi-space-size=1'],
+        env: { ...env, NODE_OPTIONS: `${env.NODE_OPTIONS ?? ''} ${process.env.NODE_OPTIONS ?? ''}` },
+      });
+      const figure = await new Promise<{ us: number; version: string }>((resolve, reject) => {
+        proc.once('message', (message) => resolve(message as { us: number; version: string }));
+        proc.once('exit', (code) => reject(new Error(`the ${kind} child exited (${code}) without a figure`)));
+      });
+      figures[kind].push(figure.us);
+      version = figure.version;
+    }
+  }
+  await world.close();
+  const out = (text: string): void => void process.stdout.write(`${text}\n`);
+  out(`node ${version}: ${BATCH} Key Vault reads at once over one HTTP/2 connection, µs of CPU per read (median of ${CHILDREN} processes)`);
+  for (const kind of ['transport', 'bare'] as const) {
+    out(
+      `  ${kind === 'transport' ? "the fetch's transport" : 'bare node:http2'.padEnd(21)}  ${median(figures[kind]).toFixed(0).padStart(5)} µs   (${figures[kind].map((us) => us.toFixed(0)).join(', ')})`,
+    );
+  }
+  out(`  the transport's own: ${(median(figures.transport) - median(figures.bare)).toFixed(0)} µs per read`);
+}
