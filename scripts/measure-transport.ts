@@ -122,7 +122,7 @@ if (process.argv[2] === 'child') {
       const proc = fork(fileURLToPath(import.meta.url), ['child', kind], {
         execPath: process.env.BENCH_NODE ?? process.execPath,
         execArgv: [...process.execArgv, '--max-semi-space-size=1'],
-        env: { ...env, NODE_OPTIONS: `${env.NODE_OPTIONS ?? ''} ${process.env.NODE_OPTIONS ?? ''}` },
+        env,
       });
       const figure = await new Promise<{ us: number; version: string }>((resolve, reject) => {
         proc.once('message', (message) => resolve(message as { us: number; version: string }));
