@@ -16,6 +16,7 @@ import { promisify } from 'node:util';
 import type { Phase } from '../src/fetch/phases.js';
 import { buildDist } from '../test/fixtures/dist.js';
 import { startFetchWorld, VAULT_NAME } from '../test/fixtures/fetch-world.js';
+import { median } from './median.js';
 
 const LATENCY_MS = Number(process.env.BENCH_LATENCY_MS ?? 20);
 const OBJECTS = 40;
@@ -173,11 +174,6 @@ for (let run = 1; run <= RUNS; run++) {
   log(`run ${run}/${RUNS}: ${line.join(', ')}`);
 }
 
-const median = (values: number[]): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
-};
 const stat = (s: Sample[]) => ({
   ms: median(s.map((x) => x.ms)),
   cpuMs: median(s.map((x) => x.cpuMs)),

@@ -41,6 +41,7 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { CLIENT_ID, NAMESPACE, review, TEMPLATES, TENANT_ID } from './bench-webhook-bodies.js';
 import type { LoadResult, ToChild, ToParent } from './bench-webhook-child.js';
 import { ALL_STAGES, stageTimes, type CpuProfile } from './bench-webhook-profile.js';
+import { median } from './median.js';
 
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
 const WARMUP_S = Number(process.env.BENCH_WARMUP ?? 3);
@@ -264,12 +265,6 @@ interface Measured {
   failures: number;
   rounds: number[];
 }
-
-const median = (values: number[]): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
-};
 
 async function measure(world: World): Promise<Record<Kind, Measured>> {
   const targets = new Map<Kind, Target>();

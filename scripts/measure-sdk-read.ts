@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { createHttpHeaders, type HttpClient, type PipelineRequest, type PipelineResponse } from '@azure/core-rest-pipeline';
 import type { AccessToken, TokenCredential } from '@azure/core-auth';
 import { setFetchV8Flags } from '../src/fetch/compile-cache.js';
+import { median } from './median.js';
 
 const VAULT = 'https://bench.vault.azure.net';
 const TENANT = '72f988bf-86f1-41af-91ab-2d7cd011db47';
@@ -102,11 +103,6 @@ function measure(): Promise<Figure> {
     });
     proc.once('exit', (code) => reject(new Error(`the child exited (${code}) without a figure`)));
   });
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] as number;
 }
 
 if (process.argv[2] === 'child') {

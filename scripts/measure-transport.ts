@@ -15,6 +15,7 @@ import tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { createHttpHeaders, createPipelineRequest, type PipelineRequest } from '@azure/core-rest-pipeline';
 import { createHttp2Client } from '../src/fetch/http2-client.js';
+import { median } from './median.js';
 
 const BATCH = 39;
 const CHILDREN = 8;
@@ -92,12 +93,6 @@ async function child(kind: Kind): Promise<void> {
   if (!bodies.every((body) => body.includes('"value"'))) throw new Error(`${kind}: a read did not return a secret`);
   process.send?.({ us: (used.user + used.system) / BATCH, version: process.version });
   process.exit(0);
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 }
 
 if (process.argv[2] === 'child') {
