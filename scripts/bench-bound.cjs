@@ -9,7 +9,7 @@ const tls = require('node:tls');
 const fs = require('node:fs');
 const { URLSearchParams } = require('node:url');
 
-const { BOUND_AUTHORITY, BOUND_TENANT, BOUND_CLIENT, BOUND_TOKEN_FILE, BOUND_VAULT, BOUND_SECRETS } = process.env;
+const { BOUND_VAULT, BOUND_SECRETS } = process.env;
 const agent = new https.Agent({ keepAlive: true });
 
 function request(url, { method = 'GET', headers = {}, body } = {}) {
@@ -51,21 +51,26 @@ function connectVault(url) {
   });
 }
 
-async function main() {
+/** The token request with the federated assertion from the token file: the access token (the first round trip). */
+async function accessToken(env) {
   const form = new URLSearchParams({
-    client_id: BOUND_CLIENT,
+    client_id: env.BOUND_CLIENT,
     scope: 'https://vault.azure.net/.default',
     grant_type: 'client_credentials',
     client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
-    client_assertion: fs.readFileSync(BOUND_TOKEN_FILE, 'utf8').trim(),
+    client_assertion: fs.readFileSync(env.BOUND_TOKEN_FILE, 'utf8').trim(),
   }).toString();
-  const answer = await request(`${BOUND_AUTHORITY}${BOUND_TENANT}/oauth2/v2.0/token`, {
+  const answer = await request(`${env.BOUND_AUTHORITY}${env.BOUND_TENANT}/oauth2/v2.0/token`, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(form) },
     body: form,
   });
   if (answer.status !== 200) throw new Error(`bound token request: ${answer.status}`);
-  const token = JSON.parse(answer.body).access_token;
+  return JSON.parse(answer.body).access_token;
+}
+
+async function main() {
+  const token = await accessToken(process.env);
   const vault = await connectVault(new URL(BOUND_VAULT));
   const names = BOUND_SECRETS.split(',');
   const challenge = await vault.get(`${BOUND_VAULT}secrets/${names[0]}/?api-version=7.6`);
@@ -76,7 +81,12 @@ async function main() {
   agent.destroy();
 }
 
-main().catch((error) => {
-  console.error(error);
-  process.exitCode = 1;
-});
+// scripts/measure-transport.ts takes its token the same way.
+module.exports = { accessToken };
+
+if (require.main === module) {
+  main().catch((error) => {
+    console.error(error);
+    process.exitCode = 1;
+  });
+}

@@ -8,9 +8,8 @@
 //   npx tsx scripts/measure-transport.ts
 //   BENCH_NODE=$(npx -y node@24 -p process.execPath) npx tsx scripts/measure-transport.ts   # the image's Node 24
 import { fork } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import http2 from 'node:http2';
-import https from 'node:https';
+import { createRequire } from 'node:module';
 import tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { createHttpHeaders, createPipelineRequest, type PipelineRequest } from '@azure/core-rest-pipeline';
@@ -22,26 +21,8 @@ const CHILDREN = 8;
 const LATENCY_MS = 20;
 type Kind = 'transport' | 'bare';
 
-/** The token request the bound makes (scripts/bench-bound.cjs), from the child's environment. */
-function accessToken(env: NodeJS.ProcessEnv): Promise<string> {
-  const form = new URLSearchParams({
-    client_id: env.BOUND_CLIENT ?? '',
-    scope: 'https://vault.azure.net/.default',
-    grant_type: 'client_credentials',
-    client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
-    client_assertion: readFileSync(env.BOUND_TOKEN_FILE ?? '', 'utf8').trim(),
-  }).toString();
-  const headers = { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(form) };
-  return new Promise((resolve, reject) => {
-    const req = https.request(`${env.BOUND_AUTHORITY}${env.BOUND_TENANT}/oauth2/v2.0/token`, { method: 'POST', headers }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => resolve((JSON.parse(Buffer.concat(chunks).toString()) as { access_token: string }).access_token));
-    });
-    req.on('error', reject);
-    req.end(form);
-  });
-}
+/** The bound's token request (scripts/bench-bound.cjs), from the child's environment. */
+const { accessToken } = createRequire(import.meta.url)('./bench-bound.cjs') as { accessToken: (env: NodeJS.ProcessEnv) => Promise<string> };
 
 /** The headers the SDK's pipeline gives a secret read. */
 const readHeaders = (token: string): Record<string, string> => ({
