@@ -5,7 +5,7 @@ import http2, { type Http2ServerRequest, type Http2ServerResponse } from 'node:h
 import https from 'node:https';
 import net, { type AddressInfo } from 'node:net';
 import { gzipSync, deflateSync } from 'node:zlib';
-import { createHttpHeaders, createPipelineRequest, type PipelineRequest } from '@azure/core-rest-pipeline';
+import { createDefaultHttpClient, createHttpHeaders, createPipelineRequest, type HttpHeaders, type PipelineRequest } from '@azure/core-rest-pipeline';
 import { WorkloadIdentityCredential } from '@azure/identity';
 import { SecretClient } from '@azure/keyvault-secrets';
 import t from 'tap';
@@ -57,6 +57,94 @@ for (const p of PROTOCOLS) {
     t.match(missing, { name: 'RestError', statusCode: 404, code: 'SecretNotFound' }, 'error answers reach the SDK as over HTTP/1.1');
   });
 }
+
+t.test("response headers read as the SDK's own client reads them, over both protocols", async (t) => {
+  const pki = makeTestPki();
+  const handle = (_req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse): void => {
+    const out = res as ServerResponse;
+    out.sendDate = false;
+    out.setHeader('Content-Type', 'application/json; charset=utf-8');
+    out.setHeader('x-ms-request-id', 'req-1');
+    out.setHeader('set-cookie', ['a=1', 'b=2']);
+    out.setHeader('x-dup', ['one', 'two']);
+    out.setHeader('x-empty', '');
+    out.setHeader('retry-after', 7);
+    out.setHeader('content-length', 2);
+    out.end('{}');
+  };
+  const servers = [
+    { protocol: 'HTTP/2', server: http2.createSecureServer({ cert: pki.certPem, key: pki.keyPem }, handle) },
+    { protocol: 'HTTP/1.1', server: https.createServer({ cert: pki.certPem, key: pki.keyPem }, handle) },
+  ];
+  for (const { server } of servers) await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => {
+    for (const { server } of servers) {
+      server.close();
+      if ('closeAllConnections' in server) server.closeAllConnections();
+    }
+  });
+  const agent = loopbackAgent(pki.caCertPem);
+  const client = createHttp2Client({ agent });
+  t.teardown(() => client.close());
+  const url = (server: (typeof servers)[number]['server']): string => `https://headers.vault.azure.net:${(server.address() as AddressInfo).port}/`;
+
+  // The reference: the SDK's own HTTP/1.1 client, reading the HTTP/1.1 server.
+  const http1 = servers[1]?.server as https.Server;
+  const referenceRequest = createPipelineRequest({ url: url(http1) });
+  referenceRequest.agent = agent;
+  const reference = await createDefaultHttpClient().sendRequest(referenceRequest);
+  const expected = reference.headers.toJSON();
+  t.same(expected, {
+    'content-type': 'application/json; charset=utf-8',
+    'x-ms-request-id': 'req-1',
+    'set-cookie': 'a=1',
+    'x-dup': 'one, two',
+    'retry-after': '7',
+    'content-length': '2',
+    connection: 'keep-alive',
+    'keep-alive': 'timeout=5',
+  });
+
+  for (const { protocol, server } of servers) {
+    const transport = protocol === 'HTTP/2' ? 'over HTTP/2' : 'over HTTP/1.1';
+    const fresh = async (): Promise<HttpHeaders> => (await client.sendRequest(createPipelineRequest({ url: url(server) }))).headers;
+    const headers = await fresh();
+    // HTTP/2 has no connection-specific headers (RFC 9113 §8.2.2).
+    const want = protocol === 'HTTP/2' ? { ...expected, connection: undefined, 'keep-alive': undefined } : expected;
+    const cases: Array<[name: string, value: string | undefined]> = [
+      ['content-type', 'application/json; charset=utf-8'],
+      ['Content-Type', 'application/json; charset=utf-8'],
+      ['X-MS-Request-Id', 'req-1'],
+      ['set-cookie', 'a=1'],
+      ['x-dup', 'one, two'],
+      ['Retry-After', '7'],
+      ['x-empty', undefined],
+      [':status', undefined],
+      ['constructor', undefined],
+      ['__proto__', undefined],
+      ['absent', undefined],
+    ];
+    for (const [name, value] of cases) {
+      t.equal(headers.get(name), value, `${transport}: get(${name})`);
+      t.equal(headers.get(name), reference.headers.get(name), `${transport}: get(${name}) as the SDK's client`);
+      t.equal(headers.has(name), value !== undefined, `${transport}: has(${name})`);
+    }
+    t.same(JSON.parse(JSON.stringify(headers.toJSON())), JSON.parse(JSON.stringify(want)), `${transport}: toJSON() as the SDK's client`);
+    t.same(
+      [...(await fresh())].map(([name]) => name).sort(),
+      Object.keys(JSON.parse(JSON.stringify(want)) as object).sort(),
+      `${transport}: iterated, the same names`,
+    );
+
+    const changed = await fresh();
+    changed.set('X-Added', 1);
+    changed.delete('X-DUP');
+    t.equal(changed.get('x-added'), '1', `${transport}: set() then get()`);
+    t.equal(changed.has('x-dup'), false, `${transport}: delete() then has()`);
+    t.equal(changed.get('content-type'), 'application/json; charset=utf-8', `${transport}: the rest kept after a change`);
+    t.same(changed.toJSON({ preserveCase: true })['X-Added'], '1', `${transport}: toJSON({ preserveCase }) keeps the name as set`);
+  }
+});
 
 t.test('a connection reset with requests in flight: they fail as transient, the next request connects again', async (t) => {
   const world = await startFetchWorld({ latencyMs: 20 });

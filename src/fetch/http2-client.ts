@@ -21,6 +21,7 @@ import {
   type HttpHeaders,
   type PipelineRequest,
   type PipelineResponse,
+  type RawHttpHeaders,
 } from '@azure/core-rest-pipeline';
 import { bodyText, BodyReader, declaredLength, incomplete, MAX_RESPONSE_BYTES, timedOut } from './response-body.js';
 
@@ -51,9 +52,9 @@ interface Connection {
 /** How an origin is reached: its HTTP/2 connection, or HTTP/1.1 when the server did not choose h2. */
 type Route = Connection | 'http1';
 
-/** One request's bounds: the abort signal that ends it (the caller's, or its time limit), and the size limit. */
+/** One request's bounds: what ends it (the caller's abort, or a time limit), and the size limit. */
 interface Bounds {
-  signal: AbortSignal;
+  scope: RequestScope;
   maxBytes: number;
 }
 
@@ -67,23 +68,31 @@ export function createHttp2Client(options: Http2ClientOptions = {}): ClosableHtt
   const http1Agent = options.agent ?? new https.Agent({ keepAlive: true });
   const maxBytes = options.maxResponseBytes ?? MAX_RESPONSE_BYTES;
   const routes = new Map<string, Promise<Route>>();
+  // The routes that are up, by origin: a request to one goes out in the same turn, with no promise to wait on.
+  const ready = new Map<string, Route>();
+  const forget = (origin: string, route: Promise<Route>): void => {
+    if (routes.get(origin) !== route) return;
+    routes.delete(origin);
+    ready.delete(origin);
+  };
   const sockets = new Set<tls.TLSSocket>();
   let closed = false;
 
   const routeTo = (url: URL): Promise<Route> => {
     let route = routes.get(url.origin);
     if (route === undefined) {
-      route = negotiate(url, options.agent, sockets, options.requestTimeoutMs).then((socket) => {
-        if (socket.alpnProtocol !== 'h2') {
-          // One handshake spent learning this; every later request to the origin goes straight to HTTP/1.1.
-          socket.destroy();
-          return 'http1' as const;
-        }
-        return { session: openSession(url, socket, () => routes.get(url.origin) === route && routes.delete(url.origin)), streams: 0 };
+      const origin = url.origin;
+      const connecting: Promise<Route> = negotiate(url, options.agent, sockets, options.requestTimeoutMs).then((socket) => {
+        // One handshake spent learning that the server has no h2: every later request to the origin goes straight to HTTP/1.1.
+        const up: Route = socket.alpnProtocol === 'h2' ? { session: openSession(url, socket, () => forget(origin, connecting)), streams: 0 } : 'http1';
+        if (up === 'http1') socket.destroy();
+        if (routes.get(origin) === connecting) ready.set(origin, up);
+        return up;
       });
-      routes.set(url.origin, route);
+      route = connecting;
+      routes.set(origin, route);
       // A failed connection is not remembered: the next attempt connects again.
-      route.catch(() => routes.get(url.origin) === route && routes.delete(url.origin));
+      route.catch(() => forget(origin, connecting));
     }
     return route;
   };
@@ -92,11 +101,13 @@ export function createHttp2Client(options: Http2ClientOptions = {}): ClosableHtt
     // The SDK types the agent loosely; at run time it is an https.Agent (a proxy's, or the caller's own).
     if (request.agent !== undefined) return sendHttp1(request, request.agent as Agent, bounds);
     const url = new URL(request.url);
-    let route: Route;
-    try {
-      route = await untilAborted(routeTo(url), bounds.signal);
-    } catch (error) {
-      throw asRestError(error, request);
+    let route = ready.get(url.origin);
+    if (route === undefined) {
+      try {
+        route = await untilAborted(routeTo(url), bounds.scope);
+      } catch (error) {
+        throw asRestError(error, request);
+      }
     }
     return route === 'http1' ? sendHttp1(request, http1Agent, bounds) : sendHttp2(route, url, request, bounds);
   };
@@ -108,11 +119,11 @@ export function createHttp2Client(options: Http2ClientOptions = {}): ClosableHtt
         if (options.agent !== undefined && request.agent === undefined) request.agent = options.agent;
         return sdk.sendRequest(request);
       }
-      const scope = requestScope(request, options.requestTimeoutMs);
+      const { scope, end } = requestScope(request, options.requestTimeoutMs);
       try {
-        return await send(request, { signal: scope.signal, maxBytes });
+        return await send(request, { scope, maxBytes });
       } finally {
-        scope.end();
+        end();
       }
     },
     close() {
@@ -120,6 +131,7 @@ export function createHttp2Client(options: Http2ClientOptions = {}): ClosableHtt
       for (const socket of sockets) socket.destroy();
       sockets.clear();
       routes.clear();
+      ready.clear();
       if (http1Agent !== options.agent) http1Agent.destroy();
     },
   };
@@ -144,23 +156,46 @@ function buffered(request: PipelineRequest): boolean {
 }
 
 /**
- * The signal that ends one request: the caller's abort (an AbortError, as the SDK's client throws), the SDK's
- * own `timeout` (likewise), or this client's time limit (ERR_RESPONSE_TIMEOUT, which is retried).
+ * What ends one request: the caller's abort (an AbortError, as the SDK's client throws), the SDK's own `timeout`
+ * (likewise), or this client's time limit (ERR_RESPONSE_TIMEOUT, which is retried). The first reason wins and goes to
+ * the one listener of the moment: the wait for a connection, then the request itself. (A plain object: an
+ * AbortController is an EventTarget, with an allocation per listener, and every read made one.)
  */
-function requestScope(request: PipelineRequest, limitMs: number | undefined): { signal: AbortSignal; end: () => void } {
-  const controller = new AbortController();
-  const onAbort = (): void => controller.abort(new AbortError('The operation was aborted.'));
-  const timers: NodeJS.Timeout[] = [];
-  if (request.abortSignal?.aborted) onAbort();
-  request.abortSignal?.addEventListener('abort', onAbort);
-  if (limitMs !== undefined && limitMs > 0) timers.push(setTimeout(() => controller.abort(timedOut(request, limitMs)), limitMs));
-  if (request.timeout > 0)
-    timers.push(setTimeout(() => controller.abort(new AbortError('The operation was aborted: the request timed out.')), request.timeout));
+class RequestScope {
+  reason: Error | undefined;
+  private listener: ((reason: Error) => void) | undefined;
+
+  abort(reason: Error): void {
+    if (this.reason !== undefined) return;
+    this.reason = reason;
+    this.listener?.(reason);
+  }
+
+  /** `listener` hears the abort from now on, in place of any other; it is never called once removed. */
+  listen(listener: (reason: Error) => void): void {
+    this.listener = listener;
+  }
+
+  remove(listener: (reason: Error) => void): void {
+    if (this.listener === listener) this.listener = undefined;
+  }
+}
+
+function requestScope(request: PipelineRequest, limitMs: number | undefined): { scope: RequestScope; end: () => void } {
+  const scope = new RequestScope();
+  const signal = request.abortSignal;
+  const onAbort = (): void => scope.abort(new AbortError('The operation was aborted.'));
+  if (signal?.aborted) onAbort();
+  else signal?.addEventListener('abort', onAbort);
+  const limit = limitMs !== undefined && limitMs > 0 ? setTimeout(() => scope.abort(timedOut(request, limitMs)), limitMs) : undefined;
+  const timeout =
+    request.timeout > 0 ? setTimeout(() => scope.abort(new AbortError('The operation was aborted: the request timed out.')), request.timeout) : undefined;
   return {
-    signal: controller.signal,
+    scope,
     end: () => {
-      for (const timer of timers) clearTimeout(timer);
-      request.abortSignal?.removeEventListener('abort', onAbort);
+      clearTimeout(limit);
+      clearTimeout(timeout);
+      signal?.removeEventListener('abort', onAbort);
     },
   };
 }
@@ -213,16 +248,18 @@ function sendHttp2(connection: Connection, url: URL, request: PipelineRequest, b
   return new Promise((resolve, reject) => {
     const body = requestBody(request);
     const headers: OutgoingHttpHeaders = { ':method': request.method, ':path': `${url.pathname}${url.search}` };
-    // HTTP/2 header names are lower case; the SDK keeps the case each header was set with.
-    for (const [name, value] of request.headers) {
+    // HTTP/2 header names are lower case; the SDK keeps the case each header was set with. (Its iterator makes a
+    // generator and an array per header; its plain object is one allocation.)
+    const fields = request.headers.toJSON({ preserveCase: true });
+    for (const name in fields) {
       const lower = name.toLowerCase();
-      if (!CONNECTION_HEADERS.has(lower)) headers[lower] = value;
+      if (!CONNECTION_HEADERS.has(lower)) headers[lower] = fields[name];
     }
     if (body !== undefined && headers['content-length'] === undefined) headers['content-length'] = body.length;
 
     let stream: http2.ClientHttp2Stream | undefined;
-    const { succeed, fail, settled } = settlement(bounds.signal, resolve, reject, () => stream?.close(http2.constants.NGHTTP2_CANCEL));
-    if (bounds.signal.aborted) return fail(bounds.signal.reason as Error);
+    const { succeed, fail, settled } = settlement(bounds.scope, resolve, reject, () => stream?.close(http2.constants.NGHTTP2_CANCEL));
+    if (bounds.scope.reason !== undefined) return fail(bounds.scope.reason);
     try {
       stream = connection.session.request(headers, { endStream: body === undefined });
     } catch (error) {
@@ -234,9 +271,10 @@ function sendHttp2(connection: Connection, url: URL, request: PipelineRequest, b
     stream.on('error', (error) => fail(asRestError(error, request)));
     // Reset by the server (or with its connection) before the answer was complete. Every stream closes, so the
     // error (a RestError, with its stack) is made only when there is one.
-    stream.once('close', () => settled() || fail(incomplete(request, `the HTTP/2 stream closed early (RST_STREAM code ${stream?.rstCode})`)));
-    stream.once('response', (responseHeaders) => {
-      const response: PipelineResponse = { request, status: Number(responseHeaders[':status']), headers: toHttpHeaders(responseHeaders) };
+    // A stream emits 'close', 'response' and 'end' once each: plain listeners, without once()'s wrapper per event.
+    stream.on('close', () => settled() || fail(incomplete(request, `the HTTP/2 stream closed early (RST_STREAM code ${stream?.rstCode})`)));
+    stream.on('response', (responseHeaders) => {
+      const response: PipelineResponse = { request, status: Number(responseHeaders[':status']), headers: new ResponseHeaders(responseHeaders) };
       if (request.method === 'HEAD') {
         stream?.close();
         return succeed(response);
@@ -248,7 +286,7 @@ function sendHttp2(connection: Connection, url: URL, request: PipelineRequest, b
         const error = reader.add(chunk);
         if (error !== undefined) fail(error);
       });
-      stream?.once('end', () => {
+      stream?.on('end', () => {
         if (!ended()) return fail(incomplete(request, `the HTTP/2 stream was reset without END_STREAM (RST_STREAM code ${stream?.rstCode})`));
         finishBody(reader, response, request, bounds, succeed, fail);
       });
@@ -258,7 +296,7 @@ function sendHttp2(connection: Connection, url: URL, request: PipelineRequest, b
 }
 
 function sendHttp1(request: PipelineRequest, agent: Agent, bounds: Bounds): Promise<PipelineResponse> {
-  if (bounds.signal.aborted) return Promise.reject(bounds.signal.reason as Error);
+  if (bounds.scope.reason !== undefined) return Promise.reject(bounds.scope.reason);
   return new Promise((resolve, reject) => {
     const url = new URL(request.url);
     const body = requestBody(request);
@@ -266,10 +304,10 @@ function sendHttp1(request: PipelineRequest, agent: Agent, bounds: Bounds): Prom
     if (body !== undefined && !request.headers.has('content-length')) headers['Content-Length'] = String(body.length);
     const req = https.request({ agent, hostname: url.hostname, port: url.port, path: `${url.pathname}${url.search}`, method: request.method, headers });
     // On failure the connection goes too: the rest of an unwanted answer must not be read into it.
-    const { succeed, fail, settled } = settlement(bounds.signal, resolve, reject, () => req.destroy());
+    const { succeed, fail, settled } = settlement(bounds.scope, resolve, reject, () => req.destroy());
     req.on('error', (error) => fail(asRestError(error, request)));
     req.on('response', (res) => {
-      const response: PipelineResponse = { request, status: res.statusCode ?? 0, headers: toHttpHeaders(res.headers) };
+      const response: PipelineResponse = { request, status: res.statusCode ?? 0, headers: new ResponseHeaders(res.headers) };
       if (request.method === 'HEAD') {
         res.resume();
         return succeed(response);
@@ -295,7 +333,7 @@ function sendHttp1(request: PipelineRequest, agent: Agent, bounds: Bounds): Prom
 
 /** One outcome per request: the first of success, failure or abort wins; `cancel` runs on failure. `settled` says whether one has. */
 function settlement(
-  signal: AbortSignal,
+  scope: RequestScope,
   resolve: (response: PipelineResponse) => void,
   reject: (error: Error) => void,
   cancel: () => void,
@@ -304,7 +342,7 @@ function settlement(
   const settle = (): boolean => {
     if (settled) return false;
     settled = true;
-    signal.removeEventListener('abort', onAbort);
+    scope.remove(fail);
     return true;
   };
   const fail = (error: Error): void => {
@@ -312,8 +350,7 @@ function settlement(
     cancel();
     reject(error);
   };
-  const onAbort = (): void => fail(signal.reason as Error);
-  if (!signal.aborted) signal.addEventListener('abort', onAbort);
+  if (scope.reason === undefined) scope.listen(fail);
   return { succeed: (response) => void (settle() && resolve(response)), fail, settled: () => settled };
 }
 
@@ -353,7 +390,7 @@ function watchEndStream(stream: http2.ClientHttp2Stream): () => boolean {
 // A connection is referenced while it carries a stream, so the process waits for the answer but not for an idle connection.
 function holdOpen(connection: Connection, stream: http2.ClientHttp2Stream): void {
   if (connection.streams++ === 0) connection.session.ref();
-  stream.once('close', () => {
+  stream.on('close', () => {
     if (--connection.streams === 0 && !connection.session.destroyed) connection.session.unref();
   });
 }
@@ -362,14 +399,60 @@ function requestBody(request: PipelineRequest): Buffer | undefined {
   return request.body === undefined || request.body === null ? undefined : Buffer.from(request.body as string | Uint8Array);
 }
 
-function toHttpHeaders(headers: IncomingHttpHeaders | Http1Headers): HttpHeaders {
-  const result = createHttpHeaders();
-  for (const [name, value] of Object.entries(headers)) {
-    if (name.startsWith(':') || value === undefined) continue;
-    const first = Array.isArray(value) ? value[0] : value;
-    if (first !== undefined) result.set(name, String(first));
+/**
+ * A response's headers as the SDK reads them (HttpHeaders), over the header object Node.js made: names already
+ * lower case, nothing copied per header. Values read as the SDK's own client gives them: a header Node.js received
+ * as a list (set-cookie) as its first value, an empty one as absent. Pseudo-headers (`:status`) are not headers. The first change
+ * (set, delete) or whole read (toJSON, iteration), which the SDK's policies do not make on a read, copies them.
+ */
+export class ResponseHeaders implements HttpHeaders {
+  private copy: HttpHeaders | undefined;
+
+  constructor(private readonly raw: IncomingHttpHeaders | Http1Headers) {}
+
+  get(name: string): string | undefined {
+    return this.copy === undefined ? headerValue(this.raw, name.toLowerCase()) : this.copy.get(name);
   }
-  return result;
+
+  has(name: string): boolean {
+    return this.get(name) !== undefined;
+  }
+
+  set(name: string, value: string | number | boolean): void {
+    this.own().set(name, value);
+  }
+
+  delete(name: string): void {
+    this.own().delete(name);
+  }
+
+  toJSON(options?: { preserveCase?: boolean }): RawHttpHeaders {
+    return this.own().toJSON(options);
+  }
+
+  [Symbol.iterator](): Iterator<[string, string]> {
+    return this.own()[Symbol.iterator]();
+  }
+
+  private own(): HttpHeaders {
+    if (this.copy === undefined) {
+      const copy = createHttpHeaders();
+      for (const name of Object.keys(this.raw)) {
+        const value = headerValue(this.raw, name);
+        if (value !== undefined) copy.set(name, value);
+      }
+      this.copy = copy;
+    }
+    return this.copy;
+  }
+}
+
+// As the SDK's own client copies them (getResponseHeaders): a list's first value, and a single value unless empty.
+function headerValue(raw: IncomingHttpHeaders | Http1Headers, name: string): string | undefined {
+  if (name.startsWith(':') || !Object.hasOwn(raw, name)) return undefined;
+  const value = raw[name];
+  if (Array.isArray(value)) return value[0];
+  return value === undefined || value === '' ? undefined : String(value);
 }
 
 function asRestError(error: unknown, request: PipelineRequest): Error {
@@ -378,11 +461,19 @@ function asRestError(error: unknown, request: PipelineRequest): Error {
   return new RestError(e.message, { code: e.code ?? RestError.REQUEST_SEND_ERROR, request });
 }
 
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason as Error);
+function untilAborted<T>(promise: Promise<T>, scope: RequestScope): Promise<T> {
+  if (scope.reason !== undefined) return Promise.reject(scope.reason);
   return new Promise((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason as Error);
-    signal.addEventListener('abort', onAbort);
-    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+    scope.listen(reject);
+    promise.then(
+      (value) => {
+        scope.remove(reject);
+        resolve(value);
+      },
+      (error: unknown) => {
+        scope.remove(reject);
+        reject(error as Error);
+      },
+    );
   });
 }
