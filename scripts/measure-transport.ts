@@ -2,8 +2,11 @@
 // against the Key Vault emulator with 20 ms added per response, as the fetch's reads go: each child process takes a
 // token, opens the connection, reads one secret, then reads 39 at once, and reports the CPU those 39 took (user +
 // system, every thread). The transport's requests are made before the clock starts (the SDK makes them, and
-// scripts/measure-sdk-read.ts counts them); the bare reads collect and decode their bodies too. Prints µs of CPU per
-// read, medians of 8 children each, run in alternation. A measurement, with no target.
+// scripts/measure-sdk-read.ts counts them), with the fetch's bounds (a time limit per request, the run's abort
+// signal); the bare reads collect and decode their bodies too. Prints µs of CPU per read, medians of 8 children
+// each, run in alternation; then the bytes each allocates per read (V8's sampling heap profiler, every object
+// counted whether or not it was collected), medians of 4 children each: a figure the machine's noise does not move.
+// A measurement, with no target.
 //
 //   npx tsx scripts/measure-transport.ts
 //   BENCH_NODE=$(npx -y node@24 -p process.execPath) npx tsx scripts/measure-transport.ts   # the image's Node 24
@@ -18,6 +21,9 @@ import { median } from './median.js';
 
 const BATCH = 39;
 const CHILDREN = 8;
+const ALLOCATION_CHILDREN = 4;
+/** The fetch's time limit per request (job.ts, requestTimeoutMs); never reached here. */
+const REQUEST_TIMEOUT_MS = 10_000;
 const LATENCY_MS = 20;
 type Kind = 'transport' | 'bare';
 
@@ -53,31 +59,55 @@ async function bareGetter(vault: URL, token: string): Promise<(url: string) => P
     });
 }
 
-async function child(kind: Kind): Promise<void> {
+/** Bytes allocated while `work` runs, sampled every 256 bytes by V8, the collected objects included. */
+async function allocatedBytes(work: () => Promise<unknown>): Promise<number> {
+  const { Session } = await import('node:inspector');
+  const session = new Session();
+  session.connect();
+  const post = <T>(method: string, params: object = {}): Promise<T> =>
+    new Promise((resolve, reject) => session.post(method, params, (error, result) => (error ? reject(error) : resolve(result as T))));
+  await post('HeapProfiler.enable');
+  await post('HeapProfiler.startSampling', { samplingInterval: 256, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+  await work();
+  const { profile } = await post<{ profile: { samples: Array<{ size: number }> } }>('HeapProfiler.stopSampling');
+  session.disconnect();
+  return profile.samples.reduce((sum, sample) => sum + sample.size, 0);
+}
+
+async function child(kind: Kind, figure: 'cpu' | 'allocation'): Promise<void> {
   const token = await accessToken(process.env);
   const vault = process.env.BOUND_VAULT ?? '';
   const urls = Array.from({ length: BATCH + 1 }, (_, i) => `${vault}secrets/bench-secret-${String(i).padStart(2, '0')}/?api-version=7.6`);
   let get: (url: string) => Promise<string>;
   if (kind === 'transport') {
-    const client = createHttp2Client();
+    const client = createHttp2Client({ requestTimeoutMs: REQUEST_TIMEOUT_MS });
+    const deadline = new AbortController();
     const requests = new Map<string, PipelineRequest>(
-      urls.map((url) => [url, createPipelineRequest({ url, method: 'GET', headers: createHttpHeaders(readHeaders(token)) })]),
+      urls.map((url) => [url, createPipelineRequest({ url, method: 'GET', headers: createHttpHeaders(readHeaders(token)), abortSignal: deadline.signal })]),
     );
     get = async (url) => (await client.sendRequest(requests.get(url) as PipelineRequest)).bodyAsText ?? '';
   } else {
     get = await bareGetter(new URL(vault), token);
   }
   await get(urls[0] as string);
-  const before = process.cpuUsage();
-  const bodies = await Promise.all(urls.slice(1).map(get));
-  const used = process.cpuUsage(before);
+  let bodies: string[] = [];
+  const batch = async (): Promise<void> => void (bodies = await Promise.all(urls.slice(1).map(get)));
+  let value: number;
+  if (figure === 'allocation') {
+    value = (await allocatedBytes(batch)) / BATCH;
+  } else {
+    const before = process.cpuUsage();
+    await batch();
+    const used = process.cpuUsage(before);
+    value = (used.user + used.system) / BATCH;
+  }
   if (!bodies.every((body) => body.includes('"value"'))) throw new Error(`${kind}: a read did not return a secret`);
-  process.send?.({ us: (used.user + used.system) / BATCH, version: process.version });
+  process.send?.({ value, version: process.version });
   process.exit(0);
 }
 
 if (process.argv[2] === 'child') {
-  await child(process.argv[3] as Kind);
+  await child(process.argv[3] as Kind, process.argv[4] === 'allocation' ? 'allocation' : 'cpu');
 } else {
   const { startFetchWorld, VAULT_NAME } = await import('../test/fixtures/fetch-world.js');
   const world = await startFetchWorld({ latencyMs: LATENCY_MS });
@@ -90,31 +120,38 @@ if (process.argv[2] === 'child') {
     BOUND_TOKEN_FILE: job.tokenFile,
     BOUND_VAULT: world.vault.vaultUrl(VAULT_NAME),
   });
-  const figures: Record<Kind, number[]> = { transport: [], bare: [] };
   let version = '';
-  for (let i = 0; i < CHILDREN; i++) {
-    for (const kind of (i % 2 === 0 ? ['transport', 'bare'] : ['bare', 'transport']) as Kind[]) {
-      // The image's young generation (Dockerfile: NODE_OPTIONS=--max-semi-space-size=1); tsx's loader for this file.
-      const proc = fork(fileURLToPath(import.meta.url), ['child', kind], {
-        execPath: process.env.BENCH_NODE ?? process.execPath,
-        execArgv: [...process.execArgv, '--max-semi-space-size=1'],
-        env,
-      });
-      const figure = await new Promise<{ us: number; version: string }>((resolve, reject) => {
-        proc.once('message', (message) => resolve(message as { us: number; version: string }));
-        proc.once('exit', (code) => reject(new Error(`the ${kind} child exited (${code}) without a figure`)));
-      });
-      figures[kind].push(figure.us);
-      version = figure.version;
+  /** One figure from each of `children` pairs of processes, the two kinds taking turns to go first. */
+  const measure = async (figure: 'cpu' | 'allocation', children: number): Promise<Record<Kind, number[]>> => {
+    const figures: Record<Kind, number[]> = { transport: [], bare: [] };
+    for (let i = 0; i < children; i++) {
+      for (const kind of (i % 2 === 0 ? ['transport', 'bare'] : ['bare', 'transport']) as Kind[]) {
+        // The image's young generation (Dockerfile: NODE_OPTIONS=--max-semi-space-size=1); tsx's loader for this file.
+        const proc = fork(fileURLToPath(import.meta.url), ['child', kind, figure], {
+          execPath: process.env.BENCH_NODE ?? process.execPath,
+          execArgv: [...process.execArgv, '--max-semi-space-size=1'],
+          env,
+        });
+        const answer = await new Promise<{ value: number; version: string }>((resolve, reject) => {
+          proc.once('message', (message) => resolve(message as { value: number; version: string }));
+          proc.once('exit', (code) => reject(new Error(`the ${kind} child exited (${code}) without a figure`)));
+        });
+        figures[kind].push(answer.value);
+        version = answer.version;
+      }
     }
-  }
+    return figures;
+  };
+  const cpu = await measure('cpu', CHILDREN);
+  const allocation = await measure('allocation', ALLOCATION_CHILDREN);
   await world.close();
   const out = (text: string): void => void process.stdout.write(`${text}\n`);
+  const row = (kind: Kind, values: number[], unit: string, scale = 1): string =>
+    `  ${kind === 'transport' ? "the fetch's transport" : 'bare node:http2'.padEnd(21)}  ${(median(values) / scale).toFixed(scale === 1 ? 0 : 1).padStart(5)} ${unit}   (${values.map((v) => (v / scale).toFixed(scale === 1 ? 0 : 1)).join(', ')})`;
   out(`node ${version}: ${BATCH} Key Vault reads at once over one HTTP/2 connection, µs of CPU per read (median of ${CHILDREN} processes)`);
-  for (const kind of ['transport', 'bare'] as const) {
-    out(
-      `  ${kind === 'transport' ? "the fetch's transport" : 'bare node:http2'.padEnd(21)}  ${median(figures[kind]).toFixed(0).padStart(5)} µs   (${figures[kind].map((us) => us.toFixed(0)).join(', ')})`,
-    );
-  }
-  out(`  the transport's own: ${(median(figures.transport) - median(figures.bare)).toFixed(0)} µs per read`);
+  for (const kind of ['transport', 'bare'] as const) out(row(kind, cpu[kind], 'µs'));
+  out(`  the transport's own: ${(median(cpu.transport) - median(cpu.bare)).toFixed(0)} µs per read`);
+  out(`allocated per read, KB (median of ${ALLOCATION_CHILDREN} processes)`);
+  for (const kind of ['transport', 'bare'] as const) out(row(kind, allocation[kind], 'KB', 1000));
+  out(`  the transport's own: ${((median(allocation.transport) - median(allocation.bare)) / 1000).toFixed(1)} KB per read`);
 }
