@@ -6,7 +6,8 @@
 // BENCH_NODE: the Node.js binary measured (default: this one; the image runs Node 24). BENCH_RUNS (default 8),
 // BENCH_LATENCY_MS (20), BENCH_VAULT_HTTP2=0 (an HTTP/1.1-only vault), BENCH_COMPILE_CACHE=0 (no compile cache,
 // which the image has: made here as the Dockerfile makes it), BENCH_NODE_ARGS (e.g. "--cpu-prof
-// --cpu-prof-dir=/tmp/prof") passed to every measured process.
+// --cpu-prof-dir=/tmp/prof") passed to every measured process, BENCH_KEEP_SCRATCH=1 (keep the bundle it ran, and its
+// source maps, which a profile's locations point into).
 import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -256,7 +257,7 @@ log('');
 for (const check of checks) log(`${verdict(check.ok).padEnd(6)} ${check.text}`);
 
 await world.close();
-await rm(scratch, { recursive: true, force: true });
+if (!process.env.BENCH_KEEP_SCRATCH) await rm(scratch, { recursive: true, force: true });
 if (checks.some((c) => !c.ok)) {
   log(`a target was missed on node ${nodeVersion}`);
   process.exitCode = 1;
