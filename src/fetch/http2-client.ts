@@ -405,7 +405,7 @@ function requestBody(request: PipelineRequest): Buffer | undefined {
  * as a list (set-cookie) as its first value, an empty one as absent. Pseudo-headers (`:status`) are not headers. The first change
  * (set, delete) or whole read (toJSON, iteration), which the SDK's policies do not make on a read, copies them.
  */
-export class ResponseHeaders implements HttpHeaders {
+class ResponseHeaders implements HttpHeaders {
   private copy: HttpHeaders | undefined;
 
   constructor(private readonly raw: IncomingHttpHeaders | Http1Headers) {}
