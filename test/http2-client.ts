@@ -8,7 +8,7 @@ import { gzipSync, deflateSync } from 'node:zlib';
 import { createDefaultHttpClient, createHttpHeaders, createPipelineRequest, type HttpHeaders, type PipelineRequest } from '@azure/core-rest-pipeline';
 import { WorkloadIdentityCredential } from '@azure/identity';
 import { SecretClient } from '@azure/keyvault-secrets';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { classify } from '../src/fetch/diagnose.js';
 import { createHttp2Client } from '../src/fetch/http2-client.js';
 import { startFetchWorld, VAULT_NAME, type FetchWorld } from './fixtures/fetch-world.js';
@@ -25,6 +25,28 @@ async function credentialFor(world: FetchWorld): Promise<WorkloadIdentityCredent
     disableInstanceDiscovery: true,
     agent: world.agent,
   });
+}
+
+type Handler = (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse) => void;
+
+/** The same handler served over HTTP/2 and over HTTP/1.1 (each its own TLS server on 127.0.0.1), closed at teardown. */
+async function serveBothProtocols(
+  t: Test,
+  pki: { certPem: string; keyPem: string },
+  handle: Handler,
+): Promise<Array<{ protocol: 'HTTP/2' | 'HTTP/1.1'; server: http2.Http2SecureServer | https.Server }>> {
+  const servers = [
+    { protocol: 'HTTP/2' as const, server: http2.createSecureServer({ cert: pki.certPem, key: pki.keyPem }, handle) },
+    { protocol: 'HTTP/1.1' as const, server: https.createServer({ cert: pki.certPem, key: pki.keyPem }, handle) },
+  ];
+  for (const { server } of servers) await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => {
+    for (const { server } of servers) {
+      server.close();
+      if ('closeAllConnections' in server) server.closeAllConnections();
+    }
+  });
+  return servers;
 }
 
 const PROTOCOLS = [
@@ -72,17 +94,7 @@ t.test("response headers read as the SDK's own client reads them, over both prot
     out.setHeader('content-length', 2);
     out.end('{}');
   };
-  const servers = [
-    { protocol: 'HTTP/2', server: http2.createSecureServer({ cert: pki.certPem, key: pki.keyPem }, handle) },
-    { protocol: 'HTTP/1.1', server: https.createServer({ cert: pki.certPem, key: pki.keyPem }, handle) },
-  ];
-  for (const { server } of servers) await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => {
-    for (const { server } of servers) {
-      server.close();
-      if ('closeAllConnections' in server) server.closeAllConnections();
-    }
-  });
+  const servers = await serveBothProtocols(t, pki, handle);
   const agent = loopbackAgent(pki.caCertPem);
   const client = createHttp2Client({ agent });
   t.teardown(() => client.close());
@@ -427,17 +439,7 @@ t.test('bounds on both transports: size on the wire and decompressed, completene
         return;
     }
   };
-  const servers = [
-    { protocol: 'HTTP/2', server: http2.createSecureServer({ cert: pki.certPem, key: pki.keyPem }, handle) },
-    { protocol: 'HTTP/1.1', server: https.createServer({ cert: pki.certPem, key: pki.keyPem }, handle) },
-  ];
-  for (const { server } of servers) await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => {
-    for (const { server } of servers) {
-      server.close();
-      if ('closeAllConnections' in server) server.closeAllConnections();
-    }
-  });
+  const servers = await serveBothProtocols(t, pki, handle);
 
   const cases: Array<{ path: string; code: string; retry: boolean; serverSeesCancel?: boolean }> = [
     { path: '/cut', code: 'ERR_RESPONSE_INCOMPLETE', retry: true },
