@@ -5,7 +5,9 @@
 // read: the challenge, the token), then 39 at once, as the fetch's other reads, and then warm batches of 39.
 // Prints µs of CPU per read (user + system, every thread), medians of five children, and what the 39 cold reads
 // come to in round trips of bench:fetch's 20 ms: the part of "40 objects cost N round trips more than 1" that is
-// the SDK's own. A measurement, with no target.
+// the SDK's own. Then the bytes the 39 reads allocate (V8's sampling heap profiler, collected objects included;
+// scripts/heap-sampling.ts), less what the in-memory Key Vault's answers allocate, medians of three more children.
+// A measurement, with no target.
 //
 //   npx tsx scripts/measure-sdk-read.ts
 //   BENCH_NODE=$(npx -y node@24 -p process.execPath) npx tsx scripts/measure-sdk-read.ts   # the image's Node 24
@@ -14,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { createHttpHeaders, type HttpClient, type PipelineRequest, type PipelineResponse } from '@azure/core-rest-pipeline';
 import type { AccessToken, TokenCredential } from '@azure/core-auth';
 import { setFetchV8Flags } from '../src/fetch/compile-cache.js';
+import { allocatedBytes } from './heap-sampling.js';
 import { median } from './median.js';
 
 const VAULT = 'https://bench.vault.azure.net';
@@ -22,6 +25,7 @@ const BATCH = 39;
 const WARM_BATCHES = 20;
 const ROUND_TRIP_MS = 20;
 const CHILDREN = 5;
+const ALLOCATION_CHILDREN = 3;
 
 /** Key Vault's answer to GET /secrets/{name}/?api-version=…: its headers, and a secret bundle as bench:fetch's. */
 function answer(request: PipelineRequest): PipelineResponse {
@@ -65,10 +69,16 @@ function answer(request: PipelineRequest): PipelineResponse {
   };
 }
 
-async function child(): Promise<void> {
+async function child(figure: 'cpu' | 'allocation'): Promise<void> {
   setFetchV8Flags();
   const { SecretClient } = await import('@azure/keyvault-secrets');
-  const httpClient: HttpClient = { sendRequest: async (request) => answer(request) };
+  const sent: PipelineRequest[] = [];
+  const httpClient: HttpClient = {
+    sendRequest: async (request) => {
+      sent.push(request);
+      return answer(request);
+    },
+  };
   const credential: TokenCredential = {
     getToken: async (): Promise<AccessToken> => ({ token: 'eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.e30.c2ln', expiresOnTimestamp: Date.now() + 3_600_000 }),
   };
@@ -80,6 +90,14 @@ async function child(): Promise<void> {
     return (used.user + used.system) / BATCH;
   };
   await client.getSecret('first');
+  if (figure === 'allocation') {
+    sent.length = 0;
+    const reads = await allocatedBytes(() => Promise.all(Array.from({ length: BATCH }, (_, i) => client.getSecret(`cold-${i}`))));
+    const requests = sent.splice(0);
+    const answers = await allocatedBytes(async () => requests.map(answer));
+    process.send?.({ allocated: reads / BATCH, answers: answers / BATCH, version: process.version });
+    return;
+  }
   const cold = await batch('cold');
   const warm: number[] = [];
   for (let i = 0; i < WARM_BATCHES; i++) warm.push(await batch(`warm${i}`));
@@ -92,13 +110,20 @@ interface Figure {
   version: string;
 }
 
-function measure(): Promise<Figure> {
+interface Allocation {
+  /** Bytes per read, the SDK and the in-memory answers together. */
+  allocated: number;
+  /** Bytes per read of the in-memory answers alone. */
+  answers: number;
+}
+
+function measure<T>(figure: 'cpu' | 'allocation'): Promise<T> {
   const node = process.env.BENCH_NODE ?? process.execPath;
   // The image's young generation (Dockerfile: NODE_OPTIONS=--max-semi-space-size=1).
-  const proc = fork(fileURLToPath(import.meta.url), ['child'], { execPath: node, execArgv: [...process.execArgv, '--max-semi-space-size=1'] });
+  const proc = fork(fileURLToPath(import.meta.url), ['child', figure], { execPath: node, execArgv: [...process.execArgv, '--max-semi-space-size=1'] });
   return new Promise((resolve, reject) => {
-    proc.once('message', (figure) => {
-      resolve(figure as Figure);
+    proc.once('message', (message) => {
+      resolve(message as T);
       proc.disconnect();
     });
     proc.once('exit', (code) => reject(new Error(`the child exited (${code}) without a figure`)));
@@ -106,10 +131,12 @@ function measure(): Promise<Figure> {
 }
 
 if (process.argv[2] === 'child') {
-  await child();
+  await child(process.argv[3] === 'allocation' ? 'allocation' : 'cpu');
 } else {
   const figures: Figure[] = [];
-  for (let i = 0; i < CHILDREN; i++) figures.push(await measure());
+  for (let i = 0; i < CHILDREN; i++) figures.push(await measure<Figure>('cpu'));
+  const allocations: Allocation[] = [];
+  for (let i = 0; i < ALLOCATION_CHILDREN; i++) allocations.push(await measure<Allocation>('allocation'));
   const cold = median(figures.map((f) => f.cold));
   const warm = median(figures.map((f) => f.warm));
   const out = (text: string): void => void process.stdout.write(`${text}\n`);
@@ -120,5 +147,10 @@ if (process.argv[2] === 'child') {
   out(`  warm batches of ${BATCH}                                     ${warm.toFixed(0).padStart(5)} µs`);
   out(
     `  the ${BATCH} cold reads: ${((cold * BATCH) / 1000).toFixed(1)} ms of CPU, ${((cold * BATCH) / 1000 / ROUND_TRIP_MS).toFixed(2)} round trips of ${ROUND_TRIP_MS} ms`,
+  );
+  const kb = (bytes: number): string => (bytes / 1000).toFixed(1);
+  const own = allocations.map((a) => a.allocated - a.answers);
+  out(
+    `allocated per read by the SDK, the in-memory answers' own left out: ${kb(median(own))} KB (median of ${ALLOCATION_CHILDREN} processes: ${own.map(kb).join(', ')}; the answers ${kb(median(allocations.map((a) => a.answers)))} KB)`,
   );
 }

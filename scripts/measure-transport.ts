@@ -17,6 +17,7 @@ import tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { createHttpHeaders, createPipelineRequest, type PipelineRequest } from '@azure/core-rest-pipeline';
 import { createHttp2Client } from '../src/fetch/http2-client.js';
+import { allocatedBytes } from './heap-sampling.js';
 import { median } from './median.js';
 
 const BATCH = 39;
@@ -57,21 +58,6 @@ async function bareGetter(vault: URL, token: string): Promise<(url: string) => P
       stream.on('error', reject);
       stream.end();
     });
-}
-
-/** Bytes allocated while `work` runs, sampled every 256 bytes by V8, the collected objects included. */
-async function allocatedBytes(work: () => Promise<unknown>): Promise<number> {
-  const { Session } = await import('node:inspector');
-  const session = new Session();
-  session.connect();
-  const post = <T>(method: string, params: object = {}): Promise<T> =>
-    new Promise((resolve, reject) => session.post(method, params, (error, result) => (error ? reject(error) : resolve(result as T))));
-  await post('HeapProfiler.enable');
-  await post('HeapProfiler.startSampling', { samplingInterval: 256, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
-  await work();
-  const { profile } = await post<{ profile: { samples: Array<{ size: number }> } }>('HeapProfiler.stopSampling');
-  session.disconnect();
-  return profile.samples.reduce((sum, sample) => sum + sample.size, 0);
 }
 
 async function child(kind: Kind, figure: 'cpu' | 'allocation'): Promise<void> {
