@@ -402,8 +402,9 @@ function requestBody(request: PipelineRequest): Buffer | undefined {
 /**
  * A response's headers as the SDK reads them (HttpHeaders), over the header object Node.js made: names already
  * lower case, nothing copied per header. Values read as the SDK's own client gives them: a header Node.js received
- * as a list (set-cookie) as its first value, an empty one as absent. Pseudo-headers (`:status`) are not headers. The first change
- * (set, delete) or whole read (toJSON, iteration), which the SDK's policies do not make on a read, copies them.
+ * as a list (set-cookie) as its first value, an empty one as absent. Pseudo-headers (`:status`) are not headers.
+ * The first change (set, delete) or whole read (toJSON, iteration), which the SDK's policies do not make on a read,
+ * copies them.
  */
 class ResponseHeaders implements HttpHeaders {
   private copy: HttpHeaders | undefined;
