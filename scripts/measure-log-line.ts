@@ -6,10 +6,11 @@
 //
 //   npx tsx scripts/measure-log-line.ts
 //   BENCH_NODE=$(npx -y node@24 -p process.execPath) npx tsx scripts/measure-log-line.ts   # the image's Node 24
-import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { createLogger, createServerLogger, type Logger } from '../src/log.js';
+import { childFigure } from './child-figure.js';
+import { median } from './median.js';
 
 const LINES = 200_000;
 const WARMUP_LINES = 20_000;
@@ -54,21 +55,6 @@ interface Figure {
   version: string;
 }
 
-function measure(variant: Variant): Promise<Figure> {
-  const node = process.env.BENCH_NODE ?? process.execPath;
-  const proc = fork(fileURLToPath(import.meta.url), ['child', variant], { execPath: node, stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
-  proc.stdout?.resume();
-  return new Promise((resolve, reject) => {
-    proc.once('message', (figure) => {
-      resolve(figure as Figure);
-      proc.disconnect();
-    });
-    proc.once('exit', (code) => reject(new Error(`the ${variant} child exited (${code}) without a figure`)));
-  });
-}
-
-const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number;
-
 if (process.argv[2] === 'child') {
   await child(process.argv[3] as Variant);
 } else {
@@ -77,7 +63,7 @@ if (process.argv[2] === 'child') {
   // Interleaved, so drift on a shared machine hits both alike.
   for (let round = 0; round < 3; round++) {
     for (const variant of Object.keys(VARIANTS) as Variant[]) {
-      const figure = await measure(variant);
+      const figure = await childFigure<Figure>(fileURLToPath(import.meta.url), ['child', variant], { pipeStdout: true });
       version = figure.version;
       results.set(variant, [...(results.get(variant) ?? []), figure.us]);
     }

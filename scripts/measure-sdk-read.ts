@@ -11,11 +11,11 @@
 //
 //   npx tsx scripts/measure-sdk-read.ts
 //   BENCH_NODE=$(npx -y node@24 -p process.execPath) npx tsx scripts/measure-sdk-read.ts   # the image's Node 24
-import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { createHttpHeaders, type HttpClient, type PipelineRequest, type PipelineResponse } from '@azure/core-rest-pipeline';
 import type { AccessToken, TokenCredential } from '@azure/core-auth';
 import { setFetchV8Flags } from '../src/fetch/compile-cache.js';
+import { childFigure } from './child-figure.js';
 import { allocatedBytes } from './heap-sampling.js';
 import { median } from './median.js';
 
@@ -117,18 +117,7 @@ interface Allocation {
   answers: number;
 }
 
-function measure<T>(figure: 'cpu' | 'allocation'): Promise<T> {
-  const node = process.env.BENCH_NODE ?? process.execPath;
-  // The image's young generation (Dockerfile: NODE_OPTIONS=--max-semi-space-size=1).
-  const proc = fork(fileURLToPath(import.meta.url), ['child', figure], { execPath: node, execArgv: [...process.execArgv, '--max-semi-space-size=1'] });
-  return new Promise((resolve, reject) => {
-    proc.once('message', (message) => {
-      resolve(message as T);
-      proc.disconnect();
-    });
-    proc.once('exit', (code) => reject(new Error(`the child exited (${code}) without a figure`)));
-  });
-}
+const measure = <T>(figure: 'cpu' | 'allocation'): Promise<T> => childFigure<T>(fileURLToPath(import.meta.url), ['child', figure], { imageHeap: true });
 
 if (process.argv[2] === 'child') {
   await child(process.argv[3] === 'allocation' ? 'allocation' : 'cpu');

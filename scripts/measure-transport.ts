@@ -10,13 +10,13 @@
 //
 //   npx tsx scripts/measure-transport.ts
 //   BENCH_NODE=$(npx -y node@24 -p process.execPath) npx tsx scripts/measure-transport.ts   # the image's Node 24
-import { fork } from 'node:child_process';
 import http2 from 'node:http2';
 import { createRequire } from 'node:module';
 import tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { createHttpHeaders, createPipelineRequest, type PipelineRequest } from '@azure/core-rest-pipeline';
 import { createHttp2Client } from '../src/fetch/http2-client.js';
+import { childFigure } from './child-figure.js';
 import { allocatedBytes } from './heap-sampling.js';
 import { median } from './median.js';
 
@@ -112,16 +112,7 @@ if (process.argv[2] === 'child') {
     const figures: Record<Kind, number[]> = { transport: [], bare: [] };
     for (let i = 0; i < children; i++) {
       for (const kind of (i % 2 === 0 ? ['transport', 'bare'] : ['bare', 'transport']) as Kind[]) {
-        // The image's young generation (Dockerfile: NODE_OPTIONS=--max-semi-space-size=1); tsx's loader for this file.
-        const proc = fork(fileURLToPath(import.meta.url), ['child', kind, figure], {
-          execPath: process.env.BENCH_NODE ?? process.execPath,
-          execArgv: [...process.execArgv, '--max-semi-space-size=1'],
-          env,
-        });
-        const answer = await new Promise<{ value: number; version: string }>((resolve, reject) => {
-          proc.once('message', (message) => resolve(message as { value: number; version: string }));
-          proc.once('exit', (code) => reject(new Error(`the ${kind} child exited (${code}) without a figure`)));
-        });
+        const answer = await childFigure<{ value: number; version: string }>(fileURLToPath(import.meta.url), ['child', kind, figure], { imageHeap: true, env });
         figures[kind].push(answer.value);
         version = answer.version;
       }
