@@ -69,7 +69,7 @@ t.test('API server unreachable at start-up: not ready with the reason, no crash,
       .output()
       .stdout.split('\n')
       .some((line) => line.includes(`"uid":"${uid}"`) && line.includes('"msg":"admission"'));
-  // The logger flushes every second; the bound leaves room for a loaded machine (one waiting for 4 KiB never wrote it).
+  // The logger flushes every second; the bound leaves room for a loaded machine (one waiting for a full batch never wrote it).
   await waitFor("the admission's log line on stdout while the webhook runs", admissionLine(later.uid), 5_000, 50);
   t.ok(admissionLine(early.uid)(), "the early admission's line too");
   t.equal(exited, undefined, 'never exited');
