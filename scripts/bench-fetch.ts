@@ -165,8 +165,9 @@ await measure.fetch40();
 await measure.bound();
 // Where a process falls in its run can move its time. Run after run in one order, 40 objects cost 5.1 round trips
 // more than 1 with fetch(40) first and 0.8 with fetch(1) first (2026-11-30 05:45, this machine); at other times the
-// place cost nothing. So the order turns over a cycle of four runs: each kind takes each place once, and of each pair
-// (fetch and bound, 40 and 1) each goes first in two of them. The verdict prints what going first cost.
+// place cost nothing. So the order turns over a cycle of four runs, each kind early in some and late in others, and of
+// each pair (40 and 1 of the fetch, of the bound, of the floor) each goes first in two of them. The verdict prints what
+// going first cost.
 const ORDERS: Array<Kind[]> = [
   ['fetch40', 'fetch1', 'bound', 'bound1', 'floor40', 'floor1'],
   ['floor1', 'floor40', 'bound1', 'bound', 'fetch1', 'fetch40'],

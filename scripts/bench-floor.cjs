@@ -2,9 +2,9 @@
 // our code. Bare Node.js loads @azure/keyvault-secrets from node_modules; the SecretClient reads through the least
 // HTTP/2 client that carries it (one connection, no time or size limits, no fallback), with a credential that makes
 // the token request as the bound does (bench-bound.cjs); the first read alone (it takes the vault's challenge), the
-// others at once, each value written to a file of its own as it arrives (left for bench:fetch to remove). No job to read, no retries, no log
-// lines, no atomic publish. bench:fetch sets its 40 vs 1 objects beside the fetch's: what the SDK and Node.js
-// take for 39 more objects, and what ours takes on top. Run with the same preloads and CA as the fetch.
+// others at once, each value written to a file of its own as it arrives (bench:fetch removes them). No job to read,
+// no retries, no log lines, no atomic publish. bench:fetch sets its 40 vs 1 objects beside the fetch's: what the SDK
+// and Node.js take for 39 more objects, and what ours takes on top. Run with the same preloads and CA as the fetch.
 const http2 = require('node:http2');
 const tls = require('node:tls');
 const fs = require('node:fs');

@@ -1,8 +1,8 @@
 // A long-running server's log destination: lines gathered as UTF-8 bytes in one buffer and written to a file
 // descriptor in batches, synchronously, so a line per request costs neither a system call of its own nor a string
 // of its own. pino's default destination (sonic-boom) gathers lines by concatenating strings and measures the
-// whole gathered string again at every line (Buffer.byteLength), which flattens it: ~2.4 KB of garbage and 1.5 µs
-// of CPU per admission line more than this (scripts/measure-log-line.ts).
+// whole gathered string again at every line (Buffer.byteLength), which flattens it: ~2.3 KB of garbage and ~2.3 µs
+// of CPU per admission line more than this (scripts/measure-log-line.ts, Node 24).
 import { writeSync } from 'node:fs';
 
 export interface BatchedWriterOptions {

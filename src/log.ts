@@ -26,8 +26,8 @@ export const SERVER_LOG_BATCH = { batchBytes: 16 * 1024, flushMs: 1000 } as cons
  * A logger for a long-running server: stdout written in batches (SERVER_LOG_BATCH), so a line per request costs no
  * system call of its own and a quiet server's lines still show within a second. Each batch is written synchronously,
  * as pino's default destination writes (an asynchronous write goes through libuv's thread pool: ~11 µs of CPU per
- * admission line against ~6), from one buffer of bytes (batched-writer.ts; pino's default gathers strings: 5.8 µs and
- * 5.8 KB per line against 4.3 µs and 3.5 KB, scripts/measure-log-line.ts). Like any synchronous writer it waits when
+ * admission line against ~6), from one buffer of bytes (batched-writer.ts; pino's default gathers strings: 6.0 µs and
+ * 5.8 KB per line against 3.7 µs and 3.5 KB, scripts/measure-log-line.ts). Like any synchronous writer it waits when
  * stdout stops draining; the container runtime drains it. What has gathered is written at exit, or by `flush()`.
  */
 export function createServerLogger(role: string, level: string = process.env.LOG_LEVEL ?? 'info'): Logger {
