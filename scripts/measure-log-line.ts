@@ -1,6 +1,6 @@
 // What one admission log line costs the webhook's logger (src/log.ts, createServerLogger: pino writing into
 // batched-writer.ts's buffer of bytes, 16 KiB batches written synchronously) against pino's own destination
-// (sonic-boom) gathering 4 KiB batches, written synchronously (the webhook's logger until 2026-11-30 ~11:00 UTC) and
+// (sonic-boom) gathering 4 KiB batches, written synchronously (the webhook's logger until 2026-11-30 10:18 UTC) and
 // asynchronously through libuv's thread pool (until ~01:00 UTC), and against pino formatting the line into nothing.
 // Each runs in a child process whose stdout is a pipe that this process drains, as a container runtime drains a
 // container's. Prints µs of CPU per line (user + system, every thread of the child), the median of three children
