@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import t, { type Test } from 'tap';
 import { BatchedWriter } from '../src/batched-writer.js';
+import { exactEnv } from './fixtures/exact-env.js';
 import { waitFor } from './fixtures/wait-for.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -164,7 +165,12 @@ t.test('the server logger writes what gathered when the process exits, whichever
       const logger = createServerLogger('webhook');
       for (let i = 0; i < 3; i++) logger.info({ i }, 'gathered');
       ${end}`;
-    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+    // Exactly this environment: without the test runner's loader, whose coverage of the child's own transpiled
+    // modules would be merged into the sources' (exact-env.ts).
+    const child = spawn(...exactEnv(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { PATH: process.env.PATH }), {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let out = '';
     child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
     const exit = await new Promise<number | null>((resolve) => child.once('exit', resolve));
