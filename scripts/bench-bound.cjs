@@ -81,8 +81,29 @@ async function main() {
   agent.destroy();
 }
 
-// scripts/measure-transport.ts takes its token the same way.
-module.exports = { accessToken };
+/**
+ * Bare node:http2 to `origin`: one session over a TLS connection offering only h2, and a request that collects the
+ * whole answer (its headers and body). The reads of bench-floor.cjs and of measure-transport.ts's bare side.
+ */
+function bareHttp2(origin) {
+  const url = new URL(origin);
+  const socket = tls.connect({ host: url.hostname, port: Number(url.port || 443), servername: url.hostname, ALPNProtocols: ['h2'] });
+  const session = http2.connect(url.origin, { createConnection: () => socket });
+  const request = (headers) =>
+    new Promise((resolve, reject) => {
+      const stream = session.request(headers, { endStream: true });
+      stream.on('error', reject);
+      stream.on('response', (raw) => {
+        const chunks = [];
+        stream.on('data', (chunk) => chunks.push(chunk));
+        stream.on('end', () => resolve({ headers: raw, body: Buffer.concat(chunks) }));
+      });
+    });
+  return { request, close: () => session.close() };
+}
+
+// bench-floor.cjs and scripts/measure-transport.ts take their token and make their reads the same way.
+module.exports = { accessToken, bareHttp2 };
 
 if (require.main === module) {
   main().catch((error) => {

@@ -10,9 +10,8 @@
 //
 //   npx tsx scripts/measure-transport.ts
 //   BENCH_NODE=$(npx -y node@24 -p process.execPath) npx tsx scripts/measure-transport.ts   # the image's Node 24
-import http2 from 'node:http2';
+import type { OutgoingHttpHeaders } from 'node:http2';
 import { createRequire } from 'node:module';
-import tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { createHttpHeaders, createPipelineRequest, type PipelineRequest } from '@azure/core-rest-pipeline';
 import { createHttp2Client } from '../src/fetch/http2-client.js';
@@ -28,8 +27,11 @@ const REQUEST_TIMEOUT_MS = 10_000;
 const LATENCY_MS = 20;
 type Kind = 'transport' | 'bare';
 
-/** The bound's token request (scripts/bench-bound.cjs), from the child's environment. */
-const { accessToken } = createRequire(import.meta.url)('./bench-bound.cjs') as { accessToken: (env: NodeJS.ProcessEnv) => Promise<string> };
+/** The bound's token request and bare node:http2 reads (scripts/bench-bound.cjs), from the child's environment. */
+const { accessToken, bareHttp2 } = createRequire(import.meta.url)('./bench-bound.cjs') as {
+  accessToken: (env: NodeJS.ProcessEnv) => Promise<string>;
+  bareHttp2: (origin: string) => { request: (headers: OutgoingHttpHeaders) => Promise<{ body: Buffer }>; close: () => void };
+};
 
 /** The headers the SDK's pipeline gives a secret read. */
 const readHeaders = (token: string): Record<string, string> => ({
@@ -41,23 +43,12 @@ const readHeaders = (token: string): Record<string, string> => ({
 });
 
 /** A GET of `url` returning the body as text, over one TLS connection with HTTP/2, bare. */
-async function bareGetter(vault: URL, token: string): Promise<(url: string) => Promise<string>> {
-  const socket = await new Promise<tls.TLSSocket>((resolve, reject) => {
-    const s = tls.connect({ host: vault.hostname, port: Number(vault.port), servername: vault.hostname, ALPNProtocols: ['h2'] });
-    s.once('secureConnect', () => resolve(s));
-    s.once('error', reject);
-  });
-  const session = http2.connect(vault.origin, { createConnection: () => socket });
-  return (url) =>
-    new Promise((resolve, reject) => {
-      const { pathname, search } = new URL(url);
-      const stream = session.request({ ':path': `${pathname}${search}`, ...readHeaders(token) });
-      const chunks: Buffer[] = [];
-      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
-      stream.on('end', () => resolve(Buffer.concat(chunks).toString()));
-      stream.on('error', reject);
-      stream.end();
-    });
+function bareGetter(vault: URL, token: string): (url: string) => Promise<string> {
+  const bare = bareHttp2(vault.origin);
+  return async (url) => {
+    const { pathname, search } = new URL(url);
+    return (await bare.request({ ':path': `${pathname}${search}`, ...readHeaders(token) })).body.toString();
+  };
 }
 
 async function child(kind: Kind, figure: 'cpu' | 'allocation'): Promise<void> {
@@ -73,7 +64,7 @@ async function child(kind: Kind, figure: 'cpu' | 'allocation'): Promise<void> {
     );
     get = async (url) => (await client.sendRequest(requests.get(url) as PipelineRequest)).bodyAsText ?? '';
   } else {
-    get = await bareGetter(new URL(vault), token);
+    get = bareGetter(new URL(vault), token);
   }
   await get(urls[0] as string);
   let bodies: string[] = [];
