@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // akv-injector's command line, above both roles: read the command, then load only that command's code.
-import { compileCacheDir, setFetchV8Flags, useCompileCache } from '../src/fetch/compile-cache.js';
+import { compileCacheDir, useCompileCache } from '../src/fetch/compile-cache.js';
 import { mark } from '../src/fetch/phases.js';
 import { VERSION } from '../src/version.js';
 
@@ -96,7 +96,6 @@ export async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'fetch':
       // The image's compile cache (a fetch is a new process each time; the webhook compiles once).
-      setFetchV8Flags();
       useCompileCache(compileCacheDir(import.meta.url));
       return (await import('../src/fetch/command.js')).fetchCommand(rest);
     case 'refresh':

@@ -6,8 +6,6 @@
 // no retries, no log lines, no atomic publish. bench:fetch sets its 40 vs 1 objects beside the fetch's: what the SDK
 // and Node.js take for 39 more objects, and what ours takes on top. Run with the same preloads and CA as the fetch.
 
-// The fetch's V8 flags (src/fetch/compile-cache.ts), first, as the fetch sets them: no TurboFan on Node.js ≥ 22.
-if (Number(process.versions.node.split('.')[0]) >= 22) require('node:v8').setFlagsFromString('--no-turbofan');
 const fs = require('node:fs');
 const path = require('node:path');
 const { createHttpHeaders } = require('@azure/core-rest-pipeline');

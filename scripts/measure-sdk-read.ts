@@ -14,7 +14,6 @@
 import { fileURLToPath } from 'node:url';
 import { createHttpHeaders, type HttpClient, type PipelineRequest, type PipelineResponse } from '@azure/core-rest-pipeline';
 import type { AccessToken, TokenCredential } from '@azure/core-auth';
-import { setFetchV8Flags } from '../src/fetch/compile-cache.js';
 import { childFigure } from './child-figure.js';
 import { allocatedBytes } from './heap-sampling.js';
 import { median } from './median.js';
@@ -70,7 +69,6 @@ function answer(request: PipelineRequest): PipelineResponse {
 }
 
 async function child(figure: 'cpu' | 'allocation'): Promise<void> {
-  setFetchV8Flags();
   const { SecretClient } = await import('@azure/keyvault-secrets');
   const sent: PipelineRequest[] = [];
   const httpClient: HttpClient = {

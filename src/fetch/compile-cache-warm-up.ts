@@ -2,9 +2,8 @@
 // compile cache the fetch reads at start-up (compile-cache.ts), then make the cache readable by every user.
 import { chmod, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { compileCacheDir, flushCompileCache, setFetchV8Flags, startCompileCache } from './compile-cache.js';
+import { compileCacheDir, flushCompileCache, startCompileCache } from './compile-cache.js';
 
-setFetchV8Flags();
 const directory = compileCacheDir(import.meta.url);
 if (!startCompileCache(directory)) {
   process.stderr.write(`compile cache: this Node.js (${process.version}) has none; nothing written\n`);
