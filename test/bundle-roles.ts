@@ -166,6 +166,19 @@ t.test("the Kubernetes client comes without node-fetch's unused URL fallback (wh
   );
 });
 
+t.test('MSAL comes without jsonwebtoken, which it loads only to sign a certificate credential\'s assertion', async (t) => {
+  const fetch = packages(command('src/fetch/command.ts'));
+  t.ok(fetch.has('@azure/msal-node'), 'MSAL is in the fetch (so an absence below means something)');
+  const all = packages(Object.keys(meta.outputs).filter((path) => path.endsWith('.js')));
+  t.same(
+    [...all].filter((name) => ['jsonwebtoken', 'jws', 'jwa', 'ecdsa-sig-formatter'].includes(name) || name.startsWith('lodash')),
+    [],
+    'in no chunk',
+  );
+  t.notOk(fetch.has('semver'), "nor jsonwebtoken's semver in the fetch");
+  t.notOk(packages(command('src/refresh/command.ts')).has('semver'), 'nor in the refresh sidecar');
+});
+
 t.test("every command's code is its own chunk, loaded on demand by the CLI", async (t) => {
   const onDemand = importedChunks(cli, ['dynamic-import'])
     .map((path) => output(path).entryPoint)
@@ -186,6 +199,10 @@ t.test("the bundle is made only of what the Dockerfile's build stage copies", as
     (input) => !packaged(input) && !made(input) && !copied.some((source) => input === source || input.startsWith(`${source}/`)),
   );
   t.same(uncopied, [], `every input is a package's or under ${copied.join(', ')}`);
+});
+
+t.test('the bundle says it is ES modules: Node.js would otherwise compile each file as CommonJS first', async (t) => {
+  t.same(JSON.parse(await readFile(join(dir, 'dist', 'package.json'), 'utf8')), { type: 'module', private: true });
 });
 
 t.test('Node.js built-ins are required, never imported: the ES module facade of one reads every export it has', async (t) => {
