@@ -166,7 +166,7 @@ t.test("the Kubernetes client comes without node-fetch's unused URL fallback (wh
   );
 });
 
-t.test('MSAL comes without jsonwebtoken, which it loads only to sign a certificate credential\'s assertion', async (t) => {
+t.test("MSAL comes without jsonwebtoken, which it loads only to sign a certificate credential's assertion", async (t) => {
   const fetch = packages(command('src/fetch/command.ts'));
   t.ok(fetch.has('@azure/msal-node'), 'MSAL is in the fetch (so an absence below means something)');
   const all = packages(Object.keys(meta.outputs).filter((path) => path.endsWith('.js')));
@@ -199,6 +199,20 @@ t.test("the bundle is made only of what the Dockerfile's build stage copies", as
     (input) => !packaged(input) && !made(input) && !copied.some((source) => input === source || input.startsWith(`${source}/`)),
   );
   t.same(uncopied, [], `every input is a package's or under ${copied.join(', ')}`);
+});
+
+t.test('importing @azure/identity, as the fetch does, loads no child_process: only its dropped credentials used it', async (t) => {
+  // Its other credentials stay for the logger each makes at load (above), and they imported child_process: loading a
+  // built-in has no side effects, so the build drops a stand-in whose bindings nothing uses (2 ms of CPU per fetch).
+  const identity = join(dir, 'dist', chunkOf('src/fetch/identity.ts').replace(/^.*?dist\//, ''));
+  const script = `await import(${JSON.stringify(identity)}); console.log(JSON.stringify(process.moduleLoadList))`;
+  const { stdout } = await promisify(execFile)(...exactEnv(process.execPath, ['--input-type=module', '-e', script], { PATH: process.env.PATH }));
+  const loaded = JSON.parse(stdout) as string[];
+  t.ok(loaded.includes('NativeModule https'), 'it loads what it uses (so an absence below means something)');
+  t.same(
+    loaded.filter((name) => /child_process/.test(name)),
+    [],
+  );
 });
 
 t.test('the bundle says it is ES modules: Node.js would otherwise compile each file as CommonJS first', async (t) => {
