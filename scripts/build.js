@@ -11,10 +11,15 @@ const { values } = parseArgs({ options: { outdir: { type: 'string' }, metafile: 
 const root = new URL('..', import.meta.url).pathname;
 const outdir = values.outdir ? resolve(values.outdir) : resolve(root, 'dist');
 
-// Node.js built-ins are required, not imported: the ES module facade of a built-in reads every export it has,
-// and on Node 24 node:http's include lazy getters that load undici (~40 ms of CPU at each start-up of the fetch).
-// Loading a built-in has no side effects, so a stand-in goes with the code that used it: @azure/identity's
-// credentials that the fetch leaves out required child_process (2 ms of CPU at each start-up).
+// Node.js built-ins are required, not imported: the ES module facade of a built-in reads every export it has, and on
+// Node 24 node:http's include lazy getters that load undici (~40 ms of CPU at each start-up of the fetch). A
+// required module's body runs when it is first used, and loading a built-in has no side effects, so an unused
+// stand-in goes with the code that used it: the credentials of @azure/identity that the fetch leaves out required
+// child_process (2 ms). But the bundler's interop copies a CommonJS module's exports property by property, and on
+// Node 24 reading the descriptors of node:util's, node:fs's and node:buffer's lazy properties loads 16 more internal
+// modules (3 ms): those three, which every role loads anyway, are taken as bindings, each read once, and only the
+// bindings some module uses are kept (the export list is this Node.js's).
+const BINDINGS = new Set(['node:util', 'node:fs', 'node:buffer']);
 /** @type {import('esbuild').Plugin} */
 const requireBuiltins = {
   name: 'require-builtins',
@@ -22,7 +27,14 @@ const requireBuiltins = {
     b.onResolve({ filter: /^[a-z0-9_:/]+$/ }, (args) =>
       args.kind === 'import-statement' && isBuiltin(args.path) ? { path: args.path, namespace: 'builtin', sideEffects: false } : undefined,
     );
-    b.onLoad({ filter: /.*/, namespace: 'builtin' }, (args) => ({ contents: `module.exports = require(${JSON.stringify(args.path)});`, loader: 'js' }));
+    b.onLoad({ filter: /.*/, namespace: 'builtin' }, async (args) => {
+      const id = args.path.startsWith('node:') ? args.path : `node:${args.path}`;
+      if (!BINDINGS.has(id)) return { contents: `module.exports = require(${JSON.stringify(id)});`, loader: 'js' };
+      const builtin = `process.getBuiltinModule(${JSON.stringify(id)})`;
+      const names = Object.keys(await import(id)).filter((name) => name !== 'default' && /^[A-Za-z_$][\w$]*$/.test(name));
+      const exports = names.map((name) => `export const ${name} = /* @__PURE__ */ (() => ${builtin}.${name})();`);
+      return { contents: [`export default ${builtin};`, ...exports].join('\n'), loader: 'js' };
+    });
   },
 };
 
@@ -100,8 +112,12 @@ const result = await build({
   metafile: true,
   plugins: [requireBuiltins, formDataWithoutUndici, nodeFetchWithoutWhatwgUrl, msalWithoutJsonwebtoken],
   logLevel: 'warning',
-  // CommonJS dependencies call require() for Node built-ins; give the ESM bundle one.
-  banner: { js: "import { createRequire as __akvCreateRequire } from 'node:module'; const require = __akvCreateRequire(import.meta.url);" },
+  // CommonJS dependencies call require() for Node built-ins, the only modules the bundle does not hold: give each
+  // chunk one that takes them from process.getBuiltinModule (node:module's createRequire costs each chunk its
+  // import.meta and a module object, and its facade loads source-map support).
+  banner: {
+    js: "const require = (id) => process.getBuiltinModule(id) ?? (() => { throw Object.assign(new Error(`Cannot find module '${id}': the bundle holds every module but Node.js's own`), { code: 'MODULE_NOT_FOUND' }); })();",
+  },
 });
 
 // The bundle is ES modules, and says so: without a package.json of its own, Node.js (≥ 22) meets each of the fetch's
