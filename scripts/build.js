@@ -113,8 +113,8 @@ const result = await build({
   plugins: [requireBuiltins, formDataWithoutUndici, nodeFetchWithoutWhatwgUrl, msalWithoutJsonwebtoken],
   logLevel: 'warning',
   // CommonJS dependencies call require() for Node built-ins, the only modules the bundle does not hold: give each
-  // chunk one that takes them from process.getBuiltinModule (node:module's createRequire costs each chunk its
-  // import.meta and a module object, and its facade loads source-map support).
+  // chunk one that takes them from process.getBuiltinModule, with no createRequire (a module object for each chunk,
+  // from its import.meta) to resolve paths it never gets.
   banner: {
     js: "const require = (id) => process.getBuiltinModule(id) ?? (() => { throw Object.assign(new Error(`Cannot find module '${id}': the bundle holds every module but Node.js's own`), { code: 'MODULE_NOT_FOUND' }); })();",
   },

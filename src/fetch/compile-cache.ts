@@ -4,9 +4,8 @@
 // the warm-up runs as the image's user (65532), with the image's Node binary.
 //
 // The fetch sets no V8 flags of its own. Node's own modules come with V8's code for them inside the binary, and V8
-// throws that code away under other compiler flags: with TurboFan off (as the fetch ran from 2026-11-30 01:00 to
-// 13:00, for 5 MiB less peak RSS) loading http2, tls, crypto and the rest cost 42 ms of CPU instead of 25, and
-// bench:fetch measured 180 against 160 ms of CPU per fetch, 216 against 197 ms of wall time.
+// throws that code away under other compiler flags: with TurboFan off (5 MiB less peak RSS), loading http2, tls,
+// crypto and the rest cost 42 ms of CPU instead of 25, and bench:fetch measured 180 against 160 ms of CPU per fetch.
 import module from 'node:module';
 import { existsSync } from 'node:fs';
 
