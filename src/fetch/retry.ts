@@ -42,8 +42,7 @@ export class DeadlineError extends Error {
  */
 export async function withRetry<T>(attempt: (signal: AbortSignal) => Promise<T>, options: RetryOptions): Promise<T> {
   // node:timers/promises is loaded when a retry first waits, not at every fetch's start-up (1 ms of CPU).
-  const sleep =
-    options.sleep ?? ((ms: number, signal: AbortSignal) => process.getBuiltinModule('node:timers/promises').setTimeout(ms, undefined, { signal }));
+  const sleep = options.sleep ?? ((ms: number, signal: AbortSignal) => process.getBuiltinModule('node:timers/promises').setTimeout(ms, undefined, { signal }));
   const backoff = { initialMs: options.baseDelayMs ?? 200, maxMs: options.maxDelayMs ?? 10_000, jitter: 1 };
   let lastError: unknown;
   for (let n = 0; ; n++) {
