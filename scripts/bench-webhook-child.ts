@@ -1,9 +1,9 @@
 // bench:webhook's helper processes, bundled by scripts/bench-webhook.ts and run with plain node (BENCH_NODE):
 //   bare   the baseline: fastify over HTTPS, no logger, parsing each body and answering a minimal AdmissionReview
 //          (or, as a reference, one carrying a patch of `patchBytes` characters: an answer as large as the webhook's)
-//   floor  the bare server doing the webhook's work and no more: the same bodies decoded, each pod through the
-//          webhook's mutator (its informer caches fed by the fake API server, its template cache), the answer
-//          returned for fastify to serialize; no body budget, no log line, no metrics, no hooks of its own
+//   floor  the bare server doing the webhook's work and no more: each body through the webhook's mutator (its informer
+//          caches fed by the fake API server, its template cache): a replica of a template it has answered told by its
+//          bytes, any other body parsed and decoded; no body budget, no log line, no metrics, no hooks of its own
 //   load   autocannon with every request built before the clock starts, each connection its own slice of bodies,
 //          so the client spends no CPU building requests; it reports its own CPU time per run
 import type { Server } from 'node:https';
@@ -41,10 +41,14 @@ interface AdmissionBody {
 const send = (message: ToParent): void => void process.send?.(message);
 
 /** The bare fastify HTTPS server with `mutate` as its one route, listening; the parent is told its port. */
-async function serveBare(certPem: string, keyPem: string, mutate: RouteHandlerMethod): Promise<void> {
+async function serveBare(certPem: string, keyPem: string, mutate: RouteHandlerMethod, bodyAs: 'json' | 'bytes' = 'json'): Promise<void> {
   const { fastify } = await import('fastify');
   const { TLS_POLICY } = await import('../webhook/tls-reloader.js');
   const app = fastify({ https: { ...TLS_POLICY, cert: certPem, key: keyPem }, bodyLimit: 4 * 1024 * 1024 });
+  if (bodyAs === 'bytes') {
+    app.removeContentTypeParser('application/json');
+    app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+  }
   app.post('/mutate', mutate);
   await app.listen({ host: '127.0.0.1', port: 0 });
   const address = (app.server as Server).address();
@@ -68,7 +72,7 @@ async function floor(certPem: string, keyPem: string, kubeconfig: string, args: 
     { createClusterCache },
     { readServerVersion },
     { createMutator },
-    { decodeReview, encodeReview },
+    { decodeReview, serializeReview },
     { createLogger },
   ] = await Promise.all([
     import('@kubernetes/client-node'),
@@ -89,12 +93,22 @@ async function floor(certPem: string, keyPem: string, kubeconfig: string, args: 
   const version = readServerVersion(kubeConfig, { logger });
   await waitFor('the floor server caches synced with the fake API server', () => cache.synced() && version.current() !== undefined, 30_000, 20);
   const mutator = createMutator({ ...parsed.config.settings, serverVersion: version.current }, cache);
-  await serveBare(certPem, keyPem, async (req, reply) => {
-    const decoded = decodeReview(req.body);
-    if (!decoded.ok) return reply.code(400).send({ message: decoded.message });
-    const result = await mutator(decoded.request);
-    return encodeReview({ ...result.response, uid: decoded.request.uid });
-  });
+  // The webhook's way with a body: a replica of a template answered before is told by its bytes (replicas.ts).
+  await serveBare(
+    certPem,
+    keyPem,
+    async (req, reply) => {
+      const body = req.body as Buffer;
+      reply.header('content-type', 'application/json; charset=utf-8');
+      const replica = await mutator.replica?.(body);
+      if (replica !== undefined) return reply.send(replica.review);
+      const decoded = decodeReview(JSON.parse(body.toString('utf8')));
+      if (!decoded.ok) return reply.code(400).send({ message: decoded.message });
+      const result = await mutator(decoded.request, body);
+      return reply.send(serializeReview({ ...result.response, uid: decoded.request.uid }));
+    },
+    'bytes',
+  );
 }
 
 let slices: Buffer[][] = [];

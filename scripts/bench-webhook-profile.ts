@@ -33,7 +33,7 @@ export const STAGES: ReadonlyArray<{ stage: string; files: RegExp }> = [
     files:
       /webhook\/(resolve|decide|pod-shape|names)\.ts$|src\/(objects|object-list|object-spec|quote|vault-url|azure-ids|clouds|dns-names)\.ts$|node_modules\/yaml\//,
   },
-  { stage: 'replicas (template cache)', files: /webhook\/replicas\.ts$/ },
+  { stage: 'replicas (template cache, bodies told by their bytes)', files: /webhook\/(replicas|imprint)\.ts$/ },
   { stage: 'inject', files: /webhook\/inject\.ts$/ },
   { stage: 'diff', files: /webhook\/diff\.ts$/ },
   { stage: 'serialize patch (mutate.ts)', files: /webhook\/mutate\.ts$/ },

@@ -373,7 +373,7 @@ function report(
       `its server CPU ${(m.answer.serverCpuUsPerRequest - bare.serverCpuUsPerRequest).toFixed(0)} µs/req over the bare server's`,
   );
   console.log(
-    `floor: the bare server doing the webhook's work (decode, the webhook's mutator and caches, the answer) and no more (a reference, no target): ` +
+    `floor: the bare server doing the webhook's work (the webhook's mutator and caches, replicas told by their bytes, the answer) and no more (a reference, no target): ` +
       `floor / bare ${(m.floor.rps / bare.rps).toFixed(2)}, webhook / floor ${(webhook.rps / m.floor.rps).toFixed(2)}, ` +
       `its server CPU ${(m.floor.serverCpuUsPerRequest - bare.serverCpuUsPerRequest).toFixed(0)} µs/req over the bare server's, the webhook's ${(webhook.serverCpuUsPerRequest - m.floor.serverCpuUsPerRequest).toFixed(0)} over its`,
   );

@@ -266,16 +266,21 @@ t.test('the cache stays within its bounds', async (t) => {
       t.equal((await mutate(replica(template))).outcome, 'injected');
     }
   };
-  const byCount = createReplicaCache({ maxTemplates: 3, maxValues: 1_000_000, maxValuesPerTemplate: 10_000 });
+  const byCount = createReplicaCache({ maxTemplates: 3, maxValues: 1_000_000, maxValuesPerTemplate: 10_000, maxBodyBytes: 1 << 30 });
   await fill(byCount, 10);
   t.equal(byCount.size().templates, 3);
   const one = createReplicaCache();
   await fill(one, 1);
   const perTemplateValues = one.size().values;
-  const byValues = createReplicaCache({ maxTemplates: 1000, maxValues: Math.floor(2.5 * perTemplateValues), maxValuesPerTemplate: 10_000 });
+  const byValues = createReplicaCache({
+    maxTemplates: 1000,
+    maxValues: Math.floor(2.5 * perTemplateValues),
+    maxValuesPerTemplate: 10_000,
+    maxBodyBytes: 1 << 30,
+  });
   await fill(byValues, 10);
   t.same(byValues.size(), { templates: 2, values: 2 * perTemplateValues });
-  const perTemplate = createReplicaCache({ maxTemplates: 1000, maxValues: 1_000_000, maxValuesPerTemplate: 20 });
+  const perTemplate = createReplicaCache({ maxTemplates: 1000, maxValues: 1_000_000, maxValuesPerTemplate: 20, maxBodyBytes: 1 << 30 });
   await fill(perTemplate, 2);
   t.same(perTemplate.size(), { templates: 0, values: 0 });
 });

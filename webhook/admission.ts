@@ -88,6 +88,70 @@ export function encodeReview(response: AdmissionResponse): AdmissionReview {
   return { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response };
 }
 
+/** The AdmissionReview answering `response`, as the body of the answer. */
+export function serializeReview(response: AdmissionResponse): string {
+  return JSON.stringify(encodeReview(response));
+}
+
+/** serializeReview of `response` split where its uid goes: `before + uid + after` is its text for a uid that JSON writes as it is. */
+export interface ReviewText {
+  before: string;
+  after: string;
+}
+
+export function reviewAround(response: AdmissionResponse): ReviewText {
+  const text = serializeReview({ ...response, uid: '' });
+  const at = text.indexOf('"uid":""') + '"uid":"'.length;
+  return { before: text.slice(0, at), after: text.slice(at) };
+}
+
+/** A request's identity for the log: names only, never the object's content. */
+export interface AdmissionSummary {
+  uid: string;
+  namespace?: string;
+  pod?: string;
+  operation: string;
+  resource: string;
+}
+
+export function summarize(request: AdmissionRequest): AdmissionSummary {
+  const metadata = objectMetadata(request.object);
+  return {
+    uid: request.uid,
+    namespace: request.namespace ?? nonEmpty(metadata.namespace),
+    pod: podLogName(request.name, metadata.name, metadata.generateName),
+    operation: request.operation,
+    resource: resourcePath(request.resource, request.subResource),
+  };
+}
+
+/** The pod's name in the log: the request's, else the object's name, else its generateName (empty ones skipped). */
+export function podLogName(requestName: unknown, name: unknown, generateName: unknown): string | undefined {
+  return typeof requestName === 'string' ? requestName : (nonEmpty(name) ?? nonEmpty(generateName));
+}
+
+/** The object's metadata fields, as they came (unchecked). */
+export function objectMetadata(object: unknown): { name?: unknown; generateName?: unknown; namespace?: unknown } {
+  if (object === null || typeof object !== 'object') return {};
+  const metadata = (object as { metadata?: unknown }).metadata;
+  if (metadata === null || typeof metadata !== 'object') return {};
+  const m = metadata as Record<string, unknown>;
+  return { name: m.name, generateName: m.generateName, namespace: m.namespace };
+}
+
+function nonEmpty(value: unknown): string | undefined {
+  return typeof value === 'string' && value !== '' ? value : undefined;
+}
+
+/** group/version/resource/subresource, the empty parts left out (`v1/pods` for the core group). */
+function resourcePath(resource: AdmissionRequest['resource'], subResource: string | undefined): string {
+  let path = '';
+  for (const part of [resource.group, resource.version, resource.resource, subResource]) {
+    if (part !== undefined && part !== '') path = path === '' ? part : `${path}/${part}`;
+  }
+  return path;
+}
+
 function isGvk(value: unknown): value is GroupVersionKind {
   const v = value as Partial<GroupVersionKind> | null;
   return v !== null && typeof v === 'object' && typeof v.group === 'string' && typeof v.version === 'string' && typeof v.kind === 'string';

@@ -1,13 +1,13 @@
 // One admission: decide, resolve, inject, diff. Returns the AdmissionResponse and the outcome for logs and metrics.
 import type { V1Namespace, V1Pod } from '@kubernetes/client-node';
 import { firstLine } from '../src/quote.js';
-import type { AdmissionRequest, AdmissionResponse } from './admission.js';
+import type { AdmissionRequest, AdmissionResponse, AdmissionSummary } from './admission.js';
 import { namespaceOptIn, podOptIn, preCheck } from './decide.js';
 import { diff } from './diff.js';
 import { injectPod } from './inject.js';
 import { guardLookups, LookupFailure, type Lookups } from './lookups.js';
 import { podShapeProblems } from './pod-shape.js';
-import { createReplicaCache, type ReplicaCache } from './replicas.js';
+import { createReplicaCache, type RecognizedReplica, type ReplicaCache } from './replicas.js';
 import { resolveConfig } from './resolve.js';
 import type { WebhookSettings } from './settings.js';
 
@@ -21,18 +21,53 @@ export interface MutationResult {
   shared?: true;
 }
 
-export type Mutator = (request: AdmissionRequest) => Promise<MutationResult>;
+export interface Mutator {
+  /** The admission of `request`; `body`, the bytes it was parsed from, lets its template's replicas be recognized by theirs. */
+  (request: AdmissionRequest, body?: Buffer): Promise<MutationResult>;
+  /** The admission of a body that is a replica of a kept template, recognized without parsing it; undefined for any other. */
+  replica?(body: Buffer): Promise<ReplicaAdmission | undefined>;
+}
+
+/** A replica's admission, recognized from its bytes: what the log line names, and the AdmissionReview, serialized. */
+export interface ReplicaAdmission {
+  result: MutationResult;
+  summary: AdmissionSummary;
+  review: string;
+}
 
 /** The admission logic with its settings and cluster reads bound; replicas of one pod template share their patch (replicas.ts). */
 export function createMutator(settings: WebhookSettings, lookups: Lookups, replicas: ReplicaCache = createReplicaCache()): Mutator {
-  return (request) => mutate(request, settings, lookups, replicas);
+  const mutator: Mutator = (request, body) => mutate(request, settings, lookups, replicas, body);
+  mutator.replica = (body) => replicaAdmission(body, settings, lookups, replicas);
+  return mutator;
+}
+
+/** What replicas.recognize answers, as an admission; undefined too when a cluster read fails (the whole way says why). */
+async function replicaAdmission(body: Buffer, settings: WebhookSettings, lookups: Lookups, replicas: ReplicaCache): Promise<ReplicaAdmission | undefined> {
+  let replica: RecognizedReplica | undefined;
+  try {
+    replica = await replicas.recognize(body, guardLookups(lookups), settings.serverVersion?.());
+  } catch (error) {
+    if (error instanceof LookupFailure) return undefined;
+    throw error;
+  }
+  if (replica === undefined) return undefined;
+  const { uid } = replica.summary;
+  const result = { ...injected({ uid }, replica.reason, replica.patch, replica.warnings), shared: true as const };
+  return { result, summary: replica.summary, review: replica.review };
 }
 
 /**
  * Decide, resolve, inject and diff one admission request. Rejects only on a bug of its own; a failed
  * cluster read is an answer (500, retry), and a pod it cannot read is denied naming the field.
  */
-export async function mutate(request: AdmissionRequest, settings: WebhookSettings, clusterLookups: Lookups, replicas?: ReplicaCache): Promise<MutationResult> {
+export async function mutate(
+  request: AdmissionRequest,
+  settings: WebhookSettings,
+  clusterLookups: Lookups,
+  replicas?: ReplicaCache,
+  body?: Buffer,
+): Promise<MutationResult> {
   const skip = preCheck(request, settings.namespace);
   if (skip !== undefined) return allow(request, 'skipped', skip);
 
@@ -62,8 +97,9 @@ export async function mutate(request: AdmissionRequest, settings: WebhookSetting
 
     const patchJson = JSON.stringify(diff(pod, injectPod(pod, config)));
     const patch = Buffer.from(patchJson).toString('base64');
-    sharing?.keep(patchJson, patch, warnings);
-    return injected(request, decision.reason, patch, warnings);
+    const result = injected(request, decision.reason, patch, warnings);
+    sharing?.keep(patchJson, patch, warnings, body && { body, request, reason: decision.reason, response: result.response });
+    return result;
   } catch (error) {
     if (!(error instanceof LookupFailure)) throw error;
     // A cluster read failed: say so rather than admit a pod that cannot start.
@@ -72,7 +108,7 @@ export async function mutate(request: AdmissionRequest, settings: WebhookSetting
   }
 }
 
-function injected(request: AdmissionRequest, reason: string, patch: string, warnings: string[]): MutationResult {
+function injected(request: Pick<AdmissionRequest, 'uid'>, reason: string, patch: string, warnings: string[]): MutationResult {
   return {
     outcome: 'injected',
     reason,

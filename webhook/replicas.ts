@@ -10,7 +10,13 @@
 // objects and API server version, unless it copies the name: such a patch (an init container placed first shifts the
 // pod's own, whose mounts name it) is never kept. Equal means equal as JSON, key order aside, walked in place:
 // comparing costs no allocation, a few µs for an ordinary pod, where resolving, injecting and diffing cost ~50.
+//
+// A template's first request body is kept too (imprint.ts): a replica's body, equal to it byte for byte but where
+// replicas differ, is recognized and answered before it is parsed, which costs more than all the rest of a shared
+// admission.
 import type { V1Namespace, V1Pod, V1PodSpec, V1Volume } from '@kubernetes/client-node';
+import { podLogName, reviewAround, summarize, type AdmissionRequest, type AdmissionResponse, type AdmissionSummary, type ReviewText } from './admission.js';
+import { hintOf, imprint, matchImprint, type Imprint } from './imprint.js';
 import type { Lookups } from './lookups.js';
 
 /** What an injection of one template read, and what it came to. */
@@ -27,6 +33,20 @@ interface Entry {
   /** The patch, base64, as the AdmissionResponse carries it. */
   readonly patch: string;
   readonly warnings: readonly string[];
+  /** The first pod's request body and what its replicas recognized by their bytes are told; none when it cannot be imprinted. */
+  readonly recognition: Recognition | undefined;
+}
+
+interface Recognition {
+  readonly imprint: Imprint;
+  /** The namespace the first pod's admission read. */
+  readonly namespace: string;
+  /** Why the first pod was injected (its annotation, or its namespace's label). */
+  readonly reason: string;
+  readonly summary: AdmissionSummary;
+  /** request.name, the pod's name and its generateName in the first pod's request, for the log's pod name. */
+  readonly names: readonly [unknown, unknown, unknown];
+  readonly review: ReviewText;
 }
 
 /** One cluster read of a resolution and its answer: an informer cache hands out the same object until it changes. */
@@ -35,6 +55,25 @@ interface Read {
   readonly namespace: string;
   readonly name: string;
   readonly answer: unknown;
+}
+
+/** The first pod's admission, as it came and as it was answered: for its replicas recognized by their bytes. */
+export interface Admitted {
+  body: Buffer;
+  request: AdmissionRequest;
+  reason: string;
+  response: AdmissionResponse;
+}
+
+/** A replica recognized by its body's bytes, and its answer: its template's, for its own uid. */
+export interface RecognizedReplica {
+  reason: string;
+  /** The log line's names: the replica's own uid and pod name. */
+  summary: AdmissionSummary;
+  patch: string;
+  warnings: string[];
+  /** The AdmissionReview answering it, serialized. */
+  review: string;
 }
 
 /** What a pod's admission reads besides the pod: the namespace (already read to decide), the cluster, the API server's version. */
@@ -50,13 +89,21 @@ export interface Sharing {
   reuse(): Promise<{ patch: string; warnings: string[] } | undefined>;
   /** The lookups to resolve with, each read noted for keep(). */
   readonly lookups: Lookups;
-  /** Keep the patch (its JSON, and as base64) for the template's next pods, unless it (or a warning) names this pod's token volume. */
-  keep(patchJson: string, patch: string, warnings: string[]): void;
+  /**
+   * Keep the patch (its JSON, and as base64) for the template's next pods, unless it (or a warning) names this pod's
+   * token volume; with the admission as it came, for replicas recognized by their bytes too.
+   */
+  keep(patchJson: string, patch: string, warnings: string[], admitted?: Admitted): void;
 }
 
 export interface ReplicaCache {
   /** The admission of `pod` through the cache. */
   share(namespace: string, pod: V1Pod, inputs: Inputs): Sharing;
+  /**
+   * The answer for a body that is a kept template's but where replicas differ (imprint.ts), when every cluster object
+   * its resolution read is still the one it read; undefined otherwise. Rejects as `lookups` do.
+   */
+  recognize(body: Buffer, lookups: Lookups, version: unknown): Promise<RecognizedReplica | undefined>;
   /** Templates kept, and the values of their annotations and specs. */
   size(): { templates: number; values: number };
 }
@@ -68,10 +115,15 @@ export interface ReplicaCacheOptions {
   maxValues: number;
   /** A template of more values is not kept. */
   maxValuesPerTemplate: number;
+  /** Bytes of kept request bodies at most, all templates together (one is at most imprint.ts's MAX_IMPRINT_BYTES). */
+  maxBodyBytes: number;
 }
 
-/** Templates and their size: ordinary pods hold 200–400 values (annotations and spec), ~30 bytes of heap each. */
-export const DEFAULT_REPLICA_CACHE: ReplicaCacheOptions = { maxTemplates: 256, maxValues: 100_000, maxValuesPerTemplate: 5_000 };
+/**
+ * Templates and their size: ordinary pods hold 200–400 values (annotations and spec), ~30 bytes of heap each, and
+ * their request bodies 3–10 KiB.
+ */
+export const DEFAULT_REPLICA_CACHE: ReplicaCacheOptions = { maxTemplates: 256, maxValues: 100_000, maxValuesPerTemplate: 5_000, maxBodyBytes: 4 * 1024 * 1024 };
 
 /** The volume the ServiceAccount admission plugin adds: `kube-api-access-` and 5 characters of its random alphabet. */
 const TOKEN_VOLUME_NAME = /^kube-api-access-[a-z0-9]{5}$/;
@@ -86,7 +138,10 @@ export function createReplicaCache(options: ReplicaCacheOptions = DEFAULT_REPLIC
   // Templates by bucket, most recently used first; `recency` holds them all, least recently used first, with their bucket.
   const buckets = new Map<string, Entry[]>();
   const recency = new Map<Entry, string>();
+  // Templates with a kept body, by their body's hint (imprint.ts), most recently used first.
+  const imprints = new Map<string, Entry[]>();
   let values = 0;
+  let bodyBytes = 0;
 
   const matching = (bucket: string, annotations: unknown, spec: unknown, tokenVolume: string | undefined): Entry | undefined =>
     buckets.get(bucket)?.find((e) => sameJson(e.annotations, annotations) && sameSpec(e.spec, spec, e.tokenVolume, tokenVolume));
@@ -97,16 +152,25 @@ export function createReplicaCache(options: ReplicaCacheOptions = DEFAULT_REPLIC
     if (entries.length === 0) buckets.delete(bucket);
     recency.delete(entry);
     values -= entry.values;
+    if (entry.recognition === undefined) return;
+    const { hint, body } = entry.recognition.imprint;
+    const byHint = imprints.get(hint) ?? [];
+    byHint.splice(byHint.indexOf(entry), 1);
+    if (byHint.length === 0) imprints.delete(hint);
+    bodyBytes -= body.length;
   };
 
-  const find = (bucket: string, annotations: unknown, spec: unknown, tokenVolume: string | undefined): Entry | undefined => {
-    const entry = matching(bucket, annotations, spec, tokenVolume);
-    if (entry === undefined) return undefined;
+  const touch = (entry: Entry, bucket: string): void => {
     const entries = buckets.get(bucket) as Entry[];
     entries.splice(entries.indexOf(entry), 1);
     entries.unshift(entry);
     recency.delete(entry);
     recency.set(entry, bucket);
+  };
+
+  const find = (bucket: string, annotations: unknown, spec: unknown, tokenVolume: string | undefined): Entry | undefined => {
+    const entry = matching(bucket, annotations, spec, tokenVolume);
+    if (entry !== undefined) touch(entry, bucket);
     return entry;
   };
 
@@ -120,10 +184,42 @@ export function createReplicaCache(options: ReplicaCacheOptions = DEFAULT_REPLIC
     recency.set(entry, bucket);
     values += entry.values;
     if (entries.length > PER_BUCKET) remove(entries[entries.length - 1] as Entry, bucket);
+    if (entry.recognition !== undefined) {
+      const { hint, body } = entry.recognition.imprint;
+      const byHint = imprints.get(hint) ?? [];
+      imprints.set(hint, byHint);
+      byHint.unshift(entry);
+      bodyBytes += body.length;
+      const oldest = byHint[PER_BUCKET];
+      if (oldest !== undefined) remove(oldest, recency.get(oldest) as string);
+    }
     for (const [old, oldBucket] of recency) {
-      if (recency.size <= options.maxTemplates && values <= options.maxValues) break;
+      if (recency.size <= options.maxTemplates && values <= options.maxValues && bodyBytes <= options.maxBodyBytes) break;
       remove(old, oldBucket);
     }
+  };
+
+  /** Whether what `entry`'s resolution read is what the cluster holds now: the same objects, by identity. */
+  const current = async (entry: Entry, namespaceObject: V1Namespace | undefined, version: unknown, lookups: Lookups): Promise<boolean> => {
+    if (entry.namespaceObject !== namespaceObject || entry.version !== version) return false;
+    for (const read of entry.reads) {
+      const answer =
+        read.kind === 'serviceAccount' ? await lookups.serviceAccount(read.namespace, read.name) : await lookups.secretProviderClass(read.namespace, read.name);
+      if (answer !== read.answer) return false;
+    }
+    return true;
+  };
+
+  /** The kept template `body` is a replica of, and the replica's own values. */
+  const recognized = (body: Buffer): { entry: Entry; uid: string; names: Array<string | undefined> } | undefined => {
+    const hint = hintOf(body);
+    for (const candidates of [imprints.get(hint), hint === '' ? undefined : imprints.get('')]) {
+      for (const entry of candidates ?? []) {
+        const replica = matchImprint((entry.recognition as Recognition).imprint, body);
+        if (replica !== undefined) return { entry, ...replica };
+      }
+    }
+    return undefined;
   };
 
   return {
@@ -140,14 +236,7 @@ export function createReplicaCache(options: ReplicaCacheOptions = DEFAULT_REPLIC
       return {
         async reuse() {
           const entry = find(bucket, annotations, spec, tokenVolume);
-          if (entry === undefined || entry.namespaceObject !== namespaceObject || entry.version !== version) return undefined;
-          for (const read of entry.reads) {
-            const answer =
-              read.kind === 'serviceAccount'
-                ? await lookups.serviceAccount(read.namespace, read.name)
-                : await lookups.secretProviderClass(read.namespace, read.name);
-            if (answer !== read.answer) return undefined;
-          }
+          if (entry === undefined || !(await current(entry, namespaceObject, version, lookups))) return undefined;
           return { patch: entry.patch, warnings: [...entry.warnings] };
         },
         lookups: {
@@ -155,17 +244,52 @@ export function createReplicaCache(options: ReplicaCacheOptions = DEFAULT_REPLIC
           serviceAccount: async (namespace, name) => note('serviceAccount', namespace, name, await lookups.serviceAccount(namespace, name)),
           secretProviderClass: async (namespace, name) => note('secretProviderClass', namespace, name, await lookups.secretProviderClass(namespace, name)),
         },
-        keep(patchJson, patch, warnings) {
+        keep(patchJson, patch, warnings, admitted) {
           if (tokenVolume !== undefined && (patchJson.includes(tokenVolume) || warnings.some((w) => w.includes(tokenVolume)))) return;
           const size = countValues(annotations, options.maxValuesPerTemplate) + countValues(spec, options.maxValuesPerTemplate);
           if (size > options.maxValuesPerTemplate) return;
-          store(bucket, { annotations, spec, tokenVolume, values: size, namespaceObject, version, reads, patch, warnings: [...warnings] });
+          const recognition = admitted && recognitionOf(admitted, namespace, pod, tokenVolume);
+          store(bucket, { annotations, spec, tokenVolume, values: size, namespaceObject, version, reads, patch, warnings: [...warnings], recognition });
         },
+      };
+    },
+
+    async recognize(body, lookups, version) {
+      const found = recognized(body);
+      if (found === undefined) return undefined;
+      const { entry, uid, names } = found;
+      const recognition = entry.recognition as Recognition;
+      if (!(await current(entry, await lookups.namespace(recognition.namespace), version, lookups))) return undefined;
+      const bucket = recency.get(entry);
+      // Gone meanwhile (another admission's store evicted it): its answer still held when it was read.
+      if (bucket !== undefined) {
+        touch(entry, bucket);
+        const byHint = imprints.get(recognition.imprint.hint) as Entry[];
+        byHint.splice(byHint.indexOf(entry), 1);
+        byHint.unshift(entry);
+      }
+      const [requestName, name, generateName] = recognition.names;
+      const pod = podLogName(names[0] ?? requestName, names[1] ?? name, names[2] ?? generateName);
+      return {
+        reason: recognition.reason,
+        summary: { ...recognition.summary, uid, pod },
+        patch: entry.patch,
+        warnings: [...entry.warnings],
+        review: recognition.review.before + uid + recognition.review.after,
       };
     },
 
     size: () => ({ templates: recency.size, values }),
   };
+}
+
+/** What a template's replicas recognized by their bytes are told; undefined when its body cannot be imprinted. */
+function recognitionOf(admitted: Admitted, namespace: string, pod: V1Pod, tokenVolume: string | undefined): Recognition | undefined {
+  const { body, request, reason, response } = admitted;
+  const kept = imprint(body, request.uid, tokenVolume);
+  if (kept === undefined) return undefined;
+  const names = [request.name, pod.metadata?.name, pod.metadata?.generateName] as const;
+  return { imprint: kept, namespace, reason, summary: summarize(request), names, review: reviewAround(response) };
 }
 
 /** The name of the pod's one ServiceAccount token volume, if it has exactly one. */

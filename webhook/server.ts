@@ -3,7 +3,7 @@ import type http from 'node:http';
 import type https from 'node:https';
 import { fastify, LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Logger } from '../src/log.js';
-import { decodeReview, encodeReview, type AdmissionRequest } from './admission.js';
+import { decodeReview, serializeReview, summarize, type AdmissionSummary } from './admission.js';
 import { createBodyBudget, type BodyBudget, type BodyBudgetOptions, type Release } from './body-budget.js';
 import { WITHOUT_SCHEMA_COMPILERS } from './fastify-options.js';
 import { parseJsonBody } from './json-body.js';
@@ -170,9 +170,23 @@ export function buildApp(options: BuildAppOptions): WebhookApp {
     admit(reply, declared).then(() => done(), done);
   });
 
+  /** The answer to an admission: counted, logged (names only), and sent. */
+  const answer = (reply: FastifyReply, summary: AdmissionSummary, result: MutationResult, review: string): FastifyReply => {
+    count(result.outcome, reply, result.shared);
+    reply.log.info(
+      { ...summary, outcome: result.outcome, reason: result.reason, ...(result.shared ? { shared: true } : {}), ms: round(reply.elapsedTime) },
+      'admission',
+    );
+    // Serialized by the mutator or here, once, with the header fastify would give it, so fastify sends the text as it is.
+    return reply.header('content-type', JSON_TYPE).send(review);
+  };
+
   app.post('/mutate', async (req, reply) => {
     const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     if (bodyCharge(req.headers, bodyLimit) <= smallBodyBytes && body.length > 0 && !(await admit(reply, body.length))) return reply;
+    // A replica of a template already answered is told by its bytes, before it is parsed.
+    const replica = body.length > 0 ? await mutator.replica?.(body) : undefined;
+    if (replica !== undefined) return answer(reply, replica.summary, replica.result, replica.review);
     const parsed = parseJsonBody(body);
     if (!parsed.ok) return reject(reply, parsed.status, parsed.message);
     const decoded = decodeReview(parsed.value);
@@ -181,21 +195,15 @@ export function buildApp(options: BuildAppOptions): WebhookApp {
 
     let result: MutationResult;
     try {
-      result = await mutator(request);
+      result = await mutator(request, body);
     } catch (error) {
       // failurePolicy is the cluster's choice: answer 500 and let the API server apply it.
       count('error', reply);
-      req.log.error({ ...describe(request), outcome: 'error', err: error, ms: round(reply.elapsedTime) }, 'admission failed');
+      req.log.error({ ...summarize(request), outcome: 'error', err: error, ms: round(reply.elapsedTime) }, 'admission failed');
       return reply.code(500).send(errorBody(500, `akv-injector could not process admission request ${request.uid}; see the webhook's logs`));
     }
-    count(result.outcome, reply, result.shared);
-    req.log.info(
-      { ...describe(request), outcome: result.outcome, reason: result.reason, ...(result.shared ? { shared: true } : {}), ms: round(reply.elapsedTime) },
-      'admission',
-    );
-    // The API server matches the answer to its request by uid: it is always the request's. Serialized here, once,
-    // with the header fastify would give it, so fastify sends the text as it is.
-    return reply.header('content-type', JSON_TYPE).send(JSON.stringify(encodeReview({ ...result.response, uid: request.uid })));
+    // The API server matches the answer to its request by uid: it is always the request's.
+    return answer(reply, summarize(request), result, serializeReview({ ...result.response, uid: request.uid }));
   });
 
   app.setErrorHandler((error: FastifyError, req, reply) => {
@@ -262,36 +270,6 @@ function errorBody(status: number, message: string): ErrorBody {
 }
 
 const JSON_TYPE = 'application/json; charset=utf-8';
-
-/** The request's identity for the log: names only, never the object's content. */
-function describe(request: AdmissionRequest): { uid: string; namespace?: string; pod?: string; operation: string; resource: string } {
-  const metadata = objectMetadata(request.object);
-  return {
-    uid: request.uid,
-    namespace: request.namespace ?? metadata.namespace,
-    pod: request.name ?? metadata.name ?? metadata.generateName,
-    operation: request.operation,
-    resource: resourcePath(request.resource, request.subResource),
-  };
-}
-
-/** group/version/resource/subresource, the empty parts left out (`v1/pods` for the core group). */
-function resourcePath(resource: AdmissionRequest['resource'], subResource: string | undefined): string {
-  let path = '';
-  for (const part of [resource.group, resource.version, resource.resource, subResource]) {
-    if (part !== undefined && part !== '') path = path === '' ? part : `${path}/${part}`;
-  }
-  return path;
-}
-
-function objectMetadata(object: unknown): { name?: string; generateName?: string; namespace?: string } {
-  if (object === null || typeof object !== 'object') return {};
-  const metadata = (object as { metadata?: unknown }).metadata;
-  if (metadata === null || typeof metadata !== 'object') return {};
-  const m = metadata as Record<string, unknown>;
-  const text = (value: unknown): string | undefined => (typeof value === 'string' && value !== '' ? value : undefined);
-  return { name: text(m.name), generateName: text(m.generateName), namespace: text(m.namespace) };
-}
 
 function round(ms: number): number {
   return Math.round(ms * 100) / 100;
