@@ -7,9 +7,26 @@ export type { Logger };
 const options = (role: string, level: string): pino.LoggerOptions => ({
   level,
   base: { role },
-  timestamp: pino.stdTimeFunctions.isoTime,
+  timestamp: isoTime,
   formatters: { level: (label) => ({ level: label }) },
 });
+
+let second = Number.NaN;
+let secondText = '';
+
+/**
+ * pino's isoTime (`,"time":"2026-11-30T14:10:11.123Z"`), its date and time of day written once a second: formatting
+ * a Date is most of what a line costs pino (~1.5 µs of ~5, bench:webhook's profile).
+ */
+export function isoTime(now: number = Date.now()): string {
+  const ms = now - Math.floor(now / 1000) * 1000;
+  if (now - ms !== second) {
+    second = now - ms;
+    // Up to the milliseconds: "2026-11-30T14:10:11."
+    secondText = `,"time":"${new Date(second).toISOString().slice(0, -4)}`;
+  }
+  return `${secondText}${ms < 10 ? '00' : ms < 100 ? '0' : ''}${ms}Z"`;
+}
 
 /**
  * A JSON-lines logger for a short-lived role; `destination` defaults to stdout, written synchronously

@@ -16,7 +16,7 @@
 // admission.
 import type { V1Namespace, V1Pod, V1PodSpec, V1Volume } from '@kubernetes/client-node';
 import { podLogName, reviewAround, summarize, type AdmissionRequest, type AdmissionResponse, type AdmissionSummary, type ReviewText } from './admission.js';
-import { hintOf, imprint, matchImprint, type Imprint } from './imprint.js';
+import { hintOf, imprint, matchImprint, type Imprint, type Replica } from './imprint.js';
 import type { Lookups } from './lookups.js';
 
 /** What an injection of one template read, and what it came to. */
@@ -210,14 +210,15 @@ export function createReplicaCache(options: ReplicaCacheOptions = DEFAULT_REPLIC
     return true;
   };
 
-  /** The kept template `body` is a replica of, and the replica's own values. */
-  const recognized = (body: Buffer): { entry: Entry; uid: string; names: Array<string | undefined> } | undefined => {
+  /** The kept template `body` is a replica of, and the replica's own values: among those of its hint, else of none. */
+  const recognized = (body: Buffer): { entry: Entry; replica: Replica } | undefined => {
     const hint = hintOf(body);
-    for (const candidates of [imprints.get(hint), hint === '' ? undefined : imprints.get('')]) {
-      for (const entry of candidates ?? []) {
-        const replica = matchImprint((entry.recognition as Recognition).imprint, body);
-        if (replica !== undefined) return { entry, ...replica };
-      }
+    return among(imprints.get(hint), body) ?? (hint === '' ? undefined : among(imprints.get(''), body));
+  };
+  const among = (candidates: Entry[] | undefined, body: Buffer): { entry: Entry; replica: Replica } | undefined => {
+    for (const entry of candidates ?? []) {
+      const replica = matchImprint((entry.recognition as Recognition).imprint, body);
+      if (replica !== undefined) return { entry, replica };
     }
     return undefined;
   };
@@ -257,7 +258,8 @@ export function createReplicaCache(options: ReplicaCacheOptions = DEFAULT_REPLIC
     async recognize(body, lookups, version) {
       const found = recognized(body);
       if (found === undefined) return undefined;
-      const { entry, uid, names } = found;
+      const { entry, replica } = found;
+      const { uid, names } = replica;
       const recognition = entry.recognition as Recognition;
       if (!(await current(entry, await lookups.namespace(recognition.namespace), version, lookups))) return undefined;
       const bucket = recency.get(entry);
