@@ -8,7 +8,7 @@ import fc from 'fast-check';
 import t from 'tap';
 import { createLogger } from '../src/log.js';
 import { decodeReview, serializeReview, summarize, type AdmissionRequest, type AdmissionReview, type AdmissionSummary } from '../webhook/admission.js';
-import { imprint, matchImprint, MAX_IMPRINT_BYTES } from '../webhook/imprint.js';
+import { imprint, matchImprint, MAX_IMPRINT_BYTES, MAX_PLACE_BYTES } from '../webhook/imprint.js';
 import type { Lookups } from '../webhook/lookups.js';
 import { createMetrics } from '../webhook/metrics.js';
 import { createMutator, type MutationResult, type Mutator } from '../webhook/mutate.js';
@@ -128,6 +128,7 @@ const EDITS: Edit[] = [
   { name: 'a label more', review: (r) => void (labels(r)['team'] = 'payments') },
   { name: 'a label value with a quote', review: (r) => void (labels(r)['app'] = 'say "hi"') },
   { name: 'a label value with a non-ASCII letter', review: (r) => void (labels(r)['app'] = 'café') },
+  { name: 'a label value longer than a place holds', review: (r) => void (labels(r)['app'] = 'x'.repeat(300)) },
   { name: 'the username', review: (r) => void ((r.request.userInfo as { username: string }).username = 'system:admin') },
   {
     name: 'the token volume renamed in one place only',
@@ -263,6 +264,10 @@ t.test('a template its replicas cannot be told from is not imprinted, and they g
       'and its own body matches it',
     );
   t.equal(imprint(Buffer.from(text), 'another-uid', tokenVolume), undefined, 'a uid not the one parsed: not imprinted');
+  const longLabel = Buffer.from(text.replace('"app":"checkout"', `"app":"${'c'.repeat(MAX_PLACE_BYTES + 1)}"`));
+  const withLong = imprint(longLabel, uid, tokenVolume);
+  t.equal((withLong?.spans.length ?? 0) / 3, (kept?.spans.length ?? 0) / 3 - 1, 'a value longer than a place holds is fixed bytes');
+  if (withLong !== undefined) t.ok(matchImprint(withLong, longLabel), 'and a body with the same value matches');
 
   // Through the mutator: the structural cache still shares the patch, and every answer is a sharing-nothing one.
   const lookups = memoryLookups(cluster());

@@ -32,6 +32,13 @@ export interface Replica {
 /** Bodies larger than this are not kept: ordinary pods are 2–20 KiB, and a template's bytes stay in memory. */
 export const MAX_IMPRINT_BYTES = 64 * 1024;
 
+/**
+ * A place's value is this long at most: Kubernetes' names are 253 characters at most, label values 63, uids 36. A
+ * longer one is fixed bytes of its template, and a replica's longer one makes it no replica, so comparing a body
+ * with a template costs at most the template's length and this much per place, whatever the body holds.
+ */
+export const MAX_PLACE_BYTES = 256;
+
 /** Nesting at most: a pod nests about 12 levels in its AdmissionReview. */
 const MAX_DEPTH = 64;
 
@@ -113,7 +120,8 @@ export function matchImprint(imprint: Imprint, body: Buffer): Replica | undefine
     if (at + fixed > body.length || body.compare(template, from, start, at, at + fixed) !== 0) return undefined;
     at += fixed;
     const valueStart = at;
-    while (at < body.length && plain(body[at] as number)) at++;
+    const limit = Math.min(body.length, at + MAX_PLACE_BYTES);
+    while (at < limit && plain(body[at] as number)) at++;
     if (body[at] !== QUOTE) return undefined;
     const kind = spans[i + 2];
     if (kind === UID) {
@@ -197,7 +205,7 @@ function placesOf(body: Buffer, tokenVolume: string | undefined): number[] | und
         expectKey = false;
         continue;
       }
-      if (!isPlain) continue;
+      if (!isPlain || i - start > MAX_PLACE_BYTES) continue;
       const kind = placeKind(path, tokenVolume !== undefined && body.toString('latin1', start, i) === tokenVolume);
       if (kind !== undefined) spans.push(start, i, kind);
     }
