@@ -46,7 +46,7 @@ const MAX_DEPTH = 64;
 const TOKEN_PREFIX = Buffer.from('kube-api-access-', 'latin1');
 const TOKEN_LENGTH = TOKEN_PREFIX.length + 5;
 
-/** Metadata values a pod's admission never reads (replicas.ts): its names, identity and timestamps. */
+/** Metadata values a pod's admission never reads (replicas.ts): its identity and timestamps. Its names are places too, told apart for the log line. */
 const METADATA_FREE = new Set(['uid', 'resourceVersion', 'creationTimestamp']);
 const CONTAINER_LISTS = new Set(['containers', 'initContainers', 'ephemeralContainers']);
 
