@@ -93,12 +93,13 @@ export function serializeReview(response: AdmissionResponse): string {
   return JSON.stringify(encodeReview(response));
 }
 
-/** serializeReview of `response` split where its uid goes: `before + uid + after` is its text for a uid that JSON writes as it is. */
+/** serializeReview of a response split where its uid goes: `before + uid + after` is its text for a uid that JSON writes as it is. */
 export interface ReviewText {
   before: string;
   after: string;
 }
 
+/** The text of `response`'s AdmissionReview around its uid, to answer replicas for theirs without serializing it again. */
 export function reviewAround(response: AdmissionResponse): ReviewText {
   const text = serializeReview({ ...response, uid: '' });
   const at = text.indexOf('"uid":""') + '"uid":"'.length;
@@ -114,6 +115,7 @@ export interface AdmissionSummary {
   resource: string;
 }
 
+/** The log's names of `request`. */
 export function summarize(request: AdmissionRequest): AdmissionSummary {
   const metadata = objectMetadata(request.object);
   return {
@@ -131,7 +133,7 @@ export function podLogName(requestName: unknown, name: unknown, generateName: un
 }
 
 /** The object's metadata fields, as they came (unchecked). */
-export function objectMetadata(object: unknown): { name?: unknown; generateName?: unknown; namespace?: unknown } {
+function objectMetadata(object: unknown): { name?: unknown; generateName?: unknown; namespace?: unknown } {
   if (object === null || typeof object !== 'object') return {};
   const metadata = (object as { metadata?: unknown }).metadata;
   if (metadata === null || typeof metadata !== 'object') return {};
