@@ -354,3 +354,30 @@ t.test("kept bodies stay within the cache's byte bound", async (t) => {
   t.ok(await mutate.replica?.(bodyOf(replicaOf(versions[3] as Review))), 'the newest is recognized');
   t.equal(await mutate.replica?.(bodyOf(replicaOf(versions[0] as Review))), undefined, 'the oldest is not');
 });
+
+t.test('templates alike in annotations and image: the newest eight are told by their bytes, every one still shared', async (t) => {
+  const objects = cluster();
+  // Ten templates, each its own ServiceAccount: the template cache keeps eight per namespace, ServiceAccount and image.
+  objects.serviceAccounts.push(...Array.from({ length: 10 }, (_, i) => serviceAccount('shop', `worker-${i}`)));
+  const lookups = memoryLookups(objects);
+  const cache = createReplicaCache();
+  const mutate = createMutator(SETTINGS, lookups, cache);
+  const template = loadReview('deployment-pod');
+  const versions = Array.from({ length: 10 }, (_, i) => {
+    const review = structuredClone(template);
+    spec(review).serviceAccountName = `worker-${i}`;
+    return review;
+  });
+  for (const review of versions) await admitParsed(mutate, bodyOf(replicaOf(review)));
+  t.equal(cache.size().templates, 10, 'all ten kept');
+  for (const [i, review] of versions.entries()) {
+    const body = bodyOf(replicaOf(review));
+    const replica = await mutate.replica?.(body);
+    if (i < 2) {
+      t.equal(replica, undefined, `version ${i}: its body was let go`);
+      t.equal((await admitParsed(mutate, body)).shared, true, `version ${i}: shared once parsed`);
+    } else {
+      t.ok(replica, `version ${i}: told by its bytes`);
+    }
+  }
+});

@@ -58,18 +58,31 @@ function plain(byte: number): boolean {
   return byte >= 0x20 && byte <= 0x7e && byte !== QUOTE && byte !== BACKSLASH;
 }
 
-const ANNOTATIONS = Buffer.from('"annotations":{', 'latin1');
-const MAX_HINT_BYTES = 1024;
+/** The hint's parts: the first annotations object up to its first `}`, the first container image up to its quote. */
+const HINT_PARTS: ReadonlyArray<{ marker: Buffer; end: number }> = [
+  { marker: Buffer.from('"annotations":{', 'latin1'), end: 0x7d },
+  { marker: Buffer.from('"image":"', 'latin1'), end: QUOTE },
+];
+const MAX_HINT_PART_BYTES = 1024;
 
 /**
- * Where to look for a body's templates: the bytes of its first annotations object, up to its first `}` (all of it,
- * in a pod's annotations, unless a value holds one). Fixed bytes of a template, so its replicas find it; '' without.
+ * Where to look for a body's templates: the bytes of its pod's annotations (all of them, unless a value holds a `}`)
+ * and of its first image. Fixed bytes of a template, so its replicas find it; pods of other templates mostly differ
+ * there. A part a body lacks is empty.
  */
 export function hintOf(body: Buffer): string {
-  const start = body.indexOf(ANNOTATIONS);
-  if (start < 0) return '';
-  const end = body.indexOf(0x7d, start);
-  return body.toString('latin1', start, Math.min(end < 0 ? body.length : end + 1, start + MAX_HINT_BYTES));
+  return hintParts(body)
+    .map(([start, end]) => body.toString('latin1', start, end))
+    .join('\n');
+}
+
+function hintParts(body: Buffer): Array<[number, number]> {
+  return HINT_PARTS.map(({ marker, end }) => {
+    const start = body.indexOf(marker);
+    if (start < 0) return [0, 0];
+    const stop = body.indexOf(end, start + marker.length);
+    return [start, Math.min(stop < 0 ? body.length : stop + 1, start + MAX_HINT_PART_BYTES)];
+  });
 }
 
 /**
@@ -90,11 +103,9 @@ export function imprint(body: Buffer, uid: string, tokenVolume: string | undefin
   if (uids !== 1) return undefined;
   const own = Buffer.allocUnsafeSlow(body.length);
   body.copy(own);
-  const hint = hintOf(own);
-  const start = own.indexOf(ANNOTATIONS);
   // The hint must be fixed bytes for replicas to share it; the walk puts no place there, but say so.
-  const fixed = start < 0 || !overlaps(spans, start, start + hint.length);
-  return { body: own, spans: Int32Array.from(spans), hint: fixed ? hint : '' };
+  const fixed = hintParts(own).every(([start, end]) => !overlaps(spans, start, end));
+  return { body: own, spans: Int32Array.from(spans), hint: fixed ? hintOf(own) : '' };
 }
 
 function overlaps(spans: number[], from: number, to: number): boolean {

@@ -33,8 +33,11 @@ interface Entry {
   /** The patch, base64, as the AdmissionResponse carries it. */
   readonly patch: string;
   readonly warnings: readonly string[];
-  /** The first pod's request body and what its replicas recognized by their bytes are told; none when it cannot be imprinted. */
-  readonly recognition: Recognition | undefined;
+  /**
+   * The first pod's request body and what its replicas recognized by their bytes are told; none when it cannot be
+   * imprinted, or once its hint has more templates than PER_BUCKET (the template itself stays).
+   */
+  recognition: Recognition | undefined;
 }
 
 interface Recognition {
@@ -152,12 +155,18 @@ export function createReplicaCache(options: ReplicaCacheOptions = DEFAULT_REPLIC
     if (entries.length === 0) buckets.delete(bucket);
     recency.delete(entry);
     values -= entry.values;
+    forget(entry);
+  };
+
+  /** Drop `entry`'s kept body: its replicas go on being shared once parsed. */
+  const forget = (entry: Entry): void => {
     if (entry.recognition === undefined) return;
     const { hint, body } = entry.recognition.imprint;
     const byHint = imprints.get(hint) ?? [];
     byHint.splice(byHint.indexOf(entry), 1);
     if (byHint.length === 0) imprints.delete(hint);
     bodyBytes -= body.length;
+    entry.recognition = undefined;
   };
 
   const touch = (entry: Entry, bucket: string): void => {
@@ -191,7 +200,7 @@ export function createReplicaCache(options: ReplicaCacheOptions = DEFAULT_REPLIC
       byHint.unshift(entry);
       bodyBytes += body.length;
       const oldest = byHint[PER_BUCKET];
-      if (oldest !== undefined) remove(oldest, recency.get(oldest) as string);
+      if (oldest !== undefined) forget(oldest);
     }
     for (const [old, oldBucket] of recency) {
       if (recency.size <= options.maxTemplates && values <= options.maxValues && bodyBytes <= options.maxBodyBytes) break;
@@ -263,10 +272,10 @@ export function createReplicaCache(options: ReplicaCacheOptions = DEFAULT_REPLIC
       const recognition = entry.recognition as Recognition;
       if (!(await current(entry, await lookups.namespace(recognition.namespace), version, lookups))) return undefined;
       const bucket = recency.get(entry);
-      // Gone meanwhile (another admission's store evicted it): its answer still held when it was read.
-      if (bucket !== undefined) {
-        touch(entry, bucket);
-        const byHint = imprints.get(recognition.imprint.hint) as Entry[];
+      // Gone meanwhile (another admission's store evicted it or its body): its answer still held when it was read.
+      if (bucket !== undefined) touch(entry, bucket);
+      const byHint = entry.recognition === undefined ? undefined : imprints.get(recognition.imprint.hint);
+      if (byHint !== undefined) {
         byHint.splice(byHint.indexOf(entry), 1);
         byHint.unshift(entry);
       }
