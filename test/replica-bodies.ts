@@ -8,7 +8,7 @@ import fc from 'fast-check';
 import t from 'tap';
 import { createLogger } from '../src/log.js';
 import { decodeReview, serializeReview, summarize, type AdmissionRequest, type AdmissionReview, type AdmissionSummary } from '../webhook/admission.js';
-import { imprint, matchImprint, MAX_IMPRINT_BYTES, MAX_PLACE_BYTES } from '../webhook/imprint.js';
+import { hintOf, imprint, matchImprint, MAX_IMPRINT_BYTES, MAX_PLACE_BYTES } from '../webhook/imprint.js';
 import type { Lookups } from '../webhook/lookups.js';
 import { createMetrics } from '../webhook/metrics.js';
 import { createMutator, type MutationResult, type Mutator } from '../webhook/mutate.js';
@@ -380,4 +380,22 @@ t.test('templates alike in annotations and image: the newest eight are told by t
       t.ok(replica, `version ${i}: told by its bytes`);
     }
   }
+});
+
+t.test("a body's hint: its pod's annotations, or its first image when it has none", async (t) => {
+  const pod = (annotations: Record<string, string> | undefined, image: string): Buffer => {
+    const review = loadReview('deployment-pod');
+    const metadata = review.request.object.metadata as Record<string, unknown>;
+    if (annotations === undefined) delete metadata.annotations;
+    else metadata.annotations = annotations;
+    (spec(review).containers[0] as { image: string }).image = image;
+    return bodyOf(replicaOf(review));
+  };
+  const annotated = { 'akv-injector.io/inject': 'true' };
+  t.equal(hintOf(pod(annotated, 'a:1')), '"annotations":{"akv-injector.io/inject":"true"}');
+  t.equal(hintOf(pod(annotated, 'a:1')), hintOf(pod(annotated, 'b:2')), 'annotations first');
+  t.equal(hintOf(pod(undefined, 'a:1')), '"image":"a:1"');
+  t.equal(hintOf(pod({}, 'a:1')), '"image":"a:1"', 'empty annotations count as none');
+  t.not(hintOf(pod(undefined, 'a:1')), hintOf(pod(undefined, 'b:2')));
+  t.equal(hintOf(Buffer.from('{"kind":"AdmissionReview"}')), '');
 });

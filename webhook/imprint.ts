@@ -58,31 +58,32 @@ function plain(byte: number): boolean {
   return byte >= 0x20 && byte <= 0x7e && byte !== QUOTE && byte !== BACKSLASH;
 }
 
-/** The hint's parts: the first annotations object up to its first `}`, the first container image up to its quote. */
-const HINT_PARTS: ReadonlyArray<{ marker: Buffer; end: number }> = [
+/** Where a hint is read: the first annotations object up to its first `}`, or without one the first image. */
+const HINT_SOURCES: ReadonlyArray<{ marker: Buffer; end: number }> = [
   { marker: Buffer.from('"annotations":{', 'latin1'), end: 0x7d },
   { marker: Buffer.from('"image":"', 'latin1'), end: QUOTE },
 ];
-const MAX_HINT_PART_BYTES = 1024;
+const MAX_HINT_BYTES = 1024;
 
 /**
- * Where to look for a body's templates: the bytes of its pod's annotations (all of them, unless a value holds a `}`)
- * and of its first image. Fixed bytes of a template, so its replicas find it; pods of other templates mostly differ
- * there. A part a body lacks is empty.
+ * Where to look for a body's templates: the bytes of its pod's annotations (all of them, unless a value holds a `}`),
+ * or of its first image when it has none (or none but `{}`). Fixed bytes of a template, so its replicas find it; '' with neither.
  */
 export function hintOf(body: Buffer): string {
-  return hintParts(body)
-    .map(([start, end]) => body.toString('latin1', start, end))
-    .join('\n');
+  const [start, end] = hintRange(body);
+  return body.toString('latin1', start, end);
 }
 
-function hintParts(body: Buffer): Array<[number, number]> {
-  return HINT_PARTS.map(({ marker, end }) => {
+function hintRange(body: Buffer): [number, number] {
+  for (const { marker, end } of HINT_SOURCES) {
     const start = body.indexOf(marker);
-    if (start < 0) return [0, 0];
+    if (start < 0) continue;
     const stop = body.indexOf(end, start + marker.length);
-    return [start, Math.min(stop < 0 ? body.length : stop + 1, start + MAX_HINT_PART_BYTES)];
-  });
+    // Empty annotations tell templates apart no better than none.
+    if (stop === start + marker.length) continue;
+    return [start, Math.min(stop < 0 ? body.length : stop + 1, start + MAX_HINT_BYTES)];
+  }
+  return [0, 0];
 }
 
 /**
@@ -104,7 +105,7 @@ export function imprint(body: Buffer, uid: string, tokenVolume: string | undefin
   const own = Buffer.allocUnsafeSlow(body.length);
   body.copy(own);
   // The hint must be fixed bytes for replicas to share it; the walk puts no place there, but say so.
-  const fixed = hintParts(own).every(([start, end]) => !overlaps(spans, start, end));
+  const fixed = !overlaps(spans, ...hintRange(own));
   return { body: own, spans: Int32Array.from(spans), hint: fixed ? hintOf(own) : '' };
 }
 
