@@ -689,7 +689,7 @@ t.test("an images: override in an overlay of yours changes the webhook's image a
       const objects = renderKustomization(mine);
       t.same(webhookImages(objects), { image: expected, initImage: expected }, `${overlay}, images: ${what}`);
       const { container } = installation(objects);
-      t.equal(container.env?.find((e) => e.name === 'NODE_OPTIONS')?.value, '--max-old-space-size=128 --max-semi-space-size=4', 'other env values untouched');
+      t.equal(container.env?.find((e) => e.name === 'NODE_OPTIONS')?.value, '--max-old-space-size=128 --max-semi-space-size=2', 'other env values untouched');
     }
   }
 });

@@ -225,7 +225,7 @@ export interface RunOptions {
  * A webhook started with no young-generation size of its own (`node dist/cli.js`, `npx`: no NODE_OPTIONS) keeps the
  * young generation near its first size instead of growing it to 2 × 16 MiB or more under load: of the flags that
  * bound it, this is the one V8 still reads after start-up. bench:webhook on Node 24 without flags: peak RSS 128 MiB
- * with it, 140 without. One that has a size (the Deployment's NODE_OPTIONS, --max-semi-space-size=4) keeps it.
+ * with it, 140 without. One that has a size (the Deployment's NODE_OPTIONS, --max-semi-space-size=2) keeps it.
  */
 export function limitYoungGeneration(nodeOptions = process.env.NODE_OPTIONS ?? '', execArgv = process.execArgv): boolean {
   if ([...nodeOptions.split(/\s+/), ...execArgv].some((flag) => /^--max[-_]semi[-_]space[-_]size\b/.test(flag))) return false;
