@@ -42,9 +42,8 @@ export const MAX_PLACE_BYTES = 256;
 /** Nesting at most: a pod nests about 12 levels in its AdmissionReview. */
 const MAX_DEPTH = 64;
 
-/** The characters the token volume's name has (replicas.ts TOKEN_VOLUME_NAME): `kube-api-access-` and five. */
-const TOKEN_PREFIX = Buffer.from('kube-api-access-', 'latin1');
-const TOKEN_LENGTH = TOKEN_PREFIX.length + 5;
+/** The volume the ServiceAccount admission plugin adds: `kube-api-access-` and 5 characters of its random alphabet. */
+export const TOKEN_VOLUME_NAME = /^kube-api-access-[a-z0-9]{5}$/;
 
 /** Metadata values a pod's admission never reads (replicas.ts): its identity and timestamps. Its names are places too, told apart for the log line. */
 const METADATA_FREE = new Set(['uid', 'resourceVersion', 'creationTimestamp']);
@@ -126,6 +125,7 @@ export function matchImprint(imprint: Imprint, body: Buffer): Replica | undefine
   let uid = '';
   const names: Replica['names'] = [undefined, undefined, undefined];
   let tokenStart = -1;
+  let tokenEnd = -1;
   for (let i = 0; i < spans.length; i += 3) {
     const start = spans[i] as number;
     const fixed = start - from;
@@ -141,9 +141,10 @@ export function matchImprint(imprint: Imprint, body: Buffer): Replica | undefine
       uid = body.toString('latin1', valueStart, at);
     } else if (kind === TOKEN) {
       if (tokenStart < 0) {
-        if (!isTokenVolumeName(body, valueStart, at)) return undefined;
+        if (!TOKEN_VOLUME_NAME.test(body.toString('latin1', valueStart, at))) return undefined;
         tokenStart = valueStart;
-      } else if (at - valueStart !== TOKEN_LENGTH || body.compare(body, tokenStart, tokenStart + TOKEN_LENGTH, valueStart, at) !== 0) {
+        tokenEnd = at;
+      } else if (at - valueStart !== tokenEnd - tokenStart || body.compare(body, tokenStart, tokenEnd, valueStart, at) !== 0) {
         return undefined;
       }
     } else if (kind !== FREE) {
@@ -153,15 +154,6 @@ export function matchImprint(imprint: Imprint, body: Buffer): Replica | undefine
   }
   if (body.length - at !== template.length - from || body.compare(template, from, template.length, at, body.length) !== 0) return undefined;
   return { uid, names };
-}
-
-function isTokenVolumeName(body: Buffer, start: number, end: number): boolean {
-  if (end - start !== TOKEN_LENGTH || body.compare(TOKEN_PREFIX, 0, TOKEN_PREFIX.length, start, start + TOKEN_PREFIX.length) !== 0) return false;
-  for (let i = start + TOKEN_PREFIX.length; i < end; i++) {
-    const byte = body[i] as number;
-    if (!((byte >= 0x61 && byte <= 0x7a) || (byte >= 0x30 && byte <= 0x39))) return false;
-  }
-  return true;
 }
 
 /** FREE places that hold a name of the pod, told apart for the log line. */

@@ -16,7 +16,7 @@
 // admission.
 import type { V1Namespace, V1Pod, V1PodSpec, V1Volume } from '@kubernetes/client-node';
 import { podLogName, reviewAround, summarize, type AdmissionRequest, type AdmissionResponse, type AdmissionSummary, type ReviewText } from './admission.js';
-import { hintOf, imprint, matchImprint, type Imprint, type Replica } from './imprint.js';
+import { hintOf, imprint, matchImprint, TOKEN_VOLUME_NAME, type Imprint, type Replica } from './imprint.js';
 import type { Lookups } from './lookups.js';
 
 /** What an injection of one template read, and what it came to. */
@@ -127,9 +127,6 @@ export interface ReplicaCacheOptions {
  * their request bodies 3–10 KiB.
  */
 export const DEFAULT_REPLICA_CACHE: ReplicaCacheOptions = { maxTemplates: 256, maxValues: 100_000, maxValuesPerTemplate: 5_000, maxBodyBytes: 4 * 1024 * 1024 };
-
-/** The volume the ServiceAccount admission plugin adds: `kube-api-access-` and 5 characters of its random alphabet. */
-const TOKEN_VOLUME_NAME = /^kube-api-access-[a-z0-9]{5}$/;
 
 /** Templates are found among the few of their bucket: pods of one namespace, ServiceAccount and first container image. */
 const PER_BUCKET = 8;
