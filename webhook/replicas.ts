@@ -166,10 +166,10 @@ export function createReplicaCache(options: ReplicaCacheOptions = DEFAULT_REPLIC
     entry.recognition = undefined;
   };
 
+  /** `entry` used: first of its bucket, of its hint, and the most recent of all. */
   const touch = (entry: Entry, bucket: string): void => {
-    const entries = buckets.get(bucket) as Entry[];
-    entries.splice(entries.indexOf(entry), 1);
-    entries.unshift(entry);
+    toFront(buckets.get(bucket) as Entry[], entry);
+    if (entry.recognition !== undefined) toFront(imprints.get(entry.recognition.imprint.hint) as Entry[], entry);
     recency.delete(entry);
     recency.set(entry, bucket);
   };
@@ -269,13 +269,8 @@ export function createReplicaCache(options: ReplicaCacheOptions = DEFAULT_REPLIC
       const recognition = entry.recognition as Recognition;
       if (!(await current(entry, await lookups.namespace(recognition.namespace), version, lookups))) return undefined;
       const bucket = recency.get(entry);
-      // Gone meanwhile (another admission's store evicted it or its body): its answer still held when it was read.
+      // Gone meanwhile (another admission's store evicted it): its answer still held when it was read.
       if (bucket !== undefined) touch(entry, bucket);
-      const byHint = entry.recognition === undefined ? undefined : imprints.get(recognition.imprint.hint);
-      if (byHint !== undefined) {
-        byHint.splice(byHint.indexOf(entry), 1);
-        byHint.unshift(entry);
-      }
       const [requestName, name, generateName] = recognition.names;
       const pod = podLogName(names[0] ?? requestName, names[1] ?? name, names[2] ?? generateName);
       return {
@@ -298,6 +293,11 @@ function recognitionOf(admitted: Admitted, namespace: string, pod: V1Pod, tokenV
   if (kept === undefined) return undefined;
   const names = [request.name, pod.metadata?.name, pod.metadata?.generateName] as const;
   return { imprint: kept, namespace, reason, summary: summarize(request), names, review: reviewAround(response) };
+}
+
+function toFront(list: Entry[], entry: Entry): void {
+  list.splice(list.indexOf(entry), 1);
+  list.unshift(entry);
 }
 
 /** The name of the pod's one ServiceAccount token volume, if it has exactly one. */
