@@ -1,19 +1,12 @@
 // bench:webhook's request bodies: distinct AdmissionReviews of pods a ReplicaSet controller creates from four
 // Deployment templates (fresh uid, pod-template hash, owner uid and `kube-api-access-*` suffix each).
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
+import { generatedSuffix } from '../test/fixtures/replica-cluster.js';
 import capturedPod from '../test/fixtures/admission/deployment-pod.json' with { type: 'json' };
 
 export const NAMESPACE = 'shop';
 export const CLIENT_ID = '8f1c2b7a-3d4e-4f5a-9b6c-7d8e9f0a1b2c';
 export const TENANT_ID = '72f988bf-86f1-41af-91ab-2d7cd011db47';
-
-const ALPHANUMS = 'bcdfghjklmnpqrstvwxz2456789'; // the alphabet of Kubernetes' generated name suffixes
-function suffix(length: number): string {
-  const bytes = randomBytes(length);
-  let out = '';
-  for (const byte of bytes) out += ALPHANUMS[byte % ALPHANUMS.length];
-  return out;
-}
 
 export interface Template {
   app: string;
@@ -197,8 +190,8 @@ export const TEMPLATES: Template[] = [
 
 /** A fresh AdmissionReview for a pod the ReplicaSet controller creates from `template`. */
 export function review(template: Template): string {
-  const hash = suffix(10);
-  const apiAccess = `kube-api-access-${suffix(5)}`;
+  const hash = generatedSuffix(10);
+  const apiAccess = `kube-api-access-${generatedSuffix(5)}`;
   const serviceAccountMount = { name: apiAccess, readOnly: true, mountPath: '/var/run/secrets/kubernetes.io/serviceaccount' };
   const withMount = (c: Record<string, unknown>): Record<string, unknown> => ({
     ...containerDefaults,

@@ -3,7 +3,7 @@
 // the one a webhook that shares nothing gives it; every other body must go the whole way.
 import { randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
-import type { V1Pod, V1ServiceAccount } from '@kubernetes/client-node';
+import type { V1Pod } from '@kubernetes/client-node';
 import fc from 'fast-check';
 import t from 'tap';
 import { createLogger } from '../src/log.js';
@@ -17,27 +17,16 @@ import { buildApp } from '../webhook/server.js';
 import { FIXTURES, loadReview, type FixtureName } from './fixtures/admission-fixtures.js';
 import { SETTINGS } from './fixtures/arbitraries.js';
 import { memoryLookups, type MemoryCluster } from './fixtures/memory-lookups.js';
+import { FIXTURE_CLIENT_ID, fixtureNamespaces, fixtureServiceAccounts, generatedSuffix, serviceAccount } from './fixtures/replica-cluster.js';
 
 type Review = AdmissionReview & { request: AdmissionRequest & { object: V1Pod } };
 
-const CLIENT = '0b4b0a4c-1f3e-4c55-9c8e-6f1f0e6d2a01';
-const serviceAccount = (namespace: string, name: string, clientId = CLIENT): V1ServiceAccount => ({
-  metadata: { namespace, name, annotations: { 'azure.workload.identity/client-id': clientId } },
-});
+const CLIENT = FIXTURE_CLIENT_ID;
 
 /** The fixtures' namespaces and ServiceAccounts; tests replace objects, as an informer does on a watch event. */
 function cluster(): MemoryCluster & Required<Pick<MemoryCluster, 'namespaces' | 'serviceAccounts'>> {
-  return {
-    namespaces: [{ metadata: { name: 'shop' } }, { metadata: { name: 'finance', annotations: { 'akv-injector.io/cloud': 'AzureUSGovernmentCloud' } } }],
-    serviceAccounts: [
-      ...['checkout', 'reports', 'payments', 'orders', 'legacy-api'].map((name) => serviceAccount('shop', name)),
-      serviceAccount('finance', 'ledger'),
-    ],
-  };
+  return { namespaces: fixtureNamespaces(), serviceAccounts: fixtureServiceAccounts() };
 }
-
-const ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
-const suffix = (length: number): string => Array.from({ length }, () => ALPHABET[Math.floor(Math.random() * ALPHABET.length)]).join('');
 
 /**
  * The next pod a controller makes from `template`, as the API server sends it: every value it gives each pod fresh
@@ -49,18 +38,18 @@ function replicaOf(template: Review): Review {
   request.uid = randomUUID();
   if (request.userInfo?.uid !== undefined) request.userInfo.uid = randomUUID();
   const metadata = request.object.metadata ?? {};
-  if (metadata.generateName !== undefined) metadata.generateName = `app-${suffix(9)}-`;
-  if (metadata.name !== undefined) metadata.name = `app-${suffix(2)}`;
-  if (typeof request.name === 'string') request.name = metadata.name ?? `app-${suffix(2)}`;
-  for (const key of Object.keys(metadata.labels ?? {})) (metadata.labels as Record<string, string>)[key] = suffix(10);
+  if (metadata.generateName !== undefined) metadata.generateName = `app-${generatedSuffix(9)}-`;
+  if (metadata.name !== undefined) metadata.name = `app-${generatedSuffix(2)}`;
+  if (typeof request.name === 'string') request.name = metadata.name ?? `app-${generatedSuffix(2)}`;
+  for (const key of Object.keys(metadata.labels ?? {})) (metadata.labels as Record<string, string>)[key] = generatedSuffix(10);
   for (const owner of metadata.ownerReferences ?? []) {
     owner.uid = randomUUID();
-    owner.name = `app-${suffix(9)}`;
+    owner.name = `app-${generatedSuffix(9)}`;
   }
   for (const entry of metadata.managedFields ?? []) if (entry.time !== undefined) (entry as { time: unknown }).time = new Date().toISOString();
   const spec = request.object.spec as NonNullable<V1Pod['spec']>;
   const old = spec.volumes?.find((v) => v.name.startsWith('kube-api-access-'))?.name;
-  const fresh = `kube-api-access-${suffix(5)}`;
+  const fresh = `kube-api-access-${generatedSuffix(5)}`;
   for (const volume of spec.volumes ?? []) if (volume.name === old) volume.name = fresh;
   for (const container of [...spec.containers, ...(spec.initContainers ?? [])]) {
     for (const mount of container.volumeMounts ?? []) if (mount.name === old) mount.name = fresh;

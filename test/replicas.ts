@@ -14,8 +14,9 @@ import type { KubeVersion } from '../webhook/server-version.js';
 import { applyResponse, loadReview, podCreateReview, type FixtureName } from './fixtures/admission-fixtures.js';
 import { SETTINGS, validScenario } from './fixtures/arbitraries.js';
 import { memoryLookups } from './fixtures/memory-lookups.js';
+import { FIXTURE_CLIENT_ID, fixtureNamespaces, fixtureServiceAccounts, generatedSuffix, serviceAccount } from './fixtures/replica-cluster.js';
 
-const CLIENT = '0b4b0a4c-1f3e-4c55-9c8e-6f1f0e6d2a01';
+const CLIENT = FIXTURE_CLIENT_ID;
 const OTHER_CLIENT = '5d0c7e9a-2b4f-4e61-8a3d-9c1b2e3f4a5b';
 
 /** A cluster whose objects the test replaces, as an informer does on a watch event: a new object each time. */
@@ -25,23 +26,12 @@ class Cluster implements Lookups {
   reads = 0;
 
   constructor() {
-    this.namespaces.set('shop', { metadata: { name: 'shop' } });
-    // The StatefulSet fixture's cloud comes from its namespace, as in test/mutate.ts.
-    this.namespaces.set('finance', { metadata: { name: 'finance', annotations: { 'akv-injector.io/cloud': 'AzureUSGovernmentCloud' } } });
-    for (const [namespace, name] of [
-      ['shop', 'checkout'],
-      ['shop', 'reports'],
-      ['shop', 'payments'],
-      ['shop', 'orders'],
-      ['shop', 'legacy-api'],
-      ['finance', 'ledger'],
-    ] as const) {
-      this.setServiceAccount(namespace, name, CLIENT);
-    }
+    for (const namespace of fixtureNamespaces()) this.namespaces.set(namespace.metadata?.name ?? '', namespace);
+    for (const sa of fixtureServiceAccounts()) this.serviceAccounts.set(`${sa.metadata?.namespace}/${sa.metadata?.name}`, sa);
   }
 
   setServiceAccount(namespace: string, name: string, clientId: string): void {
-    this.serviceAccounts.set(`${namespace}/${name}`, { metadata: { namespace, name, annotations: { 'azure.workload.identity/client-id': clientId } } });
+    this.serviceAccounts.set(`${namespace}/${name}`, serviceAccount(namespace, name, clientId));
   }
 
   async namespace(name: string): Promise<V1Namespace | undefined> {
@@ -56,21 +46,18 @@ class Cluster implements Lookups {
   }
 }
 
-const ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
-const randomSuffix = (length: number): string => Array.from({ length }, () => ALPHABET[Math.floor(Math.random() * ALPHABET.length)]).join('');
-
 /** The next pod a controller makes from `template`: its own uid, name, owner, pod-template hash and token volume name. */
 function replica(template: AdmissionRequest & { object: V1Pod }): AdmissionRequest & { object: V1Pod } {
   const request = structuredClone(template);
   const pod = request.object;
   request.uid = randomUUID();
   const metadata = pod.metadata ?? {};
-  metadata.name = `${metadata.generateName ?? 'pod-'}${randomSuffix(5)}`;
-  metadata.labels = { ...metadata.labels, 'pod-template-hash': randomSuffix(10) };
+  metadata.name = `${metadata.generateName ?? 'pod-'}${generatedSuffix(5)}`;
+  metadata.labels = { ...metadata.labels, 'pod-template-hash': generatedSuffix(10) };
   for (const owner of metadata.ownerReferences ?? []) owner.uid = randomUUID();
   const old = pod.spec?.volumes?.find((v) => v.name.startsWith('kube-api-access-'))?.name;
   if (old !== undefined) {
-    const fresh = `kube-api-access-${randomSuffix(5)}`;
+    const fresh = `kube-api-access-${generatedSuffix(5)}`;
     for (const volume of pod.spec?.volumes ?? []) if (volume.name === old) volume.name = fresh;
     for (const container of [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? [])]) {
       for (const mount of container.volumeMounts ?? []) if (mount.name === old) mount.name = fresh;
@@ -320,7 +307,7 @@ t.test('any valid pod and configuration: every replica gets the answer a webhook
 function withTokenVolume(pod: V1Pod): V1Pod {
   const copy = structuredClone(pod);
   const spec = copy.spec as NonNullable<V1Pod['spec']>;
-  const name = `kube-api-access-${randomSuffix(5)}`;
+  const name = `kube-api-access-${generatedSuffix(5)}`;
   spec.volumes = [...(spec.volumes ?? []), { name, projected: { sources: [{ serviceAccountToken: { path: 'token', expirationSeconds: 3607 } }] } }];
   for (const container of [...spec.containers, ...(spec.initContainers ?? [])]) {
     container.volumeMounts = [...(container.volumeMounts ?? []), { name, mountPath: '/var/run/secrets/kubernetes.io/serviceaccount', readOnly: true }];
