@@ -1,6 +1,6 @@
 # akv-injector: one image, both roles (webhook and the fetch init container).
-# Build: the project's own lockfile and bundler. Warm: the fetch's compile cache. Run: distroless Node.js 24,
-# non-root, only dist/ (with dist/compile-cache).
+# Build: the project's own lockfile and bundler. Warm: the fetch's code cache. Run: distroless Node.js 24,
+# non-root, only dist/ (with dist/code-cache).
 
 FROM node:24-bookworm-slim AS build
 WORKDIR /src
@@ -13,14 +13,14 @@ COPY src src
 COPY webhook webhook
 RUN npm run build
 
-# Warm-up: the fetch's compile cache, made by the runtime image's own Node binary as its user, with the fetch's
-# NODE_OPTIONS (Node keys the cache by version, uid and V8 flags, and reads it from the read-only root filesystem
-# only when that key's folder exists).
+# Warm-up: the fetch's code cache, made by the runtime image's own Node binary as its user, with the fetch's
+# NODE_OPTIONS (V8 uses a code cache only under the version and flags it was made with), from a fetch rehearsed
+# against a stand-in Entra ID and Key Vault on the loopback interface (no network needed).
 FROM gcr.io/distroless/nodejs24-debian12:nonroot AS warm
 COPY --from=build --chown=65532:65532 /src/dist /app/dist
 USER 65532:65532
 ENV NODE_OPTIONS=--max-semi-space-size=1
-RUN ["/nodejs/bin/node", "/app/dist/compile-cache-warm-up.js"]
+RUN ["/nodejs/bin/node", "/app/dist/code-cache-warm-up.mjs"]
 
 FROM gcr.io/distroless/nodejs24-debian12:nonroot
 WORKDIR /app

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
-// akv-injector's command line, above both roles: read the command, then load only that command's code.
-import { compileCacheDir, useCompileCache } from '../src/fetch/compile-cache.js';
+// akv-injector's command line, above both roles: read the command, then load only that command's code. Bundled as
+// dist/cli.mjs, loaded by dist/cli.js (cli/launch.ts), which runs a fetch itself.
 import { mark } from '../src/fetch/phases.js';
 import { VERSION } from '../src/version.js';
+import { asksForHelp, finish } from './finish.js';
 
 mark('main');
 
@@ -80,12 +81,6 @@ function commandUsage(command: string): string {
   return `Usage: akv-injector ${command} [flags]\n\n${lines.slice(start, end).join('\n')}\n`;
 }
 
-/** True when the arguments ask for help (before a `--`, which ends the flags). */
-function asksForHelp(args: string[]): boolean {
-  const flags = args.includes('--') ? args.slice(0, args.indexOf('--')) : args;
-  return flags.includes('--help') || flags.includes('-h');
-}
-
 /** Run the CLI and return the process exit code. */
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -95,9 +90,8 @@ export async function main(argv: string[]): Promise<number> {
   }
   switch (command) {
     case 'fetch':
-      // The image's compile cache (a fetch is a new process each time; the webhook compiles once).
-      useCompileCache(compileCacheDir(import.meta.url));
-      return (await import('../src/fetch/command.js')).fetchCommand(rest);
+      // As dist/cli.js runs it: a script of its own, compiled with the code cache the image carries.
+      return (await import('../src/fetch/code-cache.js')).loadFetchScript(import.meta.dirname).fetchCommand(rest);
     case 'refresh':
       return (await import('../src/refresh/command.js')).refreshCommand(rest);
     case 'webhook':
@@ -161,23 +155,4 @@ async function certsCommand(args: string[]): Promise<number> {
   }
 }
 
-const command = process.argv[2];
-main(process.argv.slice(2))
-  .catch((error: unknown) => {
-    // The kind of error and where it was thrown; its message may quote what a server sent, so it is not shown.
-    const frames =
-      error instanceof Error
-        ? (error.stack ?? '')
-            .split('\n')
-            .filter((line) => /^\s+at /.test(line))
-            .join('\n')
-        : '';
-    process.stderr.write(`akv-injector: unexpected error (${error instanceof Error ? error.name : typeof error})\n${frames}\n`);
-    return 70;
-  })
-  .then((code) => {
-    // The fetch's outcome is final once it is reported: nothing still pending (a token request the identity
-    // pipeline is still retrying, a connection that never answers) may keep the init container running.
-    if (command === 'fetch' || command === 'refresh') process.exit(code);
-    process.exitCode = code;
-  });
+finish(process.argv[2], main(process.argv.slice(2)));

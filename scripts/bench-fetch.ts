@@ -6,8 +6,8 @@
 // targets, and exits 1 when one is missed.
 //
 // BENCH_NODE: the Node.js binary measured (default: this one; the image runs Node 24). BENCH_RUNS (default 8),
-// BENCH_LATENCY_MS (20), BENCH_VAULT_HTTP2=0 (an HTTP/1.1-only vault), BENCH_COMPILE_CACHE=0 (no compile cache,
-// which the image has: made here as the Dockerfile makes it), BENCH_NODE_ARGS (e.g. "--cpu-prof
+// BENCH_LATENCY_MS (20), BENCH_VAULT_HTTP2=0 (an HTTP/1.1-only vault), BENCH_CODE_CACHE=0 (no code cache for the
+// fetch's script, which the image has: made here as the Dockerfile makes it), BENCH_NODE_ARGS (e.g. "--cpu-prof
 // --cpu-prof-dir=/tmp/prof") passed to every measured process, BENCH_KEEP_SCRATCH=1 (keep the bundle it ran, and its
 // source maps, which a profile's locations point into).
 import { execFile, spawn } from 'node:child_process';
@@ -16,7 +16,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
-import type { Phase } from '../src/fetch/phases.js';
+import type { CodeCacheUse, Phase } from '../src/fetch/phases.js';
 import { buildDist } from '../test/fixtures/dist.js';
 import { startFetchWorld, VAULT_NAME } from '../test/fixtures/fetch-world.js';
 import { median } from './median.js';
@@ -43,16 +43,13 @@ const nodeVersion = (await promisify(execFile)(NODE, ['--version'])).stdout.trim
 log(`bench:fetch — node ${nodeVersion} (${NODE}), ${RUNS} runs, ${LATENCY_MS} ms added per response`);
 log('building the bundle into a folder of its own …');
 const cli = await buildDist(scratch);
-let compileCache = 'none';
-if (process.env.BENCH_COMPILE_CACHE !== '0') {
+let codeCache = 'none (BENCH_CODE_CACHE=0)';
+if (process.env.BENCH_CODE_CACHE !== '0') {
   // As the Dockerfile's warm stage does: the same Node binary and flags, this user.
-  const warm = await promisify(execFile)(NODE, [...IMAGE_FLAGS, join(dirname(cli), 'compile-cache-warm-up.js')]).then(
-    () => true,
-    () => false,
-  );
-  compileCache = warm ? 'made as the image makes it' : `none (${nodeVersion} has no compile cache)`;
+  const { stdout } = await promisify(execFile)(NODE, [...IMAGE_FLAGS, join(dirname(cli), 'code-cache-warm-up.mjs')]);
+  codeCache = `made as the image makes it, ${/\((\d+ KiB)\)/.exec(stdout)?.[1] ?? '?'}`;
 }
-log(`compile cache: ${compileCache}`);
+log(`the fetch's code cache: ${codeCache}`);
 
 const world = await startFetchWorld({ latencyMs: LATENCY_MS, vaultHttp2: VAULT_HTTP2, scratchRoot });
 const names = Array.from({ length: OBJECTS }, (_, i) => `bench-secret-${String(i).padStart(2, '0')}`);
@@ -69,6 +66,8 @@ interface Sample {
   http2: number;
   /** Milestones of a fetch in ms since spawn (from its debug 'phases' line), the exit included. */
   phases?: Partial<Record<Phase | 'exit', number>>;
+  /** How the fetch's script was compiled (from the same line). */
+  codeCache?: CodeCacheUse;
 }
 
 let sampleId = 0;
@@ -105,22 +104,23 @@ async function timeProcess(args: string[], env: NodeJS.ProcessEnv): Promise<Samp
     cpuMs: Number(await readFile(cpuFile, 'utf8')) / 1000,
     requests: world.vault.requests.length + world.entra.requests.length - before,
     http2: world.vault.requests.slice(vaultBefore).filter((r) => r.httpVersion === '2.0').length,
-    phases: phasesOf(Buffer.concat(stdout).toString(), spawnedAt, exitedAt),
+    ...phasesOf(Buffer.concat(stdout).toString(), spawnedAt, exitedAt),
   };
 }
 
-// The fetch's debug line { msg: 'phases', timeOrigin, ms: { main, … } }: milestones since its own start, moved to since spawn.
-function phasesOf(stdout: string, spawnedAt: number, exitedAt: number): Sample['phases'] {
+// The fetch's debug line { msg: 'phases', timeOrigin, ms: { main, … }, codeCache }: milestones since its own start,
+// moved to since spawn, and how its script was compiled.
+function phasesOf(stdout: string, spawnedAt: number, exitedAt: number): Pick<Sample, 'phases' | 'codeCache'> {
   for (const line of stdout.split('\n')) {
     if (!line.includes('"phases"')) continue;
-    const parsed = JSON.parse(line) as { msg?: string; timeOrigin?: number; ms?: Record<string, number> };
+    const parsed = JSON.parse(line) as { msg?: string; timeOrigin?: number; ms?: Record<string, number>; codeCache?: CodeCacheUse };
     if (parsed.msg !== 'phases' || parsed.timeOrigin === undefined || parsed.ms === undefined) continue;
     const offset = parsed.timeOrigin - spawnedAt;
     const phases: Record<string, number> = {};
     for (const [phase, ms] of Object.entries(parsed.ms)) phases[phase] = ms + offset;
-    return { ...phases, exit: exitedAt - spawnedAt };
+    return { phases: { ...phases, exit: exitedAt - spawnedAt }, ...(parsed.codeCache !== undefined ? { codeCache: parsed.codeCache } : {}) };
   }
-  return undefined;
+  return {};
 }
 
 async function fetchEnv(objectNames: string[]): Promise<NodeJS.ProcessEnv> {
@@ -229,6 +229,7 @@ log(row('floor with 1 read (reference)', stat(samples.floor1)));
 // The breakdown: the median time since spawn at which each milestone was reached, and the step from the one before.
 const MILESTONES: Array<[Phase | 'exit', string]> = [
   ['main', 'start-up (spawn → CLI running)'],
+  ['script', "fetch's script compiled and run"],
   ['job', 'job read, fetch modules loaded'],
   ['sdk', '@azure/identity loaded, credential made'],
   ['token', 'first token'],
@@ -266,6 +267,14 @@ const checks = [
   { ok: f40.rssMiB <= TARGETS.rssMiB, text: `peak RSS ${f40.rssMiB.toFixed(1)} MiB (target ≤ ${TARGETS.rssMiB})` },
   { ok: f40.cpuMs <= TARGETS.cpuMs, text: `CPU per fetch ${f40.cpuMs.toFixed(0)} ms (target ≤ ${TARGETS.cpuMs}; bound: ${bound.cpuMs.toFixed(0)} ms)` },
 ];
+// Figures of a fetch that compiled its script without the cache the image carries are not the image's.
+const expectedUse: CodeCacheUse = process.env.BENCH_CODE_CACHE === '0' ? 'none' : 'used';
+const uses = [...samples.fetch40, ...samples.fetch1].map((s) => s.codeCache ?? 'unreported');
+const unexpected = uses.filter((use) => use !== expectedUse);
+checks.push({
+  ok: unexpected.length === 0,
+  text: `the fetch's code cache: ${expectedUse} in ${uses.length - unexpected.length} of ${uses.length} fetches${unexpected.length > 0 ? ` (otherwise: ${[...new Set(unexpected)].join(', ')})` : ''}`,
+});
 log('');
 for (const check of checks) {
   log(`${verdict(check.ok).padEnd(6)} ${check.text}`);

@@ -94,36 +94,85 @@ const msalWithoutJsonwebtoken = {
   },
 };
 
-await rm(outdir, { recursive: true, force: true });
-const result = await build({
-  // The warm-up is run once, by the image build, to fill the fetch's compile cache (src/fetch/compile-cache.ts).
-  entryPoints: { cli: resolve(root, 'cli/main.ts'), 'compile-cache-warm-up': resolve(root, 'src/fetch/compile-cache-warm-up.ts') },
+// The pipeline's proxy policy imports https-proxy-agent and http-proxy-agent, and with them agent-base, debug,
+// supports-color and node:assert and node:tty, for a proxy the fetch has only when HTTPS_PROXY or HTTP_PROXY is set:
+// without one they cost every fetch ~3 ms of CPU at start-up, for nothing. They are required on the first use instead
+// (esbuild holds a CommonJS package's code until it is first required). The build fails if the policy's text changes.
+const PROXY_AGENTS = [
+  ['import { HttpsProxyAgent } from "https-proxy-agent";', 'new HttpsProxyAgent(', 'new (require("https-proxy-agent").HttpsProxyAgent)('],
+  ['import { HttpProxyAgent } from "http-proxy-agent";', 'new HttpProxyAgent(', 'new (require("http-proxy-agent").HttpProxyAgent)('],
+];
+/** @type {import('esbuild').Plugin} */
+const proxyAgentsOnFirstUse = {
+  name: 'proxy-agents-on-first-use',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]@typespec[\\/]ts-http-runtime[\\/]dist[\\/]esm[\\/]policies[\\/]proxyPolicy\.js$/ }, async (args) => {
+      let source = await readFile(args.path, 'utf8');
+      for (const [importLine, use, onFirstUse] of PROXY_AGENTS) {
+        const name = use.slice('new '.length, -1);
+        if (source.split(importLine).length !== 2 || source.split(use).length !== 2 || source.split(name).length !== 3)
+          throw new Error(`${args.path}: ${name} is no longer imported once and used once, by \`${use}\``);
+        source = source.replace(importLine, '').replace(use, onFirstUse);
+      }
+      return { contents: source, loader: 'js' };
+    });
+  },
+};
+
+// CommonJS dependencies call require() for Node built-ins, the only modules the bundle does not hold: give each
+// chunk one that takes them from process.getBuiltinModule, with no createRequire (a module object for each chunk,
+// from its import.meta) to resolve paths it never gets.
+const REQUIRE_BUILTINS =
+  "const require = (id) => process.getBuiltinModule(id) ?? (() => { throw Object.assign(new Error(`Cannot find module '${id}': the bundle holds every module but Node.js's own`), { code: 'MODULE_NOT_FOUND' }); })();";
+/** @type {import('esbuild').BuildOptions} */
+const common = {
   absWorkingDir: root,
   outdir,
   bundle: true,
-  splitting: true,
-  format: 'esm',
   platform: 'node',
   target: 'node20',
   minify: true,
   sourcemap: 'linked',
   legalComments: 'linked',
-  chunkNames: 'chunks/[name]-[hash]',
   metafile: true,
-  plugins: [requireBuiltins, formDataWithoutUndici, nodeFetchWithoutWhatwgUrl, msalWithoutJsonwebtoken],
+  plugins: [requireBuiltins, formDataWithoutUndici, nodeFetchWithoutWhatwgUrl, msalWithoutJsonwebtoken, proxyAgentsOnFirstUse],
   logLevel: 'warning',
-  // CommonJS dependencies call require() for Node built-ins, the only modules the bundle does not hold: give each
-  // chunk one that takes them from process.getBuiltinModule, with no createRequire (a module object for each chunk,
-  // from its import.meta) to resolve paths it never gets.
-  banner: {
-    js: "const require = (id) => process.getBuiltinModule(id) ?? (() => { throw Object.assign(new Error(`Cannot find module '${id}': the bundle holds every module but Node.js's own`), { code: 'MODULE_NOT_FOUND' }); })();",
-  },
-});
+  banner: { js: REQUIRE_BUILTINS },
+};
 
-// The bundle is ES modules, and says so: without a package.json of its own, Node.js (≥ 22) meets each of the fetch's
-// ~25 files as of unknown type, compiles it as CommonJS, fails, and compiles it again as a module (bench:fetch: 5 ms
-// of CPU and 8 of wall time at each start-up). `node dist/cli.js` finds this file first, whatever lies above dist/.
-await writeFile(resolve(outdir, 'package.json'), `${JSON.stringify({ type: 'module', private: true })}\n`);
+await rm(outdir, { recursive: true, force: true });
+// The CLI (dist/cli.mjs) and every role but the fetch, as ES modules: each role a chunk of its own, loaded on demand.
+// The warm-up is run once, by the image build, to make the fetch's code cache (src/fetch/code-cache.ts).
+const modules = await build({
+  ...common,
+  entryPoints: { cli: resolve(root, 'cli/main.ts'), 'code-cache-warm-up': resolve(root, 'src/fetch/code-cache-warm-up.ts') },
+  splitting: true,
+  format: 'esm',
+  outExtension: { '.js': '.mjs' },
+  chunkNames: 'chunks/[name]-[hash]',
+});
+// The fetch role as one script, fetch.cjs, which src/fetch/code-cache.ts compiles with V8's code cache. It holds every
+// module a fetch can load; those it loads on demand (the keys' and certificates' clients, the PKCS#12 conversion, the
+// diagnosis of failures) run only when first imported, as in the chunks.
+const script = await build({
+  ...common,
+  entryPoints: { fetch: resolve(root, 'src/fetch/script.ts') },
+  format: 'cjs',
+  outExtension: { '.js': '.cjs' },
+});
+// dist/cli.js, the front door (cli/launch.ts): CommonJS, with Node's own require.
+const launcher = await build({ ...common, entryPoints: { cli: resolve(root, 'cli/launch.ts') }, format: 'cjs', banner: {} });
+const result = { metafile: { inputs: {}, outputs: {} } };
+for (const { metafile } of [modules, script, launcher]) {
+  Object.assign(result.metafile.inputs, metafile.inputs);
+  Object.assign(result.metafile.outputs, metafile.outputs);
+}
+
+// Which files are CommonJS (.js: cli.js) and which ES modules (.mjs) the names say; the package.json says the rest.
+// Without one, Node.js (≥ 22) meets each file as of unknown type and may compile it twice (bench:fetch, when the fetch
+// ran from ~25 ES module files: 5 ms of CPU and 8 of wall time at each start-up). `node dist/cli.js` finds this file
+// first, whatever lies above dist/.
+await writeFile(resolve(outdir, 'package.json'), `${JSON.stringify({ type: 'commonjs', private: true })}\n`);
 
 if (values.metafile) await writeFile(resolve(values.metafile), JSON.stringify(result.metafile));
 if (values.analyze) {

@@ -8,14 +8,14 @@ const stages = text
   .slice(1)
   .map((s) => `FROM ${s}`);
 
-t.test('a multi-stage build: npm ci and the bundler, the compile cache, then distroless Node.js 24 as non-root', async (t) => {
+t.test('a multi-stage build: npm ci and the bundler, the code cache, then distroless Node.js 24 as non-root', async (t) => {
   t.equal(stages.length, 3, 'three stages');
   const [build, warm, run] = stages as [string, string, string];
-  // The fetch's compile cache: made by the runtime image's Node binary, as its user, with its flags.
+  // The fetch's code cache: made by the runtime image's Node binary, as its user, with its flags.
   t.match(warm, /^FROM gcr\.io\/distroless\/nodejs24-debian12:nonroot AS warm$/m);
   t.match(warm, /^USER 65532:65532$/m);
-  t.match(warm, /^RUN \["\/nodejs\/bin\/node", "\/app\/dist\/compile-cache-warm-up\.js"\]$/m);
-  // Node keys the cache by V8's flags too: the warm-up runs with the NODE_OPTIONS the fetch gets from the image.
+  t.match(warm, /^RUN \["\/nodejs\/bin\/node", "\/app\/dist\/code-cache-warm-up\.mjs"\]$/m);
+  // V8 uses a code cache only under the flags it was made with: the warm-up runs with the fetch's NODE_OPTIONS.
   const nodeOptions = (stage: string): string | undefined => /^ENV .*\bNODE_OPTIONS=(\S+)/m.exec(stage)?.[1];
   t.equal(nodeOptions(warm), nodeOptions(run), "the warm-up's NODE_OPTIONS are the runtime image's");
   t.equal(nodeOptions(run), '--max-semi-space-size=1', "a small young generation bounds the fetch's peak memory");
@@ -25,7 +25,7 @@ t.test('a multi-stage build: npm ci and the bundler, the compile cache, then dis
   t.match(run, /^FROM gcr\.io\/distroless\/nodejs24-debian12:nonroot$/m);
   t.match(run, /^USER 65532:65532$/m, 'uid 65532, as the injected init container expects');
   const copies = run.split('\n').filter((l) => l.startsWith('COPY'));
-  t.same(copies, ['COPY --from=warm /app/dist /app/dist'], 'only the bundled dist/ (with its compile cache) reaches the runtime image');
+  t.same(copies, ['COPY --from=warm /app/dist /app/dist'], 'only the bundled dist/ (with its code cache) reaches the runtime image');
   t.match(
     run,
     /^ENTRYPOINT \["\/nodejs\/bin\/node", "\/app\/dist\/cli\.js"\]$/m,

@@ -2,7 +2,12 @@
 import { parseArgs } from 'node:util';
 import { refuseConfiguration, writeTerminationLog } from '../termination-log.js';
 import { readJob } from './job.js';
-import { mark, phaseTimes } from './phases.js';
+import { codeCacheUse, mark, phaseTimes } from './phases.js';
+
+const CODE_CACHE_HINTS = {
+  rejected: "V8 refused the image's cache: it was made by another Node.js or under other V8 flags; give the init container the image's NODE_OPTIONS",
+  stale: "the image's cache was made for another dist/fetch.cjs: build the image with its Dockerfile, which makes the cache after the bundle",
+};
 
 /** Run the fetch and return its exit code: 0 all written, 1 failed, 2 invalid flags or environment. Never rejects. */
 export async function fetchCommand(args: string[]): Promise<number> {
@@ -20,6 +25,9 @@ export async function fetchCommand(args: string[]): Promise<number> {
     const [{ runFetch }, { createFetchLogger }] = await Promise.all([import('./run.js'), import('./fetch-log.js')]);
     mark('job');
     const logger = createFetchLogger('fetch');
+    const codeCache = codeCacheUse();
+    if (codeCache === 'rejected' || codeCache === 'stale')
+      logger.warn({ codeCache, hint: CODE_CACHE_HINTS[codeCache] }, 'code cache not used: the fetch compiled its code (more CPU)');
     const outcome = await runFetch(job, { logger });
     if (logger.isLevelEnabled('debug')) logger.debug(phaseTimes(), 'phases');
     return outcome.exitCode;
