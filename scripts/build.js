@@ -95,9 +95,9 @@ const msalWithoutJsonwebtoken = {
 };
 
 // The pipeline's proxy policy imports https-proxy-agent and http-proxy-agent, and with them agent-base, debug,
-// supports-color and node:assert and node:tty, for a proxy the fetch has only when HTTPS_PROXY or HTTP_PROXY is set:
-// without one they cost every fetch ~3 ms of CPU at start-up, for nothing. They are required on the first use instead
-// (esbuild holds a CommonJS package's code until it is first required). The build fails if the policy's text changes.
+// supports-color and node:tty, for a proxy the fetch has only when HTTPS_PROXY or HTTP_PROXY is set: without one,
+// every fetch ran their code at start-up for nothing. They are required on the first use instead (esbuild holds a
+// CommonJS package's code until it is first required). The build fails if the policy's text changes.
 const PROXY_AGENTS = [
   ['import { HttpsProxyAgent } from "https-proxy-agent";', 'new HttpsProxyAgent(', 'new (require("https-proxy-agent").HttpsProxyAgent)('],
   ['import { HttpProxyAgent } from "http-proxy-agent";', 'new HttpProxyAgent(', 'new (require("http-proxy-agent").HttpProxyAgent)('],
