@@ -6,8 +6,8 @@
 // (rehearsal.ts) and holds the functions it ran (bench:fetch, Node 24: ~25 ms less CPU per fetch).
 //
 // V8 checks that a cache is for its version, its flags and a text of the same length, not for the same text: the cache
-// carries the SHA-256 of the text it was made from, and is used only with that text. A cache that is missing, stale or
-// rejected costs only time: the script is compiled as any other.
+// carries the SHA-256 of the script it was made from, and is used only with that script. A cache that is missing, stale
+// or rejected costs only CPU: the script is compiled as any other (and the fetch says so, command.ts).
 import { createHash } from 'node:crypto';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
