@@ -1,8 +1,8 @@
 // bench:fetch — the bundled fetch process, as the image runs it, for 40 secrets and for 1, against emulators that
 // add 20 ms to every response, beside the lower bound measured in the same run: bare `node` start-up plus three
 // round trips (bench-bound.cjs). And, for reference, the floor of the reads (bench-floor.cjs): bare `node` and the
-// Key Vault SDK with the least code around it, for 40 and 1, whose difference is what the SDK and Node.js alone
-// take for 39 more objects. Prints each run as it goes, then medians, the phase breakdown, the figures against the
+// Key Vault SDK with the least code around it, bundled and run from a code cache as the fetch is
+// (bench-floor-script.cjs), for 40 and 1, whose difference is what the SDK and Node.js alone take for 39 more objects. Prints each run as it goes, then medians, the phase breakdown, the figures against the
 // targets, and exits 1 when one is missed.
 //
 // BENCH_NODE: the Node.js binary measured (default: this one; the image runs Node 24). BENCH_RUNS (default 8),
@@ -144,10 +144,17 @@ async function boundEnv(objectNames: string[]): Promise<NodeJS.ProcessEnv> {
   });
 }
 const boundScript = join(root, 'scripts', 'bench-bound.cjs');
-const floorScript = join(root, 'scripts', 'bench-floor.cjs');
+// The floor, bundled as the fetch is and run from a code cache taken after its first run (bench-floor-script.cjs).
+const floorScript = join(root, 'scripts', 'bench-floor-script.cjs');
+const floorBundle = join(scratch, 'floor.cjs');
+await promisify(execFile)(process.execPath, [join(root, 'scripts', 'build.js'), '--floor', floorBundle]);
 // The floor writes each process's files into a folder of its own under this one.
 const floorOut = await mkdtemp(join(scratchRoot, 'akv-bench-floor-'));
-const floorEnv = async (objectNames: string[]): Promise<NodeJS.ProcessEnv> => ({ ...(await boundEnv(objectNames)), FLOOR_OUT: floorOut });
+const floorEnv = async (objectNames: string[]): Promise<NodeJS.ProcessEnv> => ({
+  ...(await boundEnv(objectNames)),
+  FLOOR_OUT: floorOut,
+  FLOOR_SCRIPT: floorBundle,
+});
 
 type Kind = 'fetch40' | 'fetch1' | 'bound' | 'bound1' | 'floor40' | 'floor1';
 const samples: Record<Kind, Sample[]> = { fetch40: [], fetch1: [], bound: [], bound1: [], floor40: [], floor1: [] };
@@ -163,6 +170,8 @@ const measure: Record<Kind, () => Promise<Sample>> = {
 log('warming up (the file cache, the emulators’ first handshakes) …');
 await measure.fetch40();
 await measure.bound();
+// The floor's first run makes its code cache.
+await measure.floor40();
 // Where a process falls in its run can move its time. Run after run in one order, 40 objects cost 5.1 round trips
 // more than 1 with fetch(40) first and 0.8 with fetch(1) first (2026-11-30 05:45, this machine); at other times the
 // place cost nothing. So the order turns over a cycle of four runs, each kind early in some and late in others, and of
@@ -195,6 +204,7 @@ const f40 = stat(samples.fetch40);
 const f1 = stat(samples.fetch1);
 const bound = stat(samples.bound);
 const bound1 = stat(samples.bound1);
+const floor40 = stat(samples.floor40);
 const ratio = f40.ms / bound.ms;
 // Each run measures 40 and 1 in the same run: the paired differences are steadier than the difference of two medians
 // when the machine's load drifts. They are grouped by which of the two went first, and the two groups' medians
@@ -223,7 +233,7 @@ log(row(`fetch, ${OBJECTS} secrets`, f40));
 log(row('fetch, 1 secret', f1));
 log(row(`bound: node + 3 round trips, ${OBJECTS} reads`, bound));
 log(row('bound with 1 read (reference)', bound1));
-log(row(`floor: node + the SDK, ${OBJECTS} reads (reference)`, stat(samples.floor40)));
+log(row(`floor: node + the SDK, ${OBJECTS} reads (reference)`, floor40));
 log(row('floor with 1 read (reference)', stat(samples.floor1)));
 
 // The breakdown: the median time since spawn at which each milestone was reached, and the step from the one before.
@@ -254,18 +264,32 @@ for (const [kind, label] of [
 }
 
 const verdict = (ok: boolean): string => (ok ? 'met' : 'MISSED');
-const checks = [
+/** A target's verdict; `floor` is the floor's own figure when the floor misses the target too (out of reach in this run). */
+interface Check {
+  ok: boolean;
+  text: string;
+  floor?: string;
+}
+const checks: Check[] = [
   {
     ok: ratio <= TARGETS.ratio,
     text: `fetch(${OBJECTS}) / bound = ${ratio.toFixed(2)} (target ≤ ${TARGETS.ratio}, moonshot ${TARGETS.moonshot}${ratio <= TARGETS.moonshot ? ': reached' : ''})`,
   },
   {
     ok: extra.roundTrips <= TARGETS.extraRoundTrips,
-    outOfReach: floorExtra > TARGETS.extraRoundTrips,
+    ...(floorExtra > TARGETS.extraRoundTrips ? { floor: `${floorExtra.toFixed(1)} round trips` } : {}),
     text: `${OBJECTS} objects cost ${extra.roundTrips.toFixed(1)} round trips more than 1 (paired runs, either going first; target ≤ ${TARGETS.extraRoundTrips}; bare Node's own: ${bareExtra.toFixed(1)}; the SDK's floor: ${floorExtra.toFixed(1)}; going first cost ${extra.orderMs.toFixed(0)} ms)`,
   },
-  { ok: f40.rssMiB <= TARGETS.rssMiB, text: `peak RSS ${f40.rssMiB.toFixed(1)} MiB (target ≤ ${TARGETS.rssMiB})` },
-  { ok: f40.cpuMs <= TARGETS.cpuMs, text: `CPU per fetch ${f40.cpuMs.toFixed(0)} ms (target ≤ ${TARGETS.cpuMs}; bound: ${bound.cpuMs.toFixed(0)} ms)` },
+  {
+    ok: f40.rssMiB <= TARGETS.rssMiB,
+    ...(floor40.rssMiB > TARGETS.rssMiB ? { floor: `${floor40.rssMiB.toFixed(1)} MiB` } : {}),
+    text: `peak RSS ${f40.rssMiB.toFixed(1)} MiB (target ≤ ${TARGETS.rssMiB}; the SDK's floor: ${floor40.rssMiB.toFixed(1)} MiB)`,
+  },
+  {
+    ok: f40.cpuMs <= TARGETS.cpuMs,
+    ...(floor40.cpuMs > TARGETS.cpuMs ? { floor: `${floor40.cpuMs.toFixed(0)} ms` } : {}),
+    text: `CPU per fetch ${f40.cpuMs.toFixed(0)} ms (target ≤ ${TARGETS.cpuMs}; bound: ${bound.cpuMs.toFixed(0)} ms; the SDK's floor: ${floor40.cpuMs.toFixed(0)} ms)`,
+  },
 ];
 // Figures of a fetch that compiled its script without the cache the image carries are not the image's.
 const expectedUse: CodeCacheUse = process.env.BENCH_CODE_CACHE === '0' ? 'none' : 'used';
@@ -278,8 +302,8 @@ checks.push({
 log('');
 for (const check of checks) {
   log(`${verdict(check.ok).padEnd(6)} ${check.text}`);
-  if (!check.ok && 'outOfReach' in check && check.outOfReach) {
-    log(`       the floor, Node.js and the SDK with none of our code, misses it too (${floorExtra.toFixed(1)}): out of reach in this run`);
+  if (!check.ok && check.floor !== undefined) {
+    log(`       the floor, Node.js and the SDK bundled as the fetch is with none of our code, misses it too (${check.floor}): out of reach in this run`);
   }
 }
 

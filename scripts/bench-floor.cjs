@@ -1,5 +1,7 @@
 // The floor of a fetch's reads, as its own process: what reading the objects costs with the chosen SDK and none of
-// our code. Bare Node.js loads @azure/keyvault-secrets from node_modules; the SecretClient reads through the least
+// our code. Bare Node.js with @azure/keyvault-secrets, bundled as the fetch is and run from a code cache
+// (bench-floor-script.cjs, which bench:fetch runs; `node scripts/bench-floor.cjs` loads the SDK from node_modules,
+// compiling it at every start, as this floor did until 2026-11-30). The SecretClient reads through the least
 // HTTP/2 client that carries it (one connection, no time or size limits, no fallback), with a credential that makes
 // the token request as the bound does (bench-bound.cjs); the first read alone (it takes the vault's challenge), the
 // others at once, each value written to a file of its own as it arrives (bench:fetch removes them). No job to read,

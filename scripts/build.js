@@ -7,7 +7,11 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 
 // --metafile FILE: esbuild's account of which inputs went into which output; kept out of dist/, which ships.
-const { values } = parseArgs({ options: { outdir: { type: 'string' }, metafile: { type: 'string' }, analyze: { type: 'boolean' } } });
+// --floor FILE: instead of the CLI, bench:fetch's floor (scripts/bench-floor.cjs: bare Node.js and the Key Vault SDK)
+// bundled into FILE as the fetch's script is, with the same plugins.
+const { values } = parseArgs({
+  options: { outdir: { type: 'string' }, metafile: { type: 'string' }, analyze: { type: 'boolean' }, floor: { type: 'string' } },
+});
 const root = new URL('..', import.meta.url).pathname;
 const outdir = values.outdir ? resolve(values.outdir) : resolve(root, 'dist');
 
@@ -140,42 +144,54 @@ const common = {
   banner: { js: REQUIRE_BUILTINS },
 };
 
-await rm(outdir, { recursive: true, force: true });
-// The CLI (dist/cli.mjs) and every role but the fetch, as ES modules: each role a chunk of its own, loaded on demand.
-// The warm-up is run once, by the image build, to make the fetch's code cache (src/fetch/code-cache.ts).
-const modules = await build({
-  ...common,
-  entryPoints: { cli: resolve(root, 'cli/main.ts'), 'code-cache-warm-up': resolve(root, 'src/fetch/code-cache-warm-up.ts') },
-  splitting: true,
-  format: 'esm',
-  outExtension: { '.js': '.mjs' },
-  chunkNames: 'chunks/[name]-[hash]',
-});
-// The fetch role as one script, fetch.cjs, which src/fetch/code-cache.ts compiles with V8's code cache. It holds every
-// module a fetch can load; those it loads on demand (the keys' and certificates' clients, the PKCS#12 conversion, the
-// diagnosis of failures) run only when first imported, as in the chunks.
-const script = await build({
-  ...common,
-  entryPoints: { fetch: resolve(root, 'src/fetch/script.ts') },
-  format: 'cjs',
-  outExtension: { '.js': '.cjs' },
-});
-// dist/cli.js, the front door (cli/launch.ts): CommonJS, with Node's own require.
-const launcher = await build({ ...common, entryPoints: { cli: resolve(root, 'cli/launch.ts') }, format: 'cjs', banner: {} });
-const result = { metafile: { inputs: {}, outputs: {} } };
-for (const { metafile } of [modules, script, launcher]) {
-  Object.assign(result.metafile.inputs, metafile.inputs);
-  Object.assign(result.metafile.outputs, metafile.outputs);
-}
+if (values.floor !== undefined) {
+  // Node's require is the script's own (scripts/bench-floor-script.cjs runs it as a CommonJS module's body).
+  await build({
+    ...common,
+    entryPoints: [resolve(root, 'scripts/bench-floor.cjs')],
+    outdir: undefined,
+    outfile: resolve(values.floor),
+    format: 'cjs',
+    banner: {},
+  });
+} else {
+  await rm(outdir, { recursive: true, force: true });
+  // The CLI (dist/cli.mjs) and every role but the fetch, as ES modules: each role a chunk of its own, loaded on demand.
+  // The warm-up is run once, by the image build, to make the fetch's code cache (src/fetch/code-cache.ts).
+  const modules = await build({
+    ...common,
+    entryPoints: { cli: resolve(root, 'cli/main.ts'), 'code-cache-warm-up': resolve(root, 'src/fetch/code-cache-warm-up.ts') },
+    splitting: true,
+    format: 'esm',
+    outExtension: { '.js': '.mjs' },
+    chunkNames: 'chunks/[name]-[hash]',
+  });
+  // The fetch role as one script, fetch.cjs, which src/fetch/code-cache.ts compiles with V8's code cache. It holds every
+  // module a fetch can load; those it loads on demand (the keys' and certificates' clients, the PKCS#12 conversion, the
+  // diagnosis of failures) run only when first imported, as in the chunks.
+  const script = await build({
+    ...common,
+    entryPoints: { fetch: resolve(root, 'src/fetch/script.ts') },
+    format: 'cjs',
+    outExtension: { '.js': '.cjs' },
+  });
+  // dist/cli.js, the front door (cli/launch.ts): CommonJS, with Node's own require.
+  const launcher = await build({ ...common, entryPoints: { cli: resolve(root, 'cli/launch.ts') }, format: 'cjs', banner: {} });
+  const result = { metafile: { inputs: {}, outputs: {} } };
+  for (const { metafile } of [modules, script, launcher]) {
+    Object.assign(result.metafile.inputs, metafile.inputs);
+    Object.assign(result.metafile.outputs, metafile.outputs);
+  }
 
-// Which files are CommonJS (.js: cli.js) and which ES modules (.mjs) the names say; the package.json says the rest.
-// Without one, Node.js (≥ 22) meets each file as of unknown type and may compile it twice (bench:fetch, when the fetch
-// ran from ~25 ES module files: 5 ms of CPU and 8 of wall time at each start-up). `node dist/cli.js` finds this file
-// first, whatever lies above dist/.
-await writeFile(resolve(outdir, 'package.json'), `${JSON.stringify({ type: 'commonjs', private: true })}\n`);
+  // Which files are CommonJS (.js: cli.js) and which ES modules (.mjs) the names say; the package.json says the rest.
+  // Without one, Node.js (≥ 22) meets each file as of unknown type and may compile it twice (bench:fetch, when the fetch
+  // ran from ~25 ES module files: 5 ms of CPU and 8 of wall time at each start-up). `node dist/cli.js` finds this file
+  // first, whatever lies above dist/.
+  await writeFile(resolve(outdir, 'package.json'), `${JSON.stringify({ type: 'commonjs', private: true })}\n`);
 
-if (values.metafile) await writeFile(resolve(values.metafile), JSON.stringify(result.metafile));
-if (values.analyze) {
-  const { analyzeMetafile } = await import('esbuild');
-  console.log(await analyzeMetafile(result.metafile));
+  if (values.metafile) await writeFile(resolve(values.metafile), JSON.stringify(result.metafile));
+  if (values.analyze) {
+    const { analyzeMetafile } = await import('esbuild');
+    console.log(await analyzeMetafile(result.metafile));
+  }
 }
