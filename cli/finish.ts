@@ -6,7 +6,10 @@ export function asksForHelp(args: string[]): boolean {
   return flags.includes('--help') || flags.includes('-h');
 }
 
-/** Set the exit code from `outcome`: 70 with the error's kind and frames when it rejects. */
+/**
+ * Set the exit code from `outcome`: 70 with the error's kind and frames when it rejects. A fetch and a refresh then
+ * exit at once.
+ */
 export function finish(command: string | undefined, outcome: Promise<number>): void {
   outcome
     .catch((error: unknown) => {

@@ -9,7 +9,11 @@ import { asksForHelp, finish } from './finish.js';
 mark('main');
 const [command, ...rest] = process.argv.slice(2);
 if (command === 'fetch' && !asksForHelp(rest)) {
-  finish(command, loadFetchScript(__dirname).fetchCommand(rest));
+  // A script that cannot be read or run is reported as any unexpected error (finish.ts), not thrown past it.
+  finish(
+    command,
+    Promise.resolve().then(() => loadFetchScript(__dirname).fetchCommand(rest)),
+  );
 } else {
   // The CLI runs its command as it loads; failing to load is the one failure left to report here. (A name in a
   // variable: the file is dist/cli.mjs, there at run time, not a module to bundle.)

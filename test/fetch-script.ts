@@ -2,7 +2,7 @@
 // (src/fetch/code-cache.ts), or without it when the cache cannot be used, and the files come out the same either way.
 import { execFile } from 'node:child_process';
 import { statSync } from 'node:fs';
-import { chmod, readFile, readdir, writeFile } from 'node:fs/promises';
+import { chmod, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { SourceMap } from 'node:module';
 import { connect, type AddressInfo, type Socket } from 'node:net';
@@ -236,4 +236,15 @@ t.test('a fetch loads no built-in it does not use', async (t) => {
     'no child_process, no tty',
   );
   t.same(read, [], "no copy of node:util's, node:fs's or node:buffer's exports");
+});
+
+t.test('a bundle without its fetch script: exit 70 and the kind of error, as any unexpected error', async (t) => {
+  const broken = await buildDist(world.dir);
+  await rm(join(dirname(broken), 'fetch.cjs'));
+  const objects = [{ objectName: 'db-password', objectType: 'secret' }];
+  const job = await world.job(objects);
+  const result = await runCli(broken, ['fetch'], world.childEnv(job, objects), world.dir);
+  t.equal(result.code, 70);
+  t.match(result.stderr, /^akv-injector: unexpected error \(Error\)\n\s+at /);
+  t.same(await readdir(job.outputDir), [], 'nothing written');
 });
