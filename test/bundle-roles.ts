@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import t from 'tap';
 import { exactEnv } from './fixtures/exact-env.js';
+import { npmPackageOf } from './fixtures/npm-package.js';
 
 interface Output {
   entryPoint?: string;
@@ -50,12 +51,12 @@ function importedChunks(path: string, kinds: readonly string[]): string[] {
     .map((i) => i.path);
 }
 
-/** Every chunk that can load from `roots`, statically or on demand, without entering `skip`. */
-function reachable(roots: readonly string[], skip?: string): Set<string> {
+/** Every chunk that can load from `roots`, statically or on demand. */
+function reachable(roots: readonly string[]): Set<string> {
   const seen = new Set<string>();
   const pending = [...roots];
   for (let path = pending.pop(); path !== undefined; path = pending.pop()) {
-    if (seen.has(path) || path === skip) continue;
+    if (seen.has(path)) continue;
     seen.add(path);
     pending.push(...importedChunks(path, ['import-statement', 'dynamic-import']));
   }
@@ -70,9 +71,9 @@ const javascript = Object.keys(meta.outputs).filter((path) => /\.[cm]?js$/.test(
 /** What every command loads: the CLI's chunk and what it imports statically, not the commands it imports on demand. */
 const everyCommand = [cli, ...reachable(importedChunks(cli, ['import-statement']))];
 
-/** The chunks of one command: every command's, and all its entry module can load (but `skip`). */
-function command(entryPoint: string, skip?: string): Set<string> {
-  return new Set([...everyCommand, ...reachable([chunkOf(entryPoint)], skip)]);
+/** The chunks of one command: every command's, and all its entry module can load. */
+function command(entryPoint: string): Set<string> {
+  return new Set([...everyCommand, ...reachable([chunkOf(entryPoint)])]);
 }
 
 /** The npm packages whose code is in `chunks`. */
@@ -80,10 +81,8 @@ function packages(chunks: Iterable<string>): Set<string> {
   const names = new Set<string>();
   for (const chunk of chunks) {
     for (const input of Object.keys(output(chunk).inputs)) {
-      const at = input.lastIndexOf('node_modules/');
-      if (at < 0) continue;
-      const [scope, name] = input.slice(at + 'node_modules/'.length).split('/');
-      names.add(scope?.startsWith('@') ? `${scope}/${name}` : (scope ?? ''));
+      const name = npmPackageOf(input);
+      if (name !== undefined) names.add(name);
     }
   }
   return names;

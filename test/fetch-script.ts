@@ -16,6 +16,7 @@ import { buildDist, runCli } from './fixtures/dist.js';
 import { exactEnv } from './fixtures/exact-env.js';
 import { startFetchWorld } from './fixtures/fetch-world.js';
 import { loopbackLookup } from './fixtures/loopback.js';
+import { npmPackageOf } from './fixtures/npm-package.js';
 
 const world = await startFetchWorld();
 t.teardown(() => world.close());
@@ -113,7 +114,7 @@ t.test('the fetch writes the same files whatever becomes of its code cache, and 
   }
 });
 
-// Which npm packages (or files of ours) have a function that ran, from the V8 coverage of a fetch: the positions of
+// Which npm packages have a function that ran, from the V8 coverage of a fetch: the positions of
 // fetch.cjs, less its wrapper, through its source map.
 async function packagesRun(coverageDir: string): Promise<Set<string>> {
   const text = await readFile(join(dist, 'fetch.cjs'), 'utf8');
@@ -131,12 +132,10 @@ async function packagesRun(coverageDir: string): Promise<Set<string>> {
         const range = fn.ranges[0];
         if (range === undefined || range.count === 0 || range.startOffset < head) continue;
         const offset = range.startOffset - head;
-        let line = lineStarts.findLastIndex((start) => start <= offset);
+        const line = lineStarts.findLastIndex((start) => start <= offset);
         const entry = map.findEntry(line, offset - (lineStarts[line] ?? 0));
-        const source = ('originalSource' in entry ? entry.originalSource : undefined) ?? '';
-        line = source.lastIndexOf('node_modules/');
-        const [scope = '', name = ''] = source.slice(line + 'node_modules/'.length).split('/');
-        if (line >= 0) ran.add(scope.startsWith('@') ? `${scope}/${name}` : scope);
+        const name = npmPackageOf(('originalSource' in entry ? entry.originalSource : undefined) ?? '');
+        if (name !== undefined) ran.add(name);
       }
     }
   }
