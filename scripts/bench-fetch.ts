@@ -2,8 +2,9 @@
 // add 20 ms to every response, beside the lower bound measured in the same run: bare `node` start-up plus three
 // round trips (bench-bound.cjs). And, for reference, the floor of the reads (bench-floor.cjs): bare `node` and the
 // Key Vault SDK with the least code around it, bundled and run from a code cache as the fetch is
-// (bench-floor-script.cjs), for 40 and 1, whose difference is what the SDK and Node.js alone take for 39 more objects. Prints each run as it goes, then medians, the phase breakdown, the figures against the
-// targets, and exits 1 when one is missed.
+// (bench-floor-script.cjs), for 40 and 1, whose difference is what the SDK and Node.js alone take for 39 more
+// objects. Prints each run as it goes, then medians, the phase breakdown, the figures against the targets (with the
+// floor's where the floor misses one too), and exits 1 when one is missed.
 //
 // BENCH_NODE: the Node.js binary measured (default: this one; the image runs Node 24). BENCH_RUNS (default 8),
 // BENCH_LATENCY_MS (20), BENCH_VAULT_HTTP2=0 (an HTTP/1.1-only vault), BENCH_CODE_CACHE=0 (no code cache for the
